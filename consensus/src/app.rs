@@ -1,0 +1,213 @@
+//! The hotstuff_rs `App`: block production and validation rules.
+
+use alloy::{
+    consensus::{Transaction, TxEnvelope},
+    eips::eip2718::Decodable2718,
+    primitives::{B256, Bytes, keccak256},
+};
+use flashlayer_execution::Payload;
+use flashlayer_storage::ConsensusStore;
+use hotstuff_rs::{
+    app::{
+        App, ProduceBlockRequest, ProduceBlockResponse, ValidateBlockRequest,
+        ValidateBlockResponse,
+    },
+    block_tree::accessors::app::AppBlockTreeView,
+    types::data_types::{CryptoHash, Data, Datum},
+};
+use std::{
+    collections::HashSet,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+/// Where the leader takes transactions from: the mempool.
+pub trait TxSource: Send + Sync + 'static {
+    /// Raw transactions for the next block in the layer's ordering policy, within `gas_limit`
+    /// total gas and `max_bytes` total size. Transactions whose hash is in `exclude` are already
+    /// in an ancestor block that has not executed yet: they are left out but still count for
+    /// their sender's nonce sequence.
+    fn select(&self, gas_limit: u64, max_bytes: usize, exclude: &HashSet<B256>) -> Vec<Bytes>;
+
+    /// Waits up to `timeout` for a transaction that could go into a block; returns whether one
+    /// is there.
+    fn wait_pending(&self, timeout: Duration) -> bool;
+}
+
+/// Block production and validation parameters.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// Block gas limit.
+    pub gas_limit: u64,
+    /// Largest single transaction gas limit.
+    pub max_tx_gas: u64,
+    /// Minimum time between blocks when transactions keep arriving.
+    pub block_interval: Duration,
+    /// Longest time without a block when nothing arrives: the chain still moves (timestamps,
+    /// liveness) but does not fill up with empty blocks.
+    pub empty_block_interval: Duration,
+    /// Largest payload in bytes.
+    pub max_payload_bytes: usize,
+    /// Timestamp of the genesis block (parent of the first payload).
+    pub genesis_timestamp: u64,
+    /// How far a proposal's timestamp may run ahead of this node's clock.
+    pub max_future_drift: Duration,
+}
+
+/// The flash layer's hotstuff_rs application.
+pub struct FlashApp<S> {
+    config: AppConfig,
+    source: Arc<S>,
+    /// L2 number of the last executed block, maintained by the executor.
+    executed: Arc<AtomicU64>,
+    last_block_at: Instant,
+}
+
+impl<S> std::fmt::Debug for FlashApp<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlashApp").field("config", &self.config).finish()
+    }
+}
+
+impl<S: TxSource> FlashApp<S> {
+    /// An app taking transactions from `source`; `executed` is the executor's head number.
+    pub fn new(config: AppConfig, source: Arc<S>, executed: Arc<AtomicU64>) -> Self {
+        Self { config, source, executed, last_block_at: Instant::now() }
+    }
+
+    fn payload_of(view: &AppBlockTreeView<'_, ConsensusStore>, block: &CryptoHash) -> Option<Payload> {
+        let data = view.block_data(block).ok()??;
+        let datum = data.iter().next()?;
+        Payload::decode(datum.bytes()).ok()
+    }
+
+    /// Timestamp of the parent block's payload (genesis timestamp for the first block).
+    fn parent_timestamp(&self, view: &AppBlockTreeView<'_, ConsensusStore>, parent: Option<CryptoHash>) -> u64 {
+        parent
+            .and_then(|p| Self::payload_of(view, &p))
+            .map(|p| p.timestamp)
+            .unwrap_or(self.config.genesis_timestamp)
+    }
+
+    /// Transactions in ancestors of (and including) `parent` that have not executed yet, and
+    /// whether any exist: the leader must not propose them again, and if there are any the
+    /// chain needs more blocks now to commit them.
+    fn unexecuted_ancestor_txs(
+        &self,
+        view: &AppBlockTreeView<'_, ConsensusStore>,
+        parent: Option<CryptoHash>,
+    ) -> HashSet<B256> {
+        let executed = self.executed.load(Ordering::Acquire);
+        let mut hashes = HashSet::new();
+        let mut cursor = parent;
+        while let Some(block) = cursor {
+            let Ok(Some(height)) = view.block_height(&block) else { break };
+            // Consensus height h is L2 block h + 1.
+            if height.int() + 1 <= executed {
+                break;
+            }
+            if let Some(payload) = Self::payload_of(view, &block) {
+                hashes.extend(payload.transactions.iter().map(keccak256));
+            }
+            cursor = view.block_justify(&block).ok().map(|pc| pc.block).filter(|_| height.int() > 0);
+        }
+        hashes
+    }
+
+    fn now_secs() -> u64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+    }
+
+    /// Checks a proposed block's data against the payload rules.
+    fn check(&self, request: &ValidateBlockRequest<'_, '_, ConsensusStore>, live: bool) -> Result<(), String> {
+        let block = request.proposed_block();
+        let mut data = block.data.iter();
+        let (Some(datum), None) = (data.next(), data.next()) else {
+            return Err("block data must be exactly one payload".into());
+        };
+        let bytes = datum.bytes();
+        if bytes.len() > self.config.max_payload_bytes {
+            return Err(format!("payload of {} bytes over the limit", bytes.len()));
+        }
+        if block.data_hash.bytes() != Payload::hash_encoded(bytes).0 {
+            return Err("data hash does not match the payload".into());
+        }
+        let payload = Payload::decode(bytes).map_err(|e| format!("payload: {e}"))?;
+        let parent = (!block.justify.is_genesis_pc()).then_some(block.justify.block);
+        let parent_ts = self.parent_timestamp(request.block_tree(), parent);
+        if payload.timestamp < parent_ts {
+            return Err(format!("timestamp {} before parent's {parent_ts}", payload.timestamp));
+        }
+        if live && payload.timestamp > Self::now_secs() + self.config.max_future_drift.as_secs() {
+            return Err(format!("timestamp {} too far in the future", payload.timestamp));
+        }
+        // The gas rule keeps execution within the block limit whatever the transactions do;
+        // undecodable transactions are the executor's to skip, they cost no gas here.
+        let mut gas = 0u64;
+        for raw in &payload.transactions {
+            if let Ok(tx) = TxEnvelope::decode_2718(&mut raw.as_ref()) {
+                gas = gas.saturating_add(tx.gas_limit());
+            }
+        }
+        if gas > self.config.gas_limit {
+            return Err(format!("payload gas {gas} over block limit {}", self.config.gas_limit));
+        }
+        Ok(())
+    }
+
+    fn validate(&mut self, request: ValidateBlockRequest<'_, '_, ConsensusStore>, live: bool) -> ValidateBlockResponse {
+        match self.check(&request, live) {
+            Ok(()) => {
+                self.last_block_at = Instant::now();
+                ValidateBlockResponse::Valid { app_state_updates: None, validator_set_updates: None }
+            }
+            Err(reason) => {
+                tracing::warn!(%reason, height = request.proposed_block().height.int(), "rejected proposal");
+                ValidateBlockResponse::Invalid
+            }
+        }
+    }
+}
+
+impl<S: TxSource> App<ConsensusStore> for FlashApp<S> {
+    fn produce_block(&mut self, request: ProduceBlockRequest<'_, ConsensusStore>) -> ProduceBlockResponse {
+        let view = request.block_tree();
+        let parent = request.parent_block();
+        let exclude = self.unexecuted_ancestor_txs(view, parent);
+
+        // Pace blocks at the block interval.
+        let since = self.last_block_at.elapsed();
+        if since < self.config.block_interval {
+            std::thread::sleep(self.config.block_interval - since);
+        }
+        // With transactions waiting in uncommitted ancestors the chain must move on now to
+        // commit them; otherwise wait for work, up to the empty-block interval.
+        if exclude.is_empty() {
+            let waited = self.last_block_at.elapsed();
+            let budget = self.config.empty_block_interval.saturating_sub(waited);
+            self.source.wait_pending(budget);
+        }
+        let transactions = self.source.select(self.config.gas_limit, self.config.max_payload_bytes - 64, &exclude);
+        let timestamp = Self::now_secs().max(self.parent_timestamp(view, parent));
+        let encoded = Payload { timestamp, transactions }.encode();
+        let data_hash = CryptoHash::new(Payload::hash_encoded(&encoded).0);
+        self.last_block_at = Instant::now();
+        ProduceBlockResponse {
+            data_hash,
+            data: Data::new(vec![Datum::new(encoded)]),
+            app_state_updates: None,
+            validator_set_updates: None,
+        }
+    }
+
+    fn validate_block(&mut self, request: ValidateBlockRequest<'_, '_, ConsensusStore>) -> ValidateBlockResponse {
+        self.validate(request, true)
+    }
+
+    fn validate_block_for_sync(&mut self, request: ValidateBlockRequest<'_, '_, ConsensusStore>) -> ValidateBlockResponse {
+        self.validate(request, false)
+    }
+}

@@ -1,0 +1,29 @@
+//! Block ordering with HotStuff (`hotstuff_rs`).
+//!
+//! This crate adapts `hotstuff_rs` to a flash layer: what a block's data is (one RLP
+//! [`Payload`](flashlayer_execution::Payload) of ordered raw transactions and a timestamp), when
+//! the leader proposes (paced at the block interval, empty blocks only every few seconds), what
+//! a valid proposal is, and how consensus messages travel.
+//!
+//! # Layout
+//! - [`FlashApp`]: the `hotstuff_rs::app::App`: `produce_block` takes transactions from a
+//!   [`TxSource`] (the mempool) in policy order; `validate_block` checks payload rules. Both run
+//!   on hotstuff_rs's own thread and never wait on anything that may wait on consensus.
+//! - [`ConsensusNetwork`]: the `hotstuff_rs` `Network` over a [`Transport`] seam. Its `recv`
+//!   blocks for about a millisecond so hotstuff_rs's polling thread does not spin a core.
+//! - [`Replica`]: starts (and on first run initialises) a replica on a node's RocksDB.
+//! - [`committed`]: reading committed payloads back out of the block tree.
+
+mod app;
+pub mod committed;
+mod error;
+mod network;
+mod replica;
+
+pub use app::{AppConfig, FlashApp, TxSource};
+pub use error::{Error, Result};
+pub use network::{ConsensusNetwork, Inbound, LocalTransport, Transport};
+pub use replica::{ConsensusStatus, Replica, ReplicaConfig, ValidatorKey, status};
+
+/// hotstuff_rs's types, re-exported for the node assembly.
+pub use hotstuff_rs;

@@ -1,0 +1,124 @@
+//! hotstuff_rs `Network` over a pluggable transport.
+
+use ed25519_dalek::VerifyingKey;
+use hotstuff_rs::{
+    networking::{messages::Message, network::Network},
+    types::{update_sets::ValidatorSetUpdates, validator_set::ValidatorSet},
+};
+use parking_lot::Mutex;
+use std::{
+    sync::{
+        Arc,
+        mpsc::{self, Receiver, RecvTimeoutError, Sender},
+    },
+    time::Duration,
+};
+
+/// How long `recv` blocks when nothing is waiting. hotstuff_rs's poller thread calls `recv` in
+/// a loop; returning at once would make that loop spin a core.
+const RECV_WAIT: Duration = Duration::from_millis(1);
+
+/// Carries consensus messages to other validators. The p2p crate implements it over libp2p;
+/// [`LocalTransport`] serves a single-validator layer.
+pub trait Transport: Send + Sync + 'static {
+    /// Sends `message` to the validator `to` without blocking (drop it if the peer is
+    /// unreachable: HotStuff retries through view changes and block sync).
+    fn send(&self, to: &VerifyingKey, message: &Message);
+    /// Sends `message` to every other validator without blocking.
+    fn broadcast(&self, message: &Message);
+    /// Learns the validator set (to connect to its members).
+    fn set_validators(&self, validators: Vec<VerifyingKey>);
+}
+
+/// A transport with no peers: the single-validator case.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LocalTransport;
+
+impl Transport for LocalTransport {
+    fn send(&self, _to: &VerifyingKey, _message: &Message) {}
+    fn broadcast(&self, _message: &Message) {}
+    fn set_validators(&self, _validators: Vec<VerifyingKey>) {}
+}
+
+/// Where the transport hands received messages: the sender side of the replica's inbox.
+#[derive(Debug, Clone)]
+pub struct Inbound(Sender<(VerifyingKey, Message)>);
+
+impl Inbound {
+    /// Delivers a message from `origin` to the replica.
+    pub fn deliver(&self, origin: VerifyingKey, message: Message) {
+        // The replica has shut down if the inbox is gone; nothing to do then.
+        let _ = self.0.send((origin, message));
+    }
+}
+
+/// The hotstuff_rs network of one replica: messages to itself are looped back in memory,
+/// everything else goes through the [`Transport`].
+#[derive(Clone)]
+pub struct ConsensusNetwork {
+    me: VerifyingKey,
+    transport: Arc<dyn Transport>,
+    loopback: Sender<(VerifyingKey, Message)>,
+    inbox: Arc<Mutex<Receiver<(VerifyingKey, Message)>>>,
+    validators: Arc<Mutex<ValidatorSet>>,
+}
+
+impl std::fmt::Debug for ConsensusNetwork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsensusNetwork").field("me", &self.me).finish()
+    }
+}
+
+impl ConsensusNetwork {
+    /// A network for the replica `me`; the returned [`Inbound`] is where the transport
+    /// delivers messages from peers.
+    pub fn new(me: VerifyingKey, transport: Arc<dyn Transport>) -> (Self, Inbound) {
+        let (tx, rx) = mpsc::channel();
+        let network = Self {
+            me,
+            transport,
+            loopback: tx.clone(),
+            inbox: Arc::new(Mutex::new(rx)),
+            validators: Arc::new(Mutex::new(ValidatorSet::new())),
+        };
+        (network, Inbound(tx))
+    }
+
+    fn publish_validators(&self) {
+        let validators: Vec<_> = self.validators.lock().validators().copied().collect();
+        self.transport.set_validators(validators);
+    }
+}
+
+impl Network for ConsensusNetwork {
+    fn init_validator_set(&mut self, validator_set: ValidatorSet) {
+        *self.validators.lock() = validator_set;
+        self.publish_validators();
+    }
+
+    fn update_validator_set(&mut self, updates: ValidatorSetUpdates) {
+        self.validators.lock().apply_updates(&updates);
+        self.publish_validators();
+    }
+
+    fn broadcast(&mut self, message: Message) {
+        self.transport.broadcast(&message);
+        // HotStuff counts the leader's own proposal and votes: deliver them to ourselves.
+        let _ = self.loopback.send((self.me, message));
+    }
+
+    fn send(&mut self, peer: VerifyingKey, message: Message) {
+        if peer == self.me {
+            let _ = self.loopback.send((self.me, message));
+        } else {
+            self.transport.send(&peer, &message);
+        }
+    }
+
+    fn recv(&mut self) -> Option<(VerifyingKey, Message)> {
+        match self.inbox.lock().recv_timeout(RECV_WAIT) {
+            Ok(item) => Some(item),
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! Block execution: committed payload in, Ethereum block out.
+
+use crate::{
+    ChainConfig, Error, Payload, Result,
+    simulate::evm_env,
+    state_root::{AccountChange, StateChanges, apply_changes},
+};
+use alloy::{
+    consensus::{
+        EMPTY_OMMER_ROOT_HASH, Header, Receipt, ReceiptEnvelope, ReceiptWithBloom, Transaction,
+        TxEnvelope,
+        proofs::{calculate_receipt_root, calculate_transaction_root},
+        transaction::SignerRecoverable,
+    },
+    eips::{eip2718::Decodable2718, eip7685::EMPTY_REQUESTS_HASH},
+    primitives::{Address, B256, Bloom, Bytes, U256, keccak256},
+};
+use alloy_evm::{Evm, EvmFactory, FromRecoveredTx, eth::EthEvmFactory};
+use alloy_trie::{EMPTY_ROOT_HASH, KECCAK_EMPTY};
+use flashlayer_storage::{Db, StateReader, StoredBlock};
+use rayon::prelude::*;
+use revm::{
+    context::TxEnv,
+    context_interface::result::{EVMError, InvalidTransaction, ResultAndState},
+    DatabaseCommit,
+    database::{AccountState, CacheDB},
+};
+use std::collections::HashMap;
+
+/// Why a transaction in a committed payload was left out of the block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Not a valid EIP-2718 transaction.
+    Undecodable,
+    /// The signature does not recover.
+    BadSignature,
+    /// Its nonce was already used.
+    NonceTooLow,
+    /// An earlier nonce of the sender is missing; it may fit a later block.
+    NonceTooHigh,
+    /// The block's gas is used up; it may fit a later block.
+    BlockGasExhausted,
+    /// Any other validity failure (funds, fee cap below base fee, gas below intrinsic, ...).
+    Invalid(String),
+}
+
+impl SkipReason {
+    /// A final skip means the transaction can never be included from here on and should leave
+    /// every mempool; the others may still fit a later block.
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Self::NonceTooHigh | Self::BlockGasExhausted)
+    }
+}
+
+/// A transaction left out of a block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedTx {
+    /// Hash of the raw transaction bytes.
+    pub hash: B256,
+    /// Why.
+    pub reason: SkipReason,
+}
+
+/// The outcome of executing one payload.
+#[derive(Debug, Clone)]
+pub struct ExecutedBlock {
+    /// The block as stored.
+    pub block: StoredBlock,
+    /// One receipt per included transaction.
+    pub receipts: Vec<ReceiptEnvelope>,
+    /// Transactions of the payload that were not included.
+    pub skipped: Vec<SkippedTx>,
+    /// New nonce of every sender that had a transaction included.
+    pub sender_nonces: HashMap<Address, u64>,
+}
+
+/// Recovers the senders of `txs` in parallel (libsecp256k1 through alloy's `secp256k1`
+/// backend); `None` where the signature is invalid.
+pub fn recover_senders(txs: &[TxEnvelope]) -> Vec<Option<Address>> {
+    txs.par_iter().map(|tx| tx.recover_signer().ok()).collect()
+}
+
+/// Executes committed payloads on top of the stored chain.
+#[derive(Debug)]
+pub struct BlockExecutor {
+    db: Db,
+    config: ChainConfig,
+    head: Header,
+    head_hash: B256,
+}
+
+impl BlockExecutor {
+    /// Opens the executor on `db`, writing the genesis block first if the database is new, and
+    /// refusing a database that holds another layer's genesis.
+    pub fn open(db: Db, config: ChainConfig) -> Result<Self> {
+        let genesis = Self::genesis_header(&db, &config)?;
+        let genesis_hash = genesis.hash_slow();
+        match db.head_number()? {
+            None => {
+                let mut write = db.block_write();
+                let changes = genesis_changes(&config);
+                let root = apply_changes(&db, &changes, &mut write)?;
+                debug_assert_eq!(root, genesis.state_root);
+                let block = StoredBlock {
+                    header: genesis.clone(),
+                    hash: genesis_hash,
+                    transactions: vec![],
+                    senders: vec![],
+                };
+                write.block(&block, &[]);
+                write.genesis_marker(&genesis_hash);
+                write.commit()?;
+                tracing::info!(hash = %genesis_hash, state_root = %genesis.state_root, "wrote genesis block");
+            }
+            Some(_) => {
+                let stored = db.block_hash(0)?.ok_or(Error::NoGenesis)?;
+                if stored != genesis_hash {
+                    return Err(Error::GenesisMismatch { stored, expected: genesis_hash });
+                }
+            }
+        }
+        let number = db.head_number()?.ok_or(Error::NoGenesis)?;
+        let head = db.header(number)?.ok_or(Error::NoGenesis)?;
+        let head_hash = db.block_hash(number)?.ok_or(Error::NoGenesis)?;
+        Ok(Self { db, config, head, head_hash })
+    }
+
+    /// The genesis header of a layer, computed from its config (state root included). The
+    /// state root is computed against an empty overlay, so it never depends on `db`'s contents
+    /// beyond the genesis itself.
+    pub fn genesis_header(db: &Db, config: &ChainConfig) -> Result<Header> {
+        let changes = genesis_changes(config);
+        let state_root = if db.head_number()?.is_none() {
+            // Compute over the empty database without writing anything.
+            let mut scratch = db.block_write();
+            apply_changes(db, &changes, &mut scratch)?
+        } else {
+            db.header(0)?.ok_or(Error::NoGenesis)?.state_root
+        };
+        let g = &config.genesis;
+        Ok(Header {
+            parent_hash: B256::ZERO,
+            ommers_hash: EMPTY_OMMER_ROOT_HASH,
+            beneficiary: g.coinbase,
+            state_root,
+            transactions_root: EMPTY_ROOT_HASH,
+            receipts_root: EMPTY_ROOT_HASH,
+            logs_bloom: Bloom::ZERO,
+            difficulty: U256::ZERO,
+            number: 0,
+            gas_limit: config.gas_limit(),
+            gas_used: 0,
+            timestamp: g.timestamp,
+            extra_data: g.extra_data.clone(),
+            mix_hash: g.mix_hash,
+            nonce: Default::default(),
+            base_fee_per_gas: Some(config.genesis_base_fee()),
+            withdrawals_root: Some(EMPTY_ROOT_HASH),
+            blob_gas_used: Some(0),
+            excess_blob_gas: Some(0),
+            parent_beacon_block_root: Some(config.beacon_root()),
+            requests_hash: Some(EMPTY_REQUESTS_HASH),
+            ..Default::default()
+        })
+    }
+
+    /// The executed head.
+    pub fn head(&self) -> &Header {
+        &self.head
+    }
+
+    /// Hash of the executed head.
+    pub fn head_hash(&self) -> B256 {
+        self.head_hash
+    }
+
+    /// The layer's execution parameters.
+    pub fn config(&self) -> &ChainConfig {
+        &self.config
+    }
+
+    /// Executes `payload` as the next block and commits it (with the deletion of its
+    /// transactions from the mempool journal) in one atomic write.
+    ///
+    /// `consensus_hash` (the HotStuff block hash) becomes the header's `mix_hash`
+    /// (PREVRANDAO), linking the Ethereum block to the consensus block that ordered it.
+    /// `known_sender` returns senders already recovered by the mempool so that each node
+    /// recovers each signature once.
+    pub fn execute(
+        &mut self,
+        payload: &Payload,
+        consensus_hash: B256,
+        known_sender: &(dyn Fn(&B256) -> Option<Address> + Sync),
+    ) -> Result<ExecutedBlock> {
+        let parent = &self.head;
+        let number = parent.number + 1;
+        let base_fee = self
+            .config
+            .next_base_fee(parent.gas_used, parent.base_fee_per_gas.unwrap_or_default());
+        // Consensus validates timestamps; clamping keeps execution total regardless.
+        let timestamp = payload.timestamp.max(parent.timestamp);
+        let gas_limit = self.config.gas_limit();
+
+        let mut skipped = Vec::new();
+        let mut decoded = Vec::with_capacity(payload.transactions.len());
+        for raw in &payload.transactions {
+            match TxEnvelope::decode_2718(&mut raw.as_ref()) {
+                Ok(tx) if !tx.is_eip4844() => decoded.push(tx),
+                Ok(_) => skipped.push(SkippedTx {
+                    hash: keccak256(raw),
+                    reason: SkipReason::Invalid("blob transactions are not supported".into()),
+                }),
+                Err(_) => skipped
+                    .push(SkippedTx { hash: keccak256(raw), reason: SkipReason::Undecodable }),
+            }
+        }
+        let senders: Vec<Option<Address>> = decoded
+            .par_iter()
+            .map(|tx| known_sender(tx.tx_hash()).or_else(|| tx.recover_signer().ok()))
+            .collect();
+
+        let env = evm_env(&self.config, number, timestamp, base_fee, consensus_hash);
+        let mut evm =
+            EthEvmFactory::default().create_evm(CacheDB::new(StateReader::new(self.db.clone())), env);
+        let mut transactions = Vec::with_capacity(decoded.len());
+        let mut tx_senders = Vec::with_capacity(decoded.len());
+        let mut receipts = Vec::with_capacity(decoded.len());
+        let mut cumulative_gas = 0u64;
+        let mut sender_nonces = HashMap::new();
+        for (tx, sender) in decoded.into_iter().zip(senders) {
+            let hash = *tx.tx_hash();
+            let Some(sender) = sender else {
+                skipped.push(SkippedTx { hash, reason: SkipReason::BadSignature });
+                continue;
+            };
+            if cumulative_gas + tx.gas_limit() > gas_limit {
+                skipped.push(SkippedTx { hash, reason: SkipReason::BlockGasExhausted });
+                continue;
+            }
+            match evm.transact(TxEnv::from_recovered_tx(&tx, sender)) {
+                Ok(ResultAndState { result, state }) => {
+                    evm.db_mut().commit(state);
+                    cumulative_gas += result.tx_gas_used();
+                    let receipt = Receipt {
+                        status: result.is_success().into(),
+                        cumulative_gas_used: cumulative_gas,
+                        logs: result.into_logs(),
+                    };
+                    receipts.push(ReceiptEnvelope::from_typed(
+                        tx.tx_type(),
+                        ReceiptWithBloom::from(receipt),
+                    ));
+                    sender_nonces.insert(sender, tx.nonce() + 1);
+                    transactions.push(tx);
+                    tx_senders.push(sender);
+                }
+                Err(EVMError::Transaction(invalid)) => {
+                    skipped.push(SkippedTx { hash, reason: skip_reason(invalid) })
+                }
+                Err(EVMError::Header(e)) => return Err(Error::Evm(e.to_string())),
+                Err(EVMError::Database(e)) => return Err(e.into()),
+                Err(EVMError::Custom(e)) => return Err(Error::Evm(e)),
+                Err(EVMError::CustomAny(e)) => return Err(Error::Evm(e.to_string())),
+            }
+        }
+        let cache = evm.into_db().cache;
+        let changes = cache_changes(cache);
+
+        let mut write = self.db.block_write();
+        let state_root = apply_changes(&self.db, &changes, &mut write)?;
+        let logs_bloom =
+            receipts.iter().fold(Bloom::ZERO, |bloom, r: &ReceiptEnvelope| bloom | *r.logs_bloom());
+        let header = Header {
+            parent_hash: self.head_hash,
+            ommers_hash: EMPTY_OMMER_ROOT_HASH,
+            beneficiary: self.config.fee_recipient,
+            state_root,
+            transactions_root: calculate_transaction_root(&transactions),
+            receipts_root: calculate_receipt_root(&receipts),
+            logs_bloom,
+            difficulty: U256::ZERO,
+            number,
+            gas_limit,
+            gas_used: cumulative_gas,
+            timestamp,
+            extra_data: Bytes::new(),
+            mix_hash: consensus_hash,
+            nonce: Default::default(),
+            base_fee_per_gas: Some(base_fee),
+            withdrawals_root: Some(EMPTY_ROOT_HASH),
+            blob_gas_used: Some(0),
+            excess_blob_gas: Some(0),
+            parent_beacon_block_root: Some(self.config.beacon_root()),
+            requests_hash: Some(EMPTY_REQUESTS_HASH),
+            ..Default::default()
+        };
+        let hash = header.hash_slow();
+        let block = StoredBlock { header, hash, transactions, senders: tx_senders };
+        write.block(&block, &receipts);
+        for tx in &block.transactions {
+            write.journal_delete(tx.tx_hash());
+        }
+        for skip in skipped.iter().filter(|s| s.reason.is_final()) {
+            write.journal_delete(&skip.hash);
+        }
+        write.commit()?;
+        self.head = block.header.clone();
+        self.head_hash = hash;
+        Ok(ExecutedBlock { block, receipts, skipped, sender_nonces })
+    }
+}
+
+fn skip_reason(invalid: InvalidTransaction) -> SkipReason {
+    match invalid {
+        InvalidTransaction::NonceTooLow { .. } => SkipReason::NonceTooLow,
+        InvalidTransaction::NonceTooHigh { .. } => SkipReason::NonceTooHigh,
+        other => SkipReason::Invalid(other.to_string()),
+    }
+}
+
+/// Turns the block's `CacheDB` into state changes: every account the EVM touched, with the
+/// storage it holds in the cache (values only read are rewritten unchanged, which is harmless).
+fn cache_changes(cache: revm::database::Cache) -> StateChanges {
+    let mut changes = StateChanges::new();
+    for (address, account) in cache.accounts {
+        let change = match account.account_state {
+            AccountState::None => continue,
+            AccountState::NotExisting => AccountChange { info: None, ..Default::default() },
+            AccountState::Touched | AccountState::StorageCleared => {
+                let info = &account.info;
+                let empty =
+                    info.nonce == 0 && info.balance.is_zero() && info.code_hash == KECCAK_EMPTY;
+                if empty && account.storage.values().all(|v| v.is_zero()) {
+                    // EIP-161: touched empty accounts are removed.
+                    AccountChange { info: None, ..Default::default() }
+                } else {
+                    let new_code = cache
+                        .contracts
+                        .get(&info.code_hash)
+                        .filter(|_| info.code_hash != KECCAK_EMPTY)
+                        .map(|code| code.original_bytes());
+                    AccountChange {
+                        info: Some((info.nonce, info.balance, info.code_hash)),
+                        storage_wiped: matches!(account.account_state, AccountState::StorageCleared),
+                        storage: account.storage.into_iter().collect(),
+                        new_code,
+                    }
+                }
+            }
+        };
+        changes.insert(address, change);
+    }
+    changes
+}
+
+fn genesis_changes(config: &ChainConfig) -> StateChanges {
+    config
+        .genesis
+        .alloc
+        .iter()
+        .map(|(address, account)| {
+            let code = account.code.clone().filter(|c| !c.is_empty());
+            let code_hash = code.as_ref().map(keccak256).unwrap_or(KECCAK_EMPTY);
+            let storage = account
+                .storage
+                .iter()
+                .flatten()
+                .map(|(slot, value)| (U256::from_be_bytes(slot.0), U256::from_be_bytes(value.0)))
+                .collect();
+            let change = AccountChange {
+                info: Some((account.nonce.unwrap_or_default(), account.balance, code_hash)),
+                storage_wiped: false,
+                storage,
+                new_code: code,
+            };
+            (*address, change)
+        })
+        .collect()
+}

@@ -1,0 +1,135 @@
+//! The layer description: the one file that tells a node everything it needs to join a layer
+//! (see `docs/layer.md`).
+
+use crate::mempool::OrderingPolicy;
+use alloy::{
+    genesis::{Genesis, GenesisAccount},
+    primitives::{Address, U256},
+};
+use ed25519_dalek::VerifyingKey;
+use eyre::{Context, bail, ensure};
+use flashlayer_execution::{ChainConfig, FeeMode};
+use serde::{Deserialize, Serialize};
+use std::{collections::BTreeMap, path::Path, time::Duration};
+
+/// One member of the sequencer set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sequencer {
+    /// ed25519 consensus public key (hex, 32 bytes); also the node's libp2p identity.
+    pub consensus_key: String,
+    /// Ethereum address of the operator's secp256k1 settlement key.
+    pub settlement_address: Address,
+    /// Where its peer-to-peer endpoint listens (multiaddr), used once the cluster runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p2p: Option<String>,
+}
+
+impl Sequencer {
+    /// The parsed consensus key.
+    pub fn verifying_key(&self) -> eyre::Result<VerifyingKey> {
+        let bytes = hex::decode(self.consensus_key.trim_start_matches("0x"))
+            .wrap_err_with(|| format!("consensus key {:?} is not hex", self.consensus_key))?;
+        let bytes: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| eyre::eyre!("consensus key {:?} is not 32 bytes", self.consensus_key))?;
+        VerifyingKey::from_bytes(&bytes).wrap_err("consensus key is not a valid ed25519 point")
+    }
+}
+
+/// Everything a node needs to run a layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerDescription {
+    /// Human name of the layer.
+    pub name: String,
+    /// Execution parameters: chain id, fees, genesis.
+    pub chain: ChainConfig,
+    /// Target time between blocks while transactions arrive (milliseconds).
+    pub block_interval_ms: u64,
+    /// Longest time between blocks when nothing arrives (milliseconds).
+    pub empty_block_interval_ms: u64,
+    /// HotStuff view timeout (milliseconds); must exceed the empty-block interval.
+    pub max_view_time_ms: u64,
+    /// Transaction ordering policy.
+    pub ordering: OrderingPolicy,
+    /// The sequencer set.
+    pub sequencers: Vec<Sequencer>,
+}
+
+impl LayerDescription {
+    /// Reads and checks a layer description.
+    pub fn load(path: &Path) -> eyre::Result<Self> {
+        let text = std::fs::read_to_string(path).wrap_err_with(|| format!("reading layer description {}", path.display()))?;
+        let layer: Self = serde_json::from_str(&text).wrap_err_with(|| format!("parsing layer description {}", path.display()))?;
+        layer.check().wrap_err_with(|| format!("invalid layer description {}", path.display()))?;
+        Ok(layer)
+    }
+
+    /// Writes it as pretty JSON.
+    pub fn save(&self, path: &Path) -> eyre::Result<()> {
+        std::fs::write(path, serde_json::to_string_pretty(self)? + "\n")
+            .wrap_err_with(|| format!("writing {}", path.display()))
+    }
+
+    /// Checks the parameters are usable.
+    pub fn check(&self) -> eyre::Result<()> {
+        ensure!(self.chain.chain_id != 0, "chain_id must not be 0");
+        ensure!(self.chain.genesis.gas_limit >= 1_000_000, "genesis gas_limit must be at least 1,000,000");
+        ensure!(self.block_interval_ms >= 10, "block_interval_ms must be at least 10");
+        ensure!(
+            self.empty_block_interval_ms >= self.block_interval_ms,
+            "empty_block_interval_ms must be at least block_interval_ms"
+        );
+        ensure!(
+            self.max_view_time_ms > self.empty_block_interval_ms,
+            "max_view_time_ms must exceed empty_block_interval_ms (the leader waits that long for transactions)"
+        );
+        if self.sequencers.is_empty() {
+            bail!("the sequencer set is empty");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for s in &self.sequencers {
+            let key = s.verifying_key()?;
+            ensure!(seen.insert(key.to_bytes()), "consensus key {} appears twice", s.consensus_key);
+        }
+        Ok(())
+    }
+
+    /// The consensus keys of the set.
+    pub fn validators(&self) -> eyre::Result<Vec<VerifyingKey>> {
+        self.sequencers.iter().map(Sequencer::verifying_key).collect()
+    }
+
+    /// Block interval.
+    pub fn block_interval(&self) -> Duration {
+        Duration::from_millis(self.block_interval_ms)
+    }
+
+    /// Empty-block interval.
+    pub fn empty_block_interval(&self) -> Duration {
+        Duration::from_millis(self.empty_block_interval_ms)
+    }
+
+    /// A development layer: prefunded `accounts`, EIP-1559 fees starting at 1 gwei, 200 ms
+    /// blocks, FCFS ordering.
+    pub fn dev(chain_id: u64, sequencers: Vec<Sequencer>, accounts: &[Address], timestamp: u64) -> Self {
+        let alloc: BTreeMap<Address, GenesisAccount> = accounts
+            .iter()
+            .map(|a| {
+                // 1,000,000 ETH each, as anvil gives its dev accounts 10,000.
+                let balance = U256::from(1_000_000u64) * U256::from(10u64).pow(U256::from(18));
+                (*a, GenesisAccount::default().with_balance(balance))
+            })
+            .collect();
+        let mut genesis = Genesis { timestamp, gas_limit: 100_000_000, base_fee_per_gas: Some(1_000_000_000), alloc, ..Default::default() };
+        genesis.config.chain_id = chain_id;
+        Self {
+            name: "devnet".into(),
+            chain: ChainConfig { chain_id, fee_mode: FeeMode::Eip1559, fee_recipient: Address::ZERO, genesis },
+            block_interval_ms: 200,
+            empty_block_interval_ms: 2_000,
+            max_view_time_ms: 5_000,
+            ordering: OrderingPolicy::Fcfs,
+            sequencers,
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! `flashlayer`: the sequencer node of a flash layer, and the tools around it.
+//!
+//! A flash layer is a disposable, application-tailored EVM rollup. This binary runs one of its
+//! sequencer nodes (`flashlayer node`), creates development layers (`flashlayer init`,
+//! `flashlayer devnet`) and manages keys (`flashlayer keys`).
+//!
+//! # Layout
+//! - [`node`]: assembly of storage, execution, mempool, consensus, RPC and metrics.
+//! - [`mempool`]: admission rules, nonce queues, journal, block selection.
+//! - [`executor`]: the actor that executes committed blocks.
+//! - [`rpc`]: Ethereum JSON-RPC (HTTP + WebSocket).
+//! - [`metrics`]: Prometheus `/metrics` and `/health`.
+//! - [`layer`], [`keys`]: the layer description and node keys on disk.
+//! - [`devnet`]: local layers for development and tests.
+
+pub mod devnet;
+pub mod executor;
+pub mod keys;
+pub mod layer;
+pub mod mempool;
+pub mod metrics;
+pub mod node;
+pub mod rpc;

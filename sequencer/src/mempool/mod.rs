@@ -1,0 +1,307 @@
+//! The node's mempool: admission checks as geth does them, the journal that makes an
+//! acknowledged transaction survive a crash, and the [`TxSource`] consensus takes blocks from.
+//!
+//! [`Pool`] is the state machine; [`Mempool`] is the thread-safe handle around it that does
+//! decoding, sender recovery (once per transaction, libsecp256k1, outside the lock) and I/O.
+
+mod pool;
+
+pub use pool::{OrderingPolicy, Pool, PoolConfig, PoolError, PooledTx};
+
+use alloy::{
+    consensus::{Transaction, TxEnvelope, transaction::SignerRecoverable},
+    eips::eip2718::Decodable2718,
+    primitives::{Address, B256, Bytes, U256, keccak256},
+};
+use flashlayer_consensus::TxSource;
+use flashlayer_execution::{ChainConfig, ExecutedBlock, SPEC};
+use flashlayer_storage::Db;
+use parking_lot::{Condvar, Mutex};
+use rayon::prelude::*;
+use revm::context_interface::cfg::gas::calculate_initial_tx_gas;
+use std::{
+    collections::HashSet,
+    sync::atomic::{AtomicU64, Ordering},
+    time::{Duration, Instant},
+};
+use tokio::sync::broadcast;
+
+/// Largest transaction accepted, as geth (128 KiB).
+pub const MAX_TX_BYTES: usize = 128 * 1024;
+
+/// Why a transaction was refused. Every message is geth's, so wallets and libraries that
+/// match on them (nonce handling, fee bumping) behave as they do against geth.
+#[derive(Debug, thiserror::Error)]
+pub enum AdmitError {
+    /// Larger than [`MAX_TX_BYTES`].
+    #[error("oversized data: transaction size {0}, limit {MAX_TX_BYTES}")]
+    Oversized(usize),
+    /// Not a decodable EIP-2718 transaction.
+    #[error("rlp: {0}")]
+    Decode(String),
+    /// Blob transactions have no place on a layer.
+    #[error("transaction type not supported")]
+    TypeNotSupported,
+    /// Signed for another chain.
+    #[error("invalid chain id for signer: have {have} want {want}")]
+    InvalidChainId {
+        /// Chain id in the transaction.
+        have: u64,
+        /// This layer's.
+        want: u64,
+    },
+    /// Legacy transaction without EIP-155 chain id.
+    #[error("only replay-protected (EIP-155) transactions allowed over RPC")]
+    NotReplayProtected,
+    /// Asks for more gas than a block has.
+    #[error("exceeds block gas limit")]
+    GasLimit,
+    /// Above Osaka's per-transaction gas cap.
+    #[error("transaction gas limit too high (cap: {cap}, tx: {tx})")]
+    GasCap {
+        /// The cap.
+        cap: u64,
+        /// The transaction's gas limit.
+        tx: u64,
+    },
+    /// Tip above fee cap.
+    #[error("max priority fee per gas higher than max fee per gas")]
+    TipAboveFeeCap,
+    /// Signature does not recover.
+    #[error("invalid sender")]
+    InvalidSender,
+    /// Gas limit below intrinsic gas.
+    #[error("intrinsic gas too low: gas {gas}, minimum needed {needed}")]
+    IntrinsicGas {
+        /// The transaction's gas limit.
+        gas: u64,
+        /// What it needs at least.
+        needed: u64,
+    },
+    /// Fee cap below the base fee of the next block.
+    #[error("max fee per gas less than block base fee: address {sender}, maxFeePerGas: {fee_cap}, baseFee: {base_fee}")]
+    FeeCapTooLow {
+        /// Sender.
+        sender: Address,
+        /// Its fee cap.
+        fee_cap: u128,
+        /// Next block's base fee.
+        base_fee: u64,
+    },
+    /// The pool's own rules.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    /// The journal could not be written: the transaction is not acknowledged.
+    #[error("internal error: {0}")]
+    Storage(#[from] flashlayer_storage::Error),
+}
+
+/// The mempool handle shared by RPC, consensus and the executor.
+#[derive(Debug)]
+pub struct Mempool {
+    pool: Mutex<Pool>,
+    ready: Condvar,
+    db: Db,
+    chain: ChainConfig,
+    /// Base fee of the next block, maintained by the executor.
+    next_base_fee: AtomicU64,
+    pending_txs: broadcast::Sender<B256>,
+}
+
+impl Mempool {
+    /// A mempool for the layer `chain` over the node's database; `next_base_fee` is the base
+    /// fee of the block after the executed head.
+    pub fn new(config: PoolConfig, db: Db, chain: ChainConfig, next_base_fee: u64) -> Self {
+        Self {
+            pool: Mutex::new(Pool::new(config)),
+            ready: Condvar::new(),
+            db,
+            chain,
+            next_base_fee: AtomicU64::new(next_base_fee),
+            pending_txs: broadcast::channel(16 * 1024).0,
+        }
+    }
+
+    /// New pooled transaction hashes (for `newPendingTransactions` subscriptions).
+    pub fn subscribe(&self) -> broadcast::Receiver<B256> {
+        self.pending_txs.subscribe()
+    }
+
+    /// Stateless checks and sender recovery: everything that needs no lock.
+    fn prepare(&self, raw: &[u8]) -> Result<(TxEnvelope, PooledTx), AdmitError> {
+        if raw.len() > MAX_TX_BYTES {
+            return Err(AdmitError::Oversized(raw.len()));
+        }
+        let mut buf = raw;
+        let tx = TxEnvelope::decode_2718(&mut buf).map_err(|e| AdmitError::Decode(e.to_string()))?;
+        if !buf.is_empty() {
+            return Err(AdmitError::Decode("input contains more than one value".into()));
+        }
+        if tx.is_eip4844() {
+            return Err(AdmitError::TypeNotSupported);
+        }
+        match tx.chain_id() {
+            None => return Err(AdmitError::NotReplayProtected),
+            Some(id) if id != self.chain.chain_id => {
+                return Err(AdmitError::InvalidChainId { have: id, want: self.chain.chain_id });
+            }
+            Some(_) => {}
+        }
+        if tx.gas_limit() > self.chain.gas_limit() {
+            return Err(AdmitError::GasLimit);
+        }
+        if tx.gas_limit() > self.chain.max_tx_gas() {
+            return Err(AdmitError::GasCap { cap: self.chain.max_tx_gas(), tx: tx.gas_limit() });
+        }
+        if let Some(tip) = tx.max_priority_fee_per_gas()
+            && tip > tx.max_fee_per_gas()
+        {
+            return Err(AdmitError::TipAboveFeeCap);
+        }
+        let sender = tx.recover_signer().map_err(|_| AdmitError::InvalidSender)?;
+        let access_list = tx.access_list();
+        let intrinsic = calculate_initial_tx_gas(
+            SPEC,
+            tx.input(),
+            tx.kind().is_create(),
+            access_list.map(|l| l.len() as u64).unwrap_or_default(),
+            access_list.map(|l| l.iter().map(|i| i.storage_keys.len() as u64).sum()).unwrap_or_default(),
+            tx.authorization_list().map(|l| l.len() as u64).unwrap_or_default(),
+            None,
+        );
+        let needed = intrinsic.initial_total_gas().max(intrinsic.floor_gas());
+        if tx.gas_limit() < needed {
+            return Err(AdmitError::IntrinsicGas { gas: tx.gas_limit(), needed });
+        }
+        let max_fee = tx.max_fee_per_gas();
+        let cost = U256::from(tx.gas_limit())
+            .saturating_mul(U256::from(max_fee))
+            .saturating_add(tx.value());
+        let pooled = PooledTx {
+            hash: *tx.tx_hash(),
+            sender,
+            nonce: tx.nonce(),
+            gas_limit: tx.gas_limit(),
+            max_fee,
+            max_tip: tx.max_priority_fee_per_gas().unwrap_or(max_fee),
+            cost,
+            raw: Bytes::copy_from_slice(raw),
+        };
+        Ok((tx, pooled))
+    }
+
+    /// Admits a raw transaction (`eth_sendRawTransaction`). On `Ok` the transaction is in the
+    /// journal: acknowledged, it survives a crash of this process.
+    pub fn admit(&self, raw: &[u8]) -> Result<B256, AdmitError> {
+        let (_, tx) = self.prepare(raw)?;
+        self.insert(tx, true)
+    }
+
+    fn insert(&self, tx: PooledTx, journal: bool) -> Result<B256, AdmitError> {
+        let base_fee = self.next_base_fee.load(Ordering::Relaxed);
+        if tx.max_fee < base_fee as u128 {
+            return Err(AdmitError::FeeCapTooLow { sender: tx.sender, fee_cap: tx.max_fee, base_fee });
+        }
+        let account = self.db.account(&keccak256(tx.sender))?;
+        let (nonce, balance) = account.map(|a| (a.nonce, a.balance)).unwrap_or_default();
+        let hash = tx.hash;
+        let raw = tx.raw.clone();
+        {
+            let mut pool = self.pool.lock();
+            let admitted = pool.add(tx, nonce, balance)?;
+            // Journal under the lock so that a concurrent eviction cannot interleave.
+            if journal {
+                if let Err(e) = self.db.journal_put(&hash, &raw) {
+                    pool.on_executed(&[hash], &Default::default());
+                    return Err(e.into());
+                }
+            }
+            if let Some(old) = admitted.replaced {
+                self.db.journal_delete([old])?;
+            }
+        }
+        self.ready.notify_all();
+        let _ = self.pending_txs.send(hash);
+        Ok(hash)
+    }
+
+    /// Re-admits the journal after a restart; entries that no longer pass (executed before
+    /// the crash, replaced) are dropped from it. Returns how many came back.
+    pub fn restore_journal(&self) -> Result<usize, flashlayer_storage::Error> {
+        let entries = self.db.journal_all()?;
+        let prepared: Vec<_> = entries.par_iter().map(|(hash, raw)| (*hash, self.prepare(raw))).collect();
+        let mut restored = 0;
+        let mut dropped = Vec::new();
+        for (hash, result) in prepared {
+            match result.and_then(|(_, tx)| self.insert(tx, false)) {
+                Ok(_) => restored += 1,
+                Err(e) => {
+                    tracing::debug!(%hash, error = %e, "journaled transaction no longer admissible");
+                    dropped.push(hash);
+                }
+            }
+        }
+        self.db.journal_delete(dropped)?;
+        Ok(restored)
+    }
+
+    /// Applies an executed block: its transactions and final rejections leave the pool, and
+    /// senders' nonces move on.
+    pub fn on_executed(&self, executed: &ExecutedBlock) {
+        let mut removed: Vec<B256> = executed.block.transactions.iter().map(|tx| *tx.tx_hash()).collect();
+        removed.extend(executed.skipped.iter().filter(|s| s.reason.is_final()).map(|s| s.hash));
+        let header = &executed.block.header;
+        self.next_base_fee.store(
+            self.chain.next_base_fee(header.gas_used, header.base_fee_per_gas.unwrap_or_default()),
+            Ordering::Relaxed,
+        );
+        let superseded = self.pool.lock().on_executed(&removed, &executed.sender_nonces);
+        if !superseded.is_empty()
+            && let Err(e) = self.db.journal_delete(superseded)
+        {
+            tracing::warn!(error = %e, "could not drop superseded transactions from the journal");
+        }
+    }
+
+    /// Sender of a pooled transaction, recovered at admission.
+    pub fn sender_of(&self, hash: &B256) -> Option<Address> {
+        self.pool.lock().sender_of(hash)
+    }
+
+    /// A pooled transaction.
+    pub fn get(&self, hash: &B256) -> Option<PooledTx> {
+        self.pool.lock().get(hash).map(|tx| (**tx).clone())
+    }
+
+    /// Next nonce for `sender` counting pooled transactions.
+    pub fn pending_nonce(&self, sender: &Address, state_nonce: u64) -> u64 {
+        self.pool.lock().pending_nonce(sender, state_nonce)
+    }
+
+    /// (pending, queued) counts.
+    pub fn counts(&self) -> (usize, usize) {
+        self.pool.lock().counts()
+    }
+
+    /// Base fee of the next block.
+    pub fn next_base_fee(&self) -> u64 {
+        self.next_base_fee.load(Ordering::Relaxed)
+    }
+}
+
+impl TxSource for Mempool {
+    fn select(&self, gas_limit: u64, max_bytes: usize, exclude: &HashSet<B256>) -> Vec<Bytes> {
+        self.pool.lock().select(gas_limit, max_bytes, exclude, self.next_base_fee())
+    }
+
+    fn wait_pending(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut pool = self.pool.lock();
+        while !pool.has_ready() {
+            if self.ready.wait_until(&mut pool, deadline).timed_out() {
+                return pool.has_ready();
+            }
+        }
+        true
+    }
+}

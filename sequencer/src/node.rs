@@ -1,0 +1,139 @@
+//! Node assembly: storage, execution, mempool, consensus, RPC and metrics wired together, and
+//! their orderly shutdown.
+
+use crate::{
+    executor::ExecutorActor,
+    keys::NodeKeys,
+    layer::LayerDescription,
+    mempool::{Mempool, PoolConfig},
+    metrics::{self, Metrics},
+    rpc::{self, RpcConfig, RpcContext},
+};
+use eyre::{Context, bail};
+use flashlayer_consensus::{AppConfig, ConsensusNetwork, FlashApp, LocalTransport, Replica, ReplicaConfig};
+use flashlayer_execution::BlockExecutor;
+use flashlayer_storage::Db;
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, atomic::AtomicU64},
+    time::Duration,
+};
+use tokio::sync::broadcast;
+
+/// How to run a node.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    /// Layer description file.
+    pub layer: PathBuf,
+    /// Directory with the node's keys.
+    pub keys: PathBuf,
+    /// Data directory (RocksDB lives in `DATADIR/db`).
+    pub datadir: PathBuf,
+    /// JSON-RPC (HTTP and WebSocket) listen address.
+    pub rpc_addr: SocketAddr,
+    /// Metrics and health listen address.
+    pub metrics_addr: SocketAddr,
+    /// Mempool limits.
+    pub pool: PoolConfig,
+    /// fsync consensus writes (off only for throwaway benchmarks).
+    pub sync_consensus: bool,
+}
+
+/// Runs a node until `shutdown` resolves.
+pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output = ()>) -> eyre::Result<()> {
+    let layer = LayerDescription::load(&options.layer)?;
+    let keys = NodeKeys::load(&options.keys)?;
+    let me = keys.consensus_public();
+    let validators = layer.validators()?;
+    if !validators.contains(&me) {
+        bail!(
+            "consensus key {} is not in the layer's sequencer set; this node cannot vote (full nodes come with the cluster)",
+            keys.consensus_public_hex()
+        );
+    }
+    std::fs::create_dir_all(&options.datadir).wrap_err_with(|| format!("creating {}", options.datadir.display()))?;
+    let db = Db::open(&options.datadir.join("db")).wrap_err("opening the database")?;
+    let executor = BlockExecutor::open(db.clone(), layer.chain.clone())?;
+    let head = executor.head().clone();
+    tracing::info!(number = head.number, hash = %executor.head_hash(), chain_id = layer.chain.chain_id, "executed head");
+
+    let next_base_fee = layer.chain.next_base_fee(head.gas_used, head.base_fee_per_gas.unwrap_or_default());
+    let pool_config = PoolConfig { ordering: layer.ordering, ..options.pool.clone() };
+    let mempool = Arc::new(Mempool::new(pool_config, db.clone(), layer.chain.clone(), next_base_fee));
+    let restored = mempool.restore_journal()?;
+    if restored > 0 {
+        tracing::info!(restored, "re-admitted journaled transactions");
+    }
+
+    let metrics = Metrics::new();
+    let (blocks, _) = broadcast::channel(1024);
+    let executed = Arc::new(AtomicU64::new(head.number));
+    let waker = ExecutorActor::start(
+        executor,
+        db.consensus_store(),
+        mempool.clone(),
+        blocks.clone(),
+        executed.clone(),
+        metrics.clone(),
+    );
+
+    let mut store = db.consensus_store().with_write_hook(move || waker.wake());
+    if !options.sync_consensus {
+        store = store.without_sync();
+    }
+    let app = FlashApp::new(
+        AppConfig {
+            gas_limit: layer.chain.gas_limit(),
+            max_tx_gas: layer.chain.max_tx_gas(),
+            block_interval: layer.block_interval(),
+            empty_block_interval: layer.empty_block_interval(),
+            max_payload_bytes: 16 * 1024 * 1024,
+            genesis_timestamp: layer.chain.genesis.timestamp,
+            max_future_drift: Duration::from_secs(15),
+        },
+        mempool.clone(),
+        executed,
+    );
+    let (network, _inbound) = ConsensusNetwork::new(me, Arc::new(LocalTransport));
+    let replica = Replica::start(
+        keys.consensus.clone(),
+        ReplicaConfig {
+            chain_id: layer.chain.chain_id,
+            validators,
+            max_view_time: Duration::from_millis(layer.max_view_time_ms),
+        },
+        store,
+        app,
+        network,
+    )?;
+
+    let ctx = RpcContext {
+        db: db.clone(),
+        chain: layer.chain.clone(),
+        mempool: mempool.clone(),
+        blocks,
+        consensus: db.consensus_store(),
+    };
+    let (rpc_addr, rpc_handle) = rpc::start(
+        RpcConfig { addr: options.rpc_addr, max_request_bytes: 10 * 1024 * 1024, max_connections: 1000 },
+        ctx,
+    )
+    .await
+    .wrap_err_with(|| format!("starting JSON-RPC on {}", options.rpc_addr))?;
+    let (metrics_addr, metrics_task) = metrics::serve(options.metrics_addr, metrics, mempool, db.consensus_store(), db.clone())
+        .await
+        .wrap_err_with(|| format!("starting metrics on {}", options.metrics_addr))?;
+    tracing::info!(rpc = %format!("http://{rpc_addr}"), ws = %format!("ws://{rpc_addr}"), metrics = %format!("http://{metrics_addr}/metrics"), "node running");
+
+    shutdown.await;
+    tracing::info!("shutting down");
+    let _ = rpc_handle.stop();
+    rpc_handle.stopped().await;
+    metrics_task.abort();
+    // hotstuff_rs joins its threads on drop; the leader may be waiting for transactions.
+    tokio::task::spawn_blocking(move || drop(replica)).await?;
+    actix::System::current().stop();
+    tracing::info!("stopped");
+    Ok(())
+}

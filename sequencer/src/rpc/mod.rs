@@ -1,0 +1,116 @@
+//! Ethereum JSON-RPC over HTTP and WebSocket (jsonrpsee), so any wallet or library works
+//! against a node unchanged.
+//!
+//! One API trait and handler per namespace: [`eth`] (chain reads, calls, transactions, logs,
+//! filters, subscriptions), [`misc`] (`net_*`, `web3_*`, `txpool_*`, `flash_*`). Errors use
+//! geth's codes and messages ([`error`]). [`convert`] turns stored blocks and receipts into
+//! alloy's RPC types.
+
+pub mod convert;
+pub mod error;
+pub mod eth;
+pub mod filters;
+pub mod misc;
+
+use crate::mempool::Mempool;
+use alloy::{
+    eips::{BlockId, BlockNumberOrTag},
+    primitives::BlockNumber,
+};
+use flashlayer_execution::{ChainConfig, ExecutedBlock};
+use flashlayer_storage::{ConsensusStore, Db};
+use jsonrpsee::{
+    RpcModule,
+    server::{Server, ServerConfig, ServerHandle},
+};
+use std::{net::SocketAddr, sync::Arc};
+use tokio::sync::broadcast;
+
+/// What every RPC handler reads from: the node's database and mempool, the layer, and the
+/// stream of executed blocks.
+#[derive(Debug, Clone)]
+pub struct RpcContext {
+    /// The node's database.
+    pub db: Db,
+    /// The layer's execution parameters.
+    pub chain: ChainConfig,
+    /// The mempool.
+    pub mempool: Arc<Mempool>,
+    /// Executed blocks, as they are written.
+    pub blocks: broadcast::Sender<Arc<ExecutedBlock>>,
+    /// The consensus block tree (for `flash_status`).
+    pub consensus: ConsensusStore,
+}
+
+impl RpcContext {
+    /// Number of the executed head.
+    pub fn head(&self) -> Result<BlockNumber, error::RpcError> {
+        Ok(self.db.head_number()?.unwrap_or_default())
+    }
+
+    /// Resolves a block tag or number to a block number (`None`: no such block).
+    ///
+    /// Until settlement exists the HotStuff commit is the strongest finality there is, so
+    /// `safe` and `finalized` name the executed head like `latest`; `pending` is the head too
+    /// (the next block's contents are the leader's to choose).
+    pub fn resolve_number(&self, tag: BlockNumberOrTag) -> Result<Option<BlockNumber>, error::RpcError> {
+        let head = self.head()?;
+        Ok(match tag {
+            BlockNumberOrTag::Latest
+            | BlockNumberOrTag::Pending
+            | BlockNumberOrTag::Safe
+            | BlockNumberOrTag::Finalized => Some(head),
+            BlockNumberOrTag::Earliest => Some(0),
+            BlockNumberOrTag::Number(n) => (n <= head).then_some(n),
+        })
+    }
+
+    /// Resolves a block id to a block number (`None`: no such block).
+    pub fn resolve(&self, id: BlockId) -> Result<Option<BlockNumber>, error::RpcError> {
+        match id {
+            BlockId::Number(tag) => self.resolve_number(tag),
+            BlockId::Hash(hash) => Ok(self.db.block_number(&hash.block_hash)?),
+        }
+    }
+
+    /// Checks that `id` names the latest state: this node keeps no historical state.
+    pub fn require_latest_state(&self, id: Option<BlockId>) -> Result<(), error::RpcError> {
+        let Some(id) = id else { return Ok(()) };
+        let head = self.head()?;
+        match self.resolve(id)? {
+            None => Err(error::RpcError::HeaderNotFound),
+            Some(n) if n == head => Ok(()),
+            Some(n) => Err(error::RpcError::NoHistoricalState(n)),
+        }
+    }
+}
+
+/// Where the JSON-RPC server listens and how it is bounded.
+#[derive(Debug, Clone)]
+pub struct RpcConfig {
+    /// HTTP and WebSocket on one port.
+    pub addr: SocketAddr,
+    /// Largest request body.
+    pub max_request_bytes: u32,
+    /// Most concurrent connections.
+    pub max_connections: u32,
+}
+
+/// Starts the server with every namespace; returns its bound address and handle.
+pub async fn start(config: RpcConfig, ctx: RpcContext) -> eyre::Result<(SocketAddr, ServerHandle)> {
+    let server_config = ServerConfig::builder()
+        .max_request_body_size(config.max_request_bytes)
+        .max_response_body_size(64 * 1024 * 1024)
+        .max_connections(config.max_connections)
+        .max_subscriptions_per_connection(1024)
+        .build();
+    let server = Server::builder().set_config(server_config).build(config.addr).await?;
+    let addr = server.local_addr()?;
+    let mut module = RpcModule::new(());
+    module.merge(eth::EthApiServer::into_rpc(eth::EthApi::new(ctx.clone())))?;
+    module.merge(misc::NetApiServer::into_rpc(misc::Misc::new(ctx.clone())))?;
+    module.merge(misc::Web3ApiServer::into_rpc(misc::Misc::new(ctx.clone())))?;
+    module.merge(misc::TxpoolApiServer::into_rpc(misc::Misc::new(ctx.clone())))?;
+    module.merge(misc::FlashApiServer::into_rpc(misc::Misc::new(ctx)))?;
+    Ok((addr, server.start(module)))
+}

@@ -1,0 +1,117 @@
+//! Column families as typed tables.
+//!
+//! Each table names its column family and documents its key and value encodings. Ethereum
+//! objects are stored in their canonical RLP / EIP-2718 encodings; numbers as big-endian so that
+//! RocksDB's byte order is numeric order.
+
+use alloy::primitives::{B256, BlockNumber};
+
+/// A column family: its name, and the Rust types its keys and values stand for.
+pub trait Table {
+    /// Column family name.
+    const NAME: &'static str;
+}
+
+macro_rules! table {
+    ($(#[$doc:meta])* $name:ident = $cf:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name;
+        impl Table for $name {
+            const NAME: &'static str = $cf;
+        }
+    };
+}
+
+table!(
+    /// hotstuff_rs block tree: raw keys and values chosen by the library.
+    Consensus = "consensus"
+);
+table!(
+    /// Block number (u64 BE) -> RLP Ethereum header.
+    Headers = "headers"
+);
+table!(
+    /// Block number (u64 BE) -> block hash: the canonical chain.
+    CanonicalHashes = "canonical"
+);
+table!(
+    /// Block hash -> block number (u64 BE).
+    HeaderNumbers = "header_numbers"
+);
+table!(
+    /// Block number (u64 BE) -> RLP list of EIP-2718 transactions, then the senders (20 bytes
+    /// each, same order) so that RPC never recovers a signature twice.
+    Bodies = "bodies"
+);
+table!(
+    /// Block number (u64 BE) -> RLP list of EIP-2718 receipts.
+    Receipts = "receipts"
+);
+table!(
+    /// Transaction hash -> block number (u64 BE) ++ index in block (u32 BE).
+    TxLookup = "tx_lookup"
+);
+table!(
+    /// keccak(address) -> RLP trie account (nonce, balance, storage root, code hash): the leaf
+    /// of the state trie, so the state root is a scan in key order.
+    Accounts = "accounts"
+);
+table!(
+    /// keccak(address) ++ keccak(slot) -> RLP value: the leaves of every storage trie.
+    Storage = "storage"
+);
+table!(
+    /// Code hash -> contract bytecode.
+    Code = "code"
+);
+table!(
+    /// keccak(slot) -> slot, and keccak(address) -> address: preimages for RPC that names keys.
+    Preimages = "preimages"
+);
+table!(
+    /// Transaction hash -> raw EIP-2718 transaction: the mempool journal of acknowledged
+    /// transactions not yet executed.
+    MempoolJournal = "mempool"
+);
+table!(
+    /// Named node metadata: schema version, head block number.
+    Meta = "meta"
+);
+
+/// Every column family the node opens.
+pub const ALL: &[&str] = &[
+    Consensus::NAME,
+    Headers::NAME,
+    CanonicalHashes::NAME,
+    HeaderNumbers::NAME,
+    Bodies::NAME,
+    Receipts::NAME,
+    TxLookup::NAME,
+    Accounts::NAME,
+    Storage::NAME,
+    Code::NAME,
+    Preimages::NAME,
+    MempoolJournal::NAME,
+    Meta::NAME,
+];
+
+/// Big-endian key for a block number.
+pub fn number_key(number: BlockNumber) -> [u8; 8] {
+    number.to_be_bytes()
+}
+
+/// Key of one storage slot: hashed address then hashed slot.
+pub fn storage_key(hashed_address: &B256, hashed_slot: &B256) -> [u8; 64] {
+    let mut key = [0u8; 64];
+    key[..32].copy_from_slice(hashed_address.as_slice());
+    key[32..].copy_from_slice(hashed_slot.as_slice());
+    key
+}
+
+/// Meta key of the executed head block number.
+pub const META_HEAD: &[u8] = b"head";
+/// Meta key of the schema version.
+pub const META_SCHEMA: &[u8] = b"schema";
+/// Meta key of the genesis hash, to refuse a datadir of another chain.
+pub const META_GENESIS: &[u8] = b"genesis";

@@ -1,0 +1,266 @@
+//! Shared helpers of the end-to-end tests: real `flashlayer` node processes with RocksDB on
+//! disk, real anvil, real cast and forge (installed by `scripts/setup`), alloy as the client.
+//!
+//! Every multi-process helper lives here so that scenarios read like their story: start a
+//! node, send transactions, kill it, restart it, compare.
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::Address,
+    providers::{DynProvider, Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
+use serde::Deserialize;
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the repo").to_path_buf()
+}
+
+/// The `flashlayer` binary: `$FLASHLAYER_BIN`, else next to this test binary's `deps/`.
+pub fn flashlayer_bin() -> PathBuf {
+    if let Ok(path) = std::env::var("FLASHLAYER_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    let candidate = exe.parent().and_then(Path::parent).map(|d| d.join("flashlayer"));
+    match candidate {
+        Some(path) if path.exists() => path,
+        _ => panic!(
+            "flashlayer binary not found: run the tests through scripts/test (or build it with \
+             `cargo build --release --bin flashlayer` and set FLASHLAYER_BIN)"
+        ),
+    }
+}
+
+/// A tool installed by `scripts/setup` (anvil, cast, forge). Fails loudly, never skips.
+pub fn tool(name: &str) -> PathBuf {
+    let path = repo_root().join(".tools/bin").join(name);
+    assert!(path.exists(), "{name} not found at {}: run scripts/setup first", path.display());
+    path
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// Runs a command and returns its stdout; panics with its stderr on failure.
+pub fn run(cmd: &mut Command) -> String {
+    let out = output(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output").trim().to_string()
+}
+
+/// Runs a command and returns its output whatever its status.
+pub fn output(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("running {cmd:?}: {e}"))
+}
+
+/// `cast` with arguments.
+pub fn cast(args: &[&str]) -> String {
+    run(Command::new(tool("cast")).args(args))
+}
+
+/// A prefunded account of a dev layer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Account {
+    /// Address.
+    pub address: Address,
+    /// Hex private key.
+    pub private_key: String,
+}
+
+impl Account {
+    /// Its signer.
+    pub fn signer(&self) -> PrivateKeySigner {
+        self.private_key.parse().expect("valid key")
+    }
+}
+
+/// One `flashlayer node` process over a dev layer written by `flashlayer init`.
+pub struct TestNode {
+    /// Work directory (layer, keys, data, log).
+    pub dir: tempfile::TempDir,
+    /// JSON-RPC port.
+    pub rpc_port: u16,
+    /// Metrics port.
+    pub metrics_port: u16,
+    child: Option<Child>,
+}
+
+impl TestNode {
+    /// Writes a one-validator dev layer and starts its node.
+    pub async fn start() -> Self {
+        let dir = tempfile::Builder::new().prefix("flashlayer-it-").tempdir().expect("tempdir");
+        run(Command::new(flashlayer_bin())
+            .args(["init", "--nodes", "1", "--dir"])
+            .arg(dir.path()));
+        let mut node = Self { dir, rpc_port: free_port(), metrics_port: free_port(), child: None };
+        node.restart().await;
+        node
+    }
+
+    /// Starts the node process (again) on the same data and ports, and waits for its RPC.
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "node already running");
+        let d = self.dir.path();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(d.join("node.log")).expect("log");
+        let child = Command::new(flashlayer_bin())
+            .arg("node")
+            .arg("--layer").arg(d.join("layer.json"))
+            .arg("--keys").arg(d.join("node-0/keys"))
+            .arg("--datadir").arg(d.join("node-0/data"))
+            .arg("--rpc-addr").arg(format!("127.0.0.1:{}", self.rpc_port))
+            .arg("--metrics-addr").arg(format!("127.0.0.1:{}", self.metrics_port))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn flashlayer node");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let provider = self.provider();
+        loop {
+            if provider.get_chain_id().await.is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("node exited ({status}) before serving RPC:\n{}", self.log());
+            }
+            assert!(Instant::now() < deadline, "node RPC not up within 60 s:\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGKILL: a crash, no shutdown path runs.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and wait: a clean shutdown.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let status = child.wait().expect("wait");
+            assert!(status.success(), "node did not exit cleanly on SIGTERM: {status}\n{}", self.log());
+        }
+    }
+
+    /// HTTP JSON-RPC URL.
+    pub fn rpc_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.rpc_port)
+    }
+
+    /// WebSocket JSON-RPC URL.
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.rpc_port)
+    }
+
+    /// The node's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("node.log")).unwrap_or_default()
+    }
+
+    /// The prefunded dev accounts.
+    pub fn accounts(&self) -> Vec<Account> {
+        let text = std::fs::read_to_string(self.dir.path().join("accounts.json")).expect("accounts.json");
+        serde_json::from_str(&text).expect("accounts.json parses")
+    }
+
+    /// A read-only provider.
+    pub fn provider(&self) -> DynProvider {
+        ProviderBuilder::new().connect_http(self.rpc_url().parse().expect("url")).erased()
+    }
+
+    /// A provider that signs with `account`.
+    pub fn wallet(&self, account: &Account) -> DynProvider {
+        ProviderBuilder::new()
+            .wallet(EthereumWallet::from(account.signer()))
+            .connect_http(self.rpc_url().parse().expect("url"))
+            .erased()
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("--- node log ---\n{}", self.log());
+        }
+    }
+}
+
+/// An anvil L1 (or reference chain) on a free port.
+pub struct Anvil {
+    /// Its port.
+    pub port: u16,
+    child: Child,
+}
+
+impl Anvil {
+    /// Starts anvil with its default dev accounts and waits for it.
+    pub async fn start() -> Self {
+        let port = free_port();
+        let child = Command::new(tool("anvil"))
+            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--silent"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn anvil");
+        let anvil = Self { port, child };
+        let provider = ProviderBuilder::new().connect_http(anvil.rpc_url().parse().expect("url"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while provider.get_chain_id().await.is_err() {
+            assert!(Instant::now() < deadline, "anvil did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anvil
+    }
+
+    /// Its HTTP URL.
+    pub fn rpc_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Deploys a contract from `contracts/` with `forge create`; returns its address.
+pub fn forge_create(rpc: &str, private_key: &str, contract: &str, args: &[&str]) -> Address {
+    let mut cmd = Command::new(tool("forge"));
+    cmd.current_dir(repo_root().join("contracts"))
+        .args(["create", "--rpc-url", rpc, "--private-key", private_key, "--broadcast", "--json", contract]);
+    if !args.is_empty() {
+        cmd.arg("--constructor-args").args(args);
+    }
+    let out = run(&mut cmd);
+    let json: serde_json::Value = out
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("forge create printed no JSON: {out}"));
+    json["deployedTo"].as_str().expect("deployedTo").parse().expect("address")
+}

@@ -1,0 +1,19 @@
+//! The Solidity test suite, run with forge (installed by scripts/setup, compiling offline with
+//! solc-js), so that `scripts/test` fails when a contract test fails.
+
+use flashlayer_tests::{repo_root, tool};
+use std::process::Command;
+
+/// `forge test` in contracts/ passes.
+#[test]
+fn forge_tests_pass() {
+    tool("forge");
+    let out = Command::new(repo_root().join("scripts/forge-test"))
+        .env("FLASHLAYER_SKIP_SETUP", "1")
+        .output()
+        .expect("running scripts/forge-test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(out.status.success(), "forge test failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("passed") && !stdout.contains("0 tests passed"), "forge ran no test:\n{stdout}");
+}

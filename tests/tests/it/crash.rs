@@ -1,0 +1,133 @@
+//! A crash in the middle of traffic: SIGKILL the node while transactions stream in, restart
+//! it, and check that nothing it acknowledged or reported was lost or changed.
+
+use alloy::{
+    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
+    eips::{BlockNumberOrTag, eip2718::Encodable2718},
+    network::TxSignerSync,
+    primitives::{Address, B256, Bytes, TxKind, U256},
+    providers::Provider,
+};
+use flashlayer_tests::TestNode;
+use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
+use std::{
+    collections::{HashMap, HashSet},
+    time::{Duration, Instant},
+};
+
+const SENDERS: usize = 4;
+const PER_SENDER: u64 = 2_000;
+const VALUE: u64 = 1_000;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_during_traffic_loses_nothing() {
+    let mut node = TestNode::start().await;
+    let url = node.rpc_url();
+    let provider = node.provider();
+    let accounts = node.accounts();
+    let mut initial = HashMap::new();
+    for a in &accounts[..SENDERS] {
+        initial.insert(a.address, provider.get_balance(a.address).await.unwrap());
+    }
+    let recipients: Vec<Address> = (0..SENDERS).map(|_| Address::from(rand::random::<[u8; 20]>())).collect();
+
+    // Each sender streams sequential nonces and stops at the first error (the crash).
+    let mut tasks = Vec::new();
+    for (i, account) in accounts[..SENDERS].iter().enumerate() {
+        let signer = account.signer();
+        let to = recipients[i];
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = HttpClientBuilder::default().request_timeout(Duration::from_secs(5)).build(&url).unwrap();
+            let mut acked = Vec::new();
+            for nonce in 0..PER_SENDER {
+                let mut tx = TxEip1559 {
+                    chain_id: 13370,
+                    nonce,
+                    gas_limit: 21_000,
+                    max_fee_per_gas: 100_000_000_000,
+                    max_priority_fee_per_gas: 1,
+                    to: TxKind::Call(to),
+                    value: U256::from(VALUE),
+                    ..Default::default()
+                };
+                let sig = signer.sign_transaction_sync(&mut tx).unwrap();
+                let raw: Bytes = TxEnvelope::from(tx.into_signed(sig)).encoded_2718().into();
+                match client.request::<B256, _>("eth_sendRawTransaction", rpc_params![raw]).await {
+                    Ok(hash) => acked.push(hash),
+                    Err(_) => break,
+                }
+            }
+            acked
+        }));
+    }
+
+    // Let blocks come, remember every block the node reported, then crash it mid-stream.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let head = provider.get_block_number().await.unwrap();
+    assert!(head > 0, "blocks were produced before the crash");
+    let mut reported = Vec::new();
+    for n in 0..=head {
+        let block = provider.get_block_by_number(BlockNumberOrTag::Number(n)).await.unwrap().unwrap();
+        reported.push(block.header.hash);
+    }
+    node.kill();
+    let mut acked = HashSet::new();
+    for task in tasks {
+        acked.extend(task.await.unwrap());
+    }
+    assert!(!acked.is_empty());
+    let total_acked = acked.len();
+
+    node.restart().await;
+    let provider = node.provider();
+
+    // Every block reported before the crash keeps its hash.
+    for (n, hash) in reported.iter().enumerate() {
+        let block = provider.get_block_by_number(BlockNumberOrTag::Number(n as u64)).await.unwrap().unwrap();
+        assert_eq!(block.header.hash, *hash, "block {n} changed across the crash");
+    }
+
+    // Every acknowledged transaction is eventually included.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut missing: Vec<B256> = acked.iter().copied().collect();
+    while !missing.is_empty() {
+        let mut still = Vec::new();
+        for hash in missing {
+            if provider.get_transaction_receipt(hash).await.unwrap().is_none() {
+                still.push(hash);
+            }
+        }
+        missing = still;
+        assert!(Instant::now() < deadline, "{} acknowledged transactions never included", missing.len());
+        if !missing.is_empty() {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    // Exactly once, and the balances add up.
+    let head = provider.get_block_number().await.unwrap();
+    let mut seen = HashSet::new();
+    let mut included: HashMap<Address, u64> = HashMap::new();
+    let mut fees: HashMap<Address, U256> = HashMap::new();
+    for n in 1..=head {
+        let receipts = provider.get_block_receipts(n.into()).await.unwrap().unwrap();
+        for r in receipts {
+            assert!(seen.insert(r.transaction_hash), "{} included twice", r.transaction_hash);
+            assert!(r.status());
+            *included.entry(r.from).or_default() += 1;
+            *fees.entry(r.from).or_default() += U256::from(r.gas_used) * U256::from(r.effective_gas_price);
+        }
+    }
+    for hash in &acked {
+        assert!(seen.contains(hash));
+    }
+    for (i, account) in accounts[..SENDERS].iter().enumerate() {
+        let count = included.get(&account.address).copied().unwrap_or_default();
+        assert_eq!(provider.get_transaction_count(account.address).await.unwrap(), count);
+        assert_eq!(provider.get_balance(recipients[i]).await.unwrap(), U256::from(VALUE * count));
+        let spent = U256::from(VALUE * count) + fees.get(&account.address).copied().unwrap_or_default();
+        assert_eq!(provider.get_balance(account.address).await.unwrap(), initial[&account.address] - spent);
+    }
+    println!("acknowledged {total_acked}, included {} over {head} blocks", seen.len());
+}

@@ -1,0 +1,7 @@
+//! End-to-end scenarios against real node processes. One binary, a module per story.
+
+mod admission;
+mod cast_flow;
+mod contracts;
+mod crash;
+mod tokens;
