@@ -8,10 +8,7 @@ use alloy::{
 use flashlayer_execution::Payload;
 use flashlayer_storage::ConsensusStore;
 use hotstuff_rs::{
-    app::{
-        App, ProduceBlockRequest, ProduceBlockResponse, ValidateBlockRequest,
-        ValidateBlockResponse,
-    },
+    app::{App, ProduceBlockRequest, ProduceBlockResponse, ValidateBlockRequest, ValidateBlockResponse},
     block_tree::accessors::app::AppBlockTreeView,
     types::data_types::{CryptoHash, Data, Datum},
 };
@@ -85,7 +82,11 @@ impl<S: TxSource> FlashApp<S> {
     }
 
     /// Timestamp of the parent block's payload (genesis timestamp for the first block).
-    fn parent_timestamp(&self, view: &AppBlockTreeView<'_, ConsensusStore>, parent: Option<CryptoHash>) -> u64 {
+    fn parent_timestamp(
+        &self,
+        view: &AppBlockTreeView<'_, ConsensusStore>,
+        parent: Option<CryptoHash>,
+    ) -> u64 {
         parent
             .and_then(|p| Self::payload_of(view, &p))
             .map(|p| p.timestamp)
@@ -122,7 +123,11 @@ impl<S: TxSource> FlashApp<S> {
     }
 
     /// Checks a proposed block's data against the payload rules.
-    fn check(&self, request: &ValidateBlockRequest<'_, '_, ConsensusStore>, live: bool) -> Result<(), String> {
+    fn check(
+        &self,
+        request: &ValidateBlockRequest<'_, '_, ConsensusStore>,
+        live: bool,
+    ) -> Result<(), String> {
         let block = request.proposed_block();
         let mut data = block.data.iter();
         let (Some(datum), None) = (data.next(), data.next()) else {
@@ -158,7 +163,11 @@ impl<S: TxSource> FlashApp<S> {
         Ok(())
     }
 
-    fn validate(&mut self, request: ValidateBlockRequest<'_, '_, ConsensusStore>, live: bool) -> ValidateBlockResponse {
+    fn validate(
+        &mut self,
+        request: ValidateBlockRequest<'_, '_, ConsensusStore>,
+        live: bool,
+    ) -> ValidateBlockResponse {
         match self.check(&request, live) {
             Ok(()) => {
                 self.last_block_at = Instant::now();
@@ -190,7 +199,8 @@ impl<S: TxSource> App<ConsensusStore> for FlashApp<S> {
             let budget = self.config.empty_block_interval.saturating_sub(waited);
             self.source.wait_pending(budget);
         }
-        let transactions = self.source.select(self.config.gas_limit, self.config.max_payload_bytes - 64, &exclude);
+        let transactions =
+            self.source.select(self.config.gas_limit, self.config.max_payload_bytes - 64, &exclude);
         let timestamp = Self::now_secs().max(self.parent_timestamp(view, parent));
         let encoded = Payload { timestamp, transactions }.encode();
         let data_hash = CryptoHash::new(Payload::hash_encoded(&encoded).0);
@@ -203,11 +213,17 @@ impl<S: TxSource> App<ConsensusStore> for FlashApp<S> {
         }
     }
 
-    fn validate_block(&mut self, request: ValidateBlockRequest<'_, '_, ConsensusStore>) -> ValidateBlockResponse {
+    fn validate_block(
+        &mut self,
+        request: ValidateBlockRequest<'_, '_, ConsensusStore>,
+    ) -> ValidateBlockResponse {
         self.validate(request, true)
     }
 
-    fn validate_block_for_sync(&mut self, request: ValidateBlockRequest<'_, '_, ConsensusStore>) -> ValidateBlockResponse {
+    fn validate_block_for_sync(
+        &mut self,
+        request: ValidateBlockRequest<'_, '_, ConsensusStore>,
+    ) -> ValidateBlockResponse {
         self.validate(request, false)
     }
 }

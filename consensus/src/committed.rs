@@ -29,10 +29,10 @@ pub fn committed_payload(store: &ConsensusStore, height: u64) -> Result<(B256, P
         .block_data(&hash)
         .map_err(tree_err)?
         .ok_or_else(|| Error::BlockTree(format!("no data for block at height {height}")))?;
-    let datum = data.iter().next().ok_or_else(|| Error::BadCommittedPayload {
-        height,
-        reason: "empty data".into(),
-    })?;
+    let datum = data
+        .iter()
+        .next()
+        .ok_or_else(|| Error::BadCommittedPayload { height, reason: "empty data".into() })?;
     let payload = Payload::decode(datum.bytes())
         .map_err(|e| Error::BadCommittedPayload { height, reason: e.to_string() })?;
     Ok((B256::from(hash.bytes()), payload))

@@ -98,7 +98,6 @@ impl Replica {
             .start();
         Ok(Self { _inner: inner })
     }
-
 }
 
 /// Current view, committed height and validator count, read from the block tree.

@@ -35,7 +35,14 @@ fn signer(i: usize) -> PrivateKeySigner {
     PrivateKeySigner::from_bytes(&B256::from(key)).expect("valid key")
 }
 
-fn sign(signer: &PrivateKeySigner, nonce: u64, to: TxKind, value: U256, input: Bytes, gas: u64) -> (Bytes, TxEnvelope) {
+fn sign(
+    signer: &PrivateKeySigner,
+    nonce: u64,
+    to: TxKind,
+    value: U256,
+    input: Bytes,
+    gas: u64,
+) -> (Bytes, TxEnvelope) {
     let mut tx = TxEip1559 {
         chain_id: 13370,
         nonce,
@@ -57,13 +64,19 @@ fn chain(senders: &[PrivateKeySigner]) -> ChainConfig {
         .iter()
         .map(|s| (s.address(), GenesisAccount::default().with_balance(U256::from(10u128.pow(24)))))
         .collect();
-    let mut genesis = Genesis { gas_limit: 1_000_000_000, base_fee_per_gas: Some(1_000_000_000), alloc, ..Default::default() };
+    let mut genesis = Genesis {
+        gas_limit: 1_000_000_000,
+        base_fee_per_gas: Some(1_000_000_000),
+        alloc,
+        ..Default::default()
+    };
     genesis.config.chain_id = 13370;
     ChainConfig { chain_id: 13370, fee_mode: FeeMode::Eip1559, fee_recipient: Address::ZERO, genesis }
 }
 
 fn token_initcode() -> Bytes {
-    let artifact = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts/out/TestToken.sol/TestToken.json");
+    let artifact = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../contracts/out/TestToken.sol/TestToken.json");
     let text = std::fs::read_to_string(&artifact).unwrap_or_else(|e| {
         panic!("{}: {e}; run `forge build` in contracts/ (scripts/bench does)", artifact.display())
     });
@@ -103,12 +116,13 @@ impl Run {
             HashMap::new()
         };
         let count = txs.len();
-        let payload = Payload { timestamp: self.executor.head().timestamp + 1, transactions: txs.into_iter().map(|t| t.0).collect() };
+        let payload = Payload {
+            timestamp: self.executor.head().timestamp + 1,
+            transactions: txs.into_iter().map(|t| t.0).collect(),
+        };
         let started = Instant::now();
-        let executed = self
-            .executor
-            .execute(&payload, B256::ZERO, &|hash| known.get(hash).copied())
-            .expect("execute");
+        let executed =
+            self.executor.execute(&payload, B256::ZERO, &|hash| known.get(hash).copied()).expect("execute");
         let secs = started.elapsed().as_secs_f64();
         assert_eq!(executed.block.transactions.len(), count, "skipped: {:?}", executed.skipped.first());
         count as f64 / secs
@@ -122,8 +136,11 @@ fn median(mut xs: Vec<f64>) -> f64 {
 
 fn main() {
     let senders: Vec<PrivateKeySigner> = (0..SENDERS).map(signer).collect();
-    let recipients: Vec<Address> = (0..SENDERS).map(|i| Address::left_padding_from(&(i as u64 + 1_000_000).to_be_bytes())).collect();
-    println!("executor bench: {BLOCKS} blocks of ~{SENDERS} transactions (one per sender), RocksDB in a temp dir");
+    let recipients: Vec<Address> =
+        (0..SENDERS).map(|i| Address::left_padding_from(&(i as u64 + 1_000_000).to_be_bytes())).collect();
+    println!(
+        "executor bench: {BLOCKS} blocks of ~{SENDERS} transactions (one per sender), RocksDB in a temp dir"
+    );
 
     // ETH transfers.
     for senders_known in [true, false] {
@@ -131,7 +148,16 @@ fn main() {
         let mut rates = Vec::new();
         for b in 0..BLOCKS {
             let txs = (0..SENDERS)
-                .map(|i| sign(&senders[i], b as u64, TxKind::Call(recipients[i]), U256::from(1), Bytes::new(), 21_000))
+                .map(|i| {
+                    sign(
+                        &senders[i],
+                        b as u64,
+                        TxKind::Call(recipients[i]),
+                        U256::from(1),
+                        Bytes::new(),
+                        21_000,
+                    )
+                })
                 .collect();
             rates.push(run.block(txs, senders_known));
         }
@@ -152,7 +178,9 @@ fn main() {
         run.block(vec![sign(deployer, 0, TxKind::Create, U256::ZERO, token_initcode(), 3_000_000)], true);
         let fund: Vec<_> = (1..SENDERS)
             .map(|i| {
-                let data = TestToken::transferCall { to: senders[i].address(), amount: U256::from(10u128.pow(24)) }.abi_encode();
+                let data =
+                    TestToken::transferCall { to: senders[i].address(), amount: U256::from(10u128.pow(24)) }
+                        .abi_encode();
                 sign(deployer, i as u64, TxKind::Call(token), U256::ZERO, data.into(), 100_000)
             })
             .collect();
@@ -161,7 +189,8 @@ fn main() {
         for b in 0..BLOCKS {
             let txs = (1..SENDERS)
                 .map(|i| {
-                    let data = TestToken::transferCall { to: recipients[i], amount: U256::from(1) }.abi_encode();
+                    let data =
+                        TestToken::transferCall { to: recipients[i], amount: U256::from(1) }.abi_encode();
                     sign(&senders[i], b as u64, TxKind::Call(token), U256::ZERO, data.into(), 100_000)
                 })
                 .collect();

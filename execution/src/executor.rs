@@ -7,8 +7,7 @@ use crate::{
 };
 use alloy::{
     consensus::{
-        EMPTY_OMMER_ROOT_HASH, Header, Receipt, ReceiptEnvelope, ReceiptWithBloom, Transaction,
-        TxEnvelope,
+        EMPTY_OMMER_ROOT_HASH, Header, Receipt, ReceiptEnvelope, ReceiptWithBloom, Transaction, TxEnvelope,
         proofs::{calculate_receipt_root, calculate_transaction_root},
         transaction::SignerRecoverable,
     },
@@ -20,9 +19,9 @@ use alloy_trie::{EMPTY_ROOT_HASH, KECCAK_EMPTY};
 use flashlayer_storage::{Db, StateReader, StoredBlock};
 use rayon::prelude::*;
 use revm::{
+    DatabaseCommit,
     context::TxEnv,
     context_interface::result::{EVMError, InvalidTransaction, ResultAndState},
-    DatabaseCommit,
     database::{AccountState, CacheDB},
 };
 use std::collections::HashMap;
@@ -194,9 +193,8 @@ impl BlockExecutor {
     ) -> Result<ExecutedBlock> {
         let parent = &self.head;
         let number = parent.number + 1;
-        let base_fee = self
-            .config
-            .next_base_fee(parent.gas_used, parent.base_fee_per_gas.unwrap_or_default());
+        let base_fee =
+            self.config.next_base_fee(parent.gas_used, parent.base_fee_per_gas.unwrap_or_default());
         // Consensus validates timestamps; clamping keeps execution total regardless.
         let timestamp = payload.timestamp.max(parent.timestamp);
         let gas_limit = self.config.gas_limit();
@@ -210,8 +208,7 @@ impl BlockExecutor {
                     hash: keccak256(raw),
                     reason: SkipReason::Invalid("blob transactions are not supported".into()),
                 }),
-                Err(_) => skipped
-                    .push(SkippedTx { hash: keccak256(raw), reason: SkipReason::Undecodable }),
+                Err(_) => skipped.push(SkippedTx { hash: keccak256(raw), reason: SkipReason::Undecodable }),
             }
         }
         let senders: Vec<Option<Address>> = decoded
@@ -246,10 +243,7 @@ impl BlockExecutor {
                         cumulative_gas_used: cumulative_gas,
                         logs: result.into_logs(),
                     };
-                    receipts.push(ReceiptEnvelope::from_typed(
-                        tx.tx_type(),
-                        ReceiptWithBloom::from(receipt),
-                    ));
+                    receipts.push(ReceiptEnvelope::from_typed(tx.tx_type(), ReceiptWithBloom::from(receipt)));
                     sender_nonces.insert(sender, tx.nonce() + 1);
                     transactions.push(tx);
                     tx_senders.push(sender);
@@ -328,8 +322,7 @@ fn cache_changes(cache: revm::database::Cache) -> StateChanges {
             AccountState::NotExisting => AccountChange { info: None, ..Default::default() },
             AccountState::Touched | AccountState::StorageCleared => {
                 let info = &account.info;
-                let empty =
-                    info.nonce == 0 && info.balance.is_zero() && info.code_hash == KECCAK_EMPTY;
+                let empty = info.nonce == 0 && info.balance.is_zero() && info.code_hash == KECCAK_EMPTY;
                 if empty && account.storage.values().all(|v| v.is_zero()) {
                     // EIP-161: touched empty accounts are removed.
                     AccountChange { info: None, ..Default::default() }

@@ -14,13 +14,7 @@ use revm::{
 };
 
 /// The EVM environment for block `number`: chain id, hardfork, fee recipient and limits.
-pub fn evm_env(
-    config: &ChainConfig,
-    number: u64,
-    timestamp: u64,
-    base_fee: u64,
-    prevrandao: B256,
-) -> EvmEnv {
+pub fn evm_env(config: &ChainConfig, number: u64, timestamp: u64, base_fee: u64, prevrandao: B256) -> EvmEnv {
     let mut cfg = CfgEnv::new_with_spec(SPEC);
     cfg.chain_id = config.chain_id;
     let block = BlockEnv {

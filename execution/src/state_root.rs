@@ -62,14 +62,8 @@ pub fn apply_changes(db: &Db, changes: &StateChanges, write: &mut BlockWrite) ->
                 })
                 .collect();
             trie_root(|sink| {
-                merged_entries::<tables::Storage>(
-                    db,
-                    hashed.as_slice(),
-                    change.storage_wiped,
-                    &overlay,
-                    sink,
-                )
-                .map_err(Into::into)
+                merged_entries::<tables::Storage>(db, hashed.as_slice(), change.storage_wiped, &overlay, sink)
+                    .map_err(Into::into)
             })?
         } else {
             db.account(&hashed)?.map(|a| a.storage_root).unwrap_or(EMPTY_ROOT_HASH)
@@ -84,7 +78,6 @@ pub fn apply_changes(db: &Db, changes: &StateChanges, write: &mut BlockWrite) ->
         account_overlay.insert(hashed, Some(alloy::rlp::encode(account)));
     }
     trie_root(|sink| {
-        merged_entries::<tables::Accounts>(db, &[], false, &account_overlay, sink)
-            .map_err(Into::into)
+        merged_entries::<tables::Accounts>(db, &[], false, &account_overlay, sink).map_err(Into::into)
     })
 }

@@ -1,7 +1,10 @@
 //! `flashlayer init` and `flashlayer devnet`: a local layer from nothing, its nodes as separate
 //! processes, and `devnet.json` describing it for scripts and tests.
 
-use crate::{keys::NodeKeys, layer::{LayerDescription, Sequencer}};
+use crate::{
+    keys::NodeKeys,
+    layer::{LayerDescription, Sequencer},
+};
 use alloy::{
     primitives::Address,
     signers::local::{MnemonicBuilder, PrivateKeySigner, coins_bip39::English},
@@ -81,7 +84,11 @@ fn node_dir(dir: &Path, i: usize) -> PathBuf {
 /// `node-N/keys`, and `accounts.json`.
 pub fn init(dir: &Path, nodes: usize, chain_id: u64, accounts: u32) -> eyre::Result<LayerDescription> {
     ensure!(nodes >= 1, "--nodes must be at least 1");
-    ensure!(!dir.join("layer.json").exists(), "{} already holds a layer (use --fresh to start over)", dir.display());
+    ensure!(
+        !dir.join("layer.json").exists(),
+        "{} already holds a layer (use --fresh to start over)",
+        dir.display()
+    );
     std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
     let mut sequencers = Vec::new();
     for i in 0..nodes {
@@ -212,7 +219,8 @@ pub async fn run(options: DevnetOptions) -> eyre::Result<()> {
         init(&dir, options.nodes, options.chain_id, 10)?
     };
     let _ = std::fs::remove_file(&info_path);
-    let accounts: Vec<DevAccount> = serde_json::from_str(&std::fs::read_to_string(dir.join("accounts.json"))?)?;
+    let accounts: Vec<DevAccount> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("accounts.json"))?)?;
 
     let exe = std::env::current_exe()?;
     let mut running = Running { children: Vec::new() };
@@ -229,12 +237,18 @@ pub async fn run(options: DevnetOptions) -> eyre::Result<()> {
         let metrics_addr: SocketAddr = format!("127.0.0.1:{metrics_port}").parse()?;
         let child = Command::new(&exe)
             .arg("node")
-            .arg("--layer").arg(dir.join("layer.json"))
-            .arg("--keys").arg(ndir.join("keys"))
-            .arg("--datadir").arg(ndir.join("data"))
-            .arg("--rpc-addr").arg(rpc_addr.to_string())
-            .arg("--metrics-addr").arg(metrics_addr.to_string())
-            .arg("--log-format").arg(&options.log_format)
+            .arg("--layer")
+            .arg(dir.join("layer.json"))
+            .arg("--keys")
+            .arg(ndir.join("keys"))
+            .arg("--datadir")
+            .arg(ndir.join("data"))
+            .arg("--rpc-addr")
+            .arg(rpc_addr.to_string())
+            .arg("--metrics-addr")
+            .arg(metrics_addr.to_string())
+            .arg("--log-format")
+            .arg(&options.log_format)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

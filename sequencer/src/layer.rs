@@ -58,8 +58,10 @@ pub struct LayerDescription {
 impl LayerDescription {
     /// Reads and checks a layer description.
     pub fn load(path: &Path) -> eyre::Result<Self> {
-        let text = std::fs::read_to_string(path).wrap_err_with(|| format!("reading layer description {}", path.display()))?;
-        let layer: Self = serde_json::from_str(&text).wrap_err_with(|| format!("parsing layer description {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .wrap_err_with(|| format!("reading layer description {}", path.display()))?;
+        let layer: Self = serde_json::from_str(&text)
+            .wrap_err_with(|| format!("parsing layer description {}", path.display()))?;
         layer.check().wrap_err_with(|| format!("invalid layer description {}", path.display()))?;
         Ok(layer)
     }
@@ -82,6 +84,11 @@ impl LayerDescription {
         ensure!(
             self.max_view_time_ms > self.empty_block_interval_ms,
             "max_view_time_ms must exceed empty_block_interval_ms (the leader waits that long for transactions)"
+        );
+        // hotstuff_rs 0.4.0 computes view deadlines from whole seconds of this value.
+        ensure!(
+            self.max_view_time_ms >= 1_000 && self.max_view_time_ms % 1_000 == 0,
+            "max_view_time_ms must be a whole number of seconds (hotstuff_rs counts view time in seconds)"
         );
         if self.sequencers.is_empty() {
             bail!("the sequencer set is empty");
@@ -120,14 +127,25 @@ impl LayerDescription {
                 (*a, GenesisAccount::default().with_balance(balance))
             })
             .collect();
-        let mut genesis = Genesis { timestamp, gas_limit: 100_000_000, base_fee_per_gas: Some(1_000_000_000), alloc, ..Default::default() };
+        let mut genesis = Genesis {
+            timestamp,
+            gas_limit: 100_000_000,
+            base_fee_per_gas: Some(1_000_000_000),
+            alloc,
+            ..Default::default()
+        };
         genesis.config.chain_id = chain_id;
         Self {
             name: "devnet".into(),
-            chain: ChainConfig { chain_id, fee_mode: FeeMode::Eip1559, fee_recipient: Address::ZERO, genesis },
+            chain: ChainConfig {
+                chain_id,
+                fee_mode: FeeMode::Eip1559,
+                fee_recipient: Address::ZERO,
+                genesis,
+            },
             block_interval_ms: 200,
             empty_block_interval_ms: 2_000,
-            max_view_time_ms: 5_000,
+            max_view_time_ms: 3_000,
             ordering: OrderingPolicy::Fcfs,
             sequencers,
         }

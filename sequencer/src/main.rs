@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::{net::SocketAddr, path::PathBuf};
 
 #[derive(Debug, Parser)]
-#[command(name = "flashlayer", version, about = "Sequencer node for disposable, application-tailored EVM rollups")]
+#[command(
+    name = "flashlayer",
+    version,
+    about = "Sequencer node for disposable, application-tailored EVM rollups"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -174,19 +178,24 @@ fn main() -> eyre::Result<()> {
         }
         Command::Init { dir, nodes, chain_id, accounts } => {
             let layer = devnet::init(&dir, nodes, chain_id, accounts)?;
-            println!("wrote {} (chain id {}, {} sequencer(s))", dir.join("layer.json").display(), layer.chain.chain_id, nodes);
+            println!(
+                "wrote {} (chain id {}, {} sequencer(s))",
+                dir.join("layer.json").display(),
+                layer.chain.chain_id,
+                nodes
+            );
             Ok(())
         }
-        Command::Devnet { nodes, dir, fresh, chain_id, base_port, log_format } => runtime()?.block_on(devnet::run(
-            devnet::DevnetOptions {
+        Command::Devnet { nodes, dir, fresh, chain_id, base_port, log_format } => {
+            runtime()?.block_on(devnet::run(devnet::DevnetOptions {
                 dir,
                 nodes,
                 chain_id,
                 fresh,
                 base_port,
                 log_format: log_format_name(log_format).into(),
-            },
-        )),
+            }))
+        }
         Command::Keys { command: KeysCommand::Generate { dir } } => {
             let keys = keys::NodeKeys::generate();
             keys.save(&dir)?;

@@ -52,7 +52,8 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
             keys.consensus_public_hex()
         );
     }
-    std::fs::create_dir_all(&options.datadir).wrap_err_with(|| format!("creating {}", options.datadir.display()))?;
+    std::fs::create_dir_all(&options.datadir)
+        .wrap_err_with(|| format!("creating {}", options.datadir.display()))?;
     let db = Db::open(&options.datadir.join("db")).wrap_err("opening the database")?;
     let executor = BlockExecutor::open(db.clone(), layer.chain.clone())?;
     let head = executor.head().clone();
@@ -121,9 +122,10 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
     )
     .await
     .wrap_err_with(|| format!("starting JSON-RPC on {}", options.rpc_addr))?;
-    let (metrics_addr, metrics_task) = metrics::serve(options.metrics_addr, metrics, mempool, db.consensus_store(), db.clone())
-        .await
-        .wrap_err_with(|| format!("starting metrics on {}", options.metrics_addr))?;
+    let (metrics_addr, metrics_task) =
+        metrics::serve(options.metrics_addr, metrics, mempool, db.consensus_store(), db.clone())
+            .await
+            .wrap_err_with(|| format!("starting metrics on {}", options.metrics_addr))?;
     tracing::info!(rpc = %format!("http://{rpc_addr}"), ws = %format!("ws://{rpc_addr}"), metrics = %format!("http://{metrics_addr}/metrics"), "node running");
 
     shutdown.await;

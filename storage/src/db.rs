@@ -125,10 +125,7 @@ impl Db {
     pub fn head_number(&self) -> Result<Option<BlockNumber>> {
         self.meta(tables::META_HEAD)?
             .map(|v| {
-                v.as_slice()
-                    .try_into()
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| Error::corrupt("meta", "head"))
+                v.as_slice().try_into().map(u64::from_be_bytes).map_err(|_| Error::corrupt("meta", "head"))
             })
             .transpose()
     }
@@ -140,9 +137,7 @@ impl Db {
 
     /// Hash of a canonical block.
     pub fn block_hash(&self, number: BlockNumber) -> Result<Option<B256>> {
-        Ok(self
-            .get::<tables::CanonicalHashes>(tables::number_key(number))?
-            .map(|v| B256::from_slice(&v)))
+        Ok(self.get::<tables::CanonicalHashes>(tables::number_key(number))?.map(|v| B256::from_slice(&v)))
     }
 
     /// Number of the block with this hash.
@@ -166,12 +161,7 @@ impl Db {
         let body: StoredBody = self
             .decode::<tables::Bodies, StoredBody>(tables::number_key(number))?
             .ok_or_else(|| Error::corrupt(tables::Bodies::NAME, "missing body"))?;
-        Ok(Some(StoredBlock {
-            header,
-            hash,
-            transactions: body.transactions,
-            senders: body.senders,
-        }))
+        Ok(Some(StoredBlock { header, hash, transactions: body.transactions, senders: body.senders }))
     }
 
     /// Receipts of a block, in transaction order.
@@ -305,10 +295,7 @@ impl BlockWrite {
         self.batch.put_cf(self.db.cf::<tables::Headers>(), key, header);
         self.batch.put_cf(self.db.cf::<tables::CanonicalHashes>(), key, block.hash);
         self.batch.put_cf(self.db.cf::<tables::HeaderNumbers>(), block.hash, key);
-        let body = StoredBody {
-            transactions: block.transactions.clone(),
-            senders: block.senders.clone(),
-        };
+        let body = StoredBody { transactions: block.transactions.clone(), senders: block.senders.clone() };
         self.batch.put_cf(self.db.cf::<tables::Bodies>(), key, alloy::rlp::encode(&body));
         self.batch.put_cf(self.db.cf::<tables::Receipts>(), key, alloy::rlp::encode(receipts.to_vec()));
         let lookup = self.db.cf::<tables::TxLookup>();

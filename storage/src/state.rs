@@ -111,4 +111,3 @@ pub fn merged_entries<T: Table>(
     flush_until(None, &mut sink);
     Ok(())
 }
-

@@ -23,7 +23,9 @@ async fn main() {
     let node = TestNode::start().await;
     let accounts = node.accounts();
     let url = node.rpc_url();
-    println!("ingest bench: {ROUNDS} rounds of {PER_ROUND} eth_sendRawTransaction over {CLIENTS} HTTP clients");
+    println!(
+        "ingest bench: {ROUNDS} rounds of {PER_ROUND} eth_sendRawTransaction over {CLIENTS} HTTP clients"
+    );
     let mut rates = Vec::new();
     for round in 0..ROUNDS {
         // Every sender gets a contiguous nonce run per round so all are admissible.

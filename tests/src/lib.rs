@@ -105,9 +105,7 @@ impl TestNode {
     /// Writes a one-validator dev layer and starts its node.
     pub async fn start() -> Self {
         let dir = tempfile::Builder::new().prefix("flashlayer-it-").tempdir().expect("tempdir");
-        run(Command::new(flashlayer_bin())
-            .args(["init", "--nodes", "1", "--dir"])
-            .arg(dir.path()));
+        run(Command::new(flashlayer_bin()).args(["init", "--nodes", "1", "--dir"]).arg(dir.path()));
         let mut node = Self { dir, rpc_port: free_port(), metrics_port: free_port(), child: None };
         node.restart().await;
         node
@@ -117,14 +115,20 @@ impl TestNode {
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "node already running");
         let d = self.dir.path();
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(d.join("node.log")).expect("log");
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(d.join("node.log")).expect("log");
         let child = Command::new(flashlayer_bin())
             .arg("node")
-            .arg("--layer").arg(d.join("layer.json"))
-            .arg("--keys").arg(d.join("node-0/keys"))
-            .arg("--datadir").arg(d.join("node-0/data"))
-            .arg("--rpc-addr").arg(format!("127.0.0.1:{}", self.rpc_port))
-            .arg("--metrics-addr").arg(format!("127.0.0.1:{}", self.metrics_port))
+            .arg("--layer")
+            .arg(d.join("layer.json"))
+            .arg("--keys")
+            .arg(d.join("node-0/keys"))
+            .arg("--datadir")
+            .arg(d.join("node-0/data"))
+            .arg("--rpc-addr")
+            .arg(format!("127.0.0.1:{}", self.rpc_port))
+            .arg("--metrics-addr")
+            .arg(format!("127.0.0.1:{}", self.metrics_port))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -251,16 +255,23 @@ impl Drop for Anvil {
 /// Deploys a contract from `contracts/` with `forge create`; returns its address.
 pub fn forge_create(rpc: &str, private_key: &str, contract: &str, args: &[&str]) -> Address {
     let mut cmd = Command::new(tool("forge"));
-    cmd.current_dir(repo_root().join("contracts"))
-        .args(["create", "--rpc-url", rpc, "--private-key", private_key, "--broadcast", "--json", contract]);
+    cmd.current_dir(repo_root().join("contracts")).args([
+        "create",
+        "--rpc-url",
+        rpc,
+        "--private-key",
+        private_key,
+        "--broadcast",
+        "--json",
+        contract,
+    ]);
     if !args.is_empty() {
         cmd.arg("--constructor-args").args(args);
     }
     let out = run(&mut cmd);
     let json: serde_json::Value = out
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
+        .find('{')
+        .and_then(|start| serde_json::from_str(&out[start..]).ok())
         .unwrap_or_else(|| panic!("forge create printed no JSON: {out}"));
     json["deployedTo"].as_str().expect("deployedTo").parse().expect("address")
 }

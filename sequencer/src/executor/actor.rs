@@ -88,7 +88,8 @@ impl ExecutorActor {
             let (consensus_hash, payload) = committed_payload(&self.store, height)?;
             let started = Instant::now();
             let mempool = &self.mempool;
-            let executed = self.executor.execute(&payload, consensus_hash, &|hash| mempool.sender_of(hash))?;
+            let executed =
+                self.executor.execute(&payload, consensus_hash, &|hash| mempool.sender_of(hash))?;
             let elapsed = started.elapsed();
             self.mempool.on_executed(&executed);
             let number = executed.block.header.number;

@@ -79,7 +79,9 @@ pub enum AdmitError {
         needed: u64,
     },
     /// Fee cap below the base fee of the next block.
-    #[error("max fee per gas less than block base fee: address {sender}, maxFeePerGas: {fee_cap}, baseFee: {base_fee}")]
+    #[error(
+        "max fee per gas less than block base fee: address {sender}, maxFeePerGas: {fee_cap}, baseFee: {base_fee}"
+    )]
     FeeCapTooLow {
         /// Sender.
         sender: Address,
@@ -174,9 +176,7 @@ impl Mempool {
             return Err(AdmitError::IntrinsicGas { gas: tx.gas_limit(), needed });
         }
         let max_fee = tx.max_fee_per_gas();
-        let cost = U256::from(tx.gas_limit())
-            .saturating_mul(U256::from(max_fee))
-            .saturating_add(tx.value());
+        let cost = U256::from(tx.gas_limit()).saturating_mul(U256::from(max_fee)).saturating_add(tx.value());
         let pooled = PooledTx {
             hash: *tx.tx_hash(),
             sender,

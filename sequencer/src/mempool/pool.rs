@@ -185,7 +185,8 @@ impl Pool {
             }
         }
         // Funds must cover this transaction and every earlier one the sender has queued.
-        let earlier: U256 = queue.txs.range(..tx.nonce).map(|(_, t)| t.cost).fold(U256::ZERO, |a, b| a.saturating_add(b));
+        let earlier: U256 =
+            queue.txs.range(..tx.nonce).map(|(_, t)| t.cost).fold(U256::ZERO, |a, b| a.saturating_add(b));
         let want = earlier.saturating_add(tx.cost);
         if want > balance {
             return Err(PoolError::InsufficientFunds { sender: tx.sender, have: balance, want });
@@ -231,7 +232,13 @@ impl Pool {
     /// Selects raw transactions for a block, in policy order, within `gas_limit` and
     /// `max_bytes`. Per sender, nonces stay consecutive from the executed nonce; transactions
     /// in `exclude` (already in unexecuted ancestors) are left out but keep the run going.
-    pub fn select(&self, gas_limit: u64, max_bytes: usize, exclude: &HashSet<B256>, base_fee: u64) -> Vec<Bytes> {
+    pub fn select(
+        &self,
+        gas_limit: u64,
+        max_bytes: usize,
+        exclude: &HashSet<B256>,
+        base_fee: u64,
+    ) -> Vec<Bytes> {
         // Heap entries: (priority key, sender, nonce). BinaryHeap is a max-heap.
         type Key = (u128, Reverse<u64>);
         let key = |q: &SenderQueue, tx: &PooledTx| -> Key {

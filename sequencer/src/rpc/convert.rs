@@ -4,9 +4,7 @@ use alloy::{
     consensus::{ReceiptEnvelope, Transaction as _, TxEnvelope, transaction::Recovered},
     primitives::{Address, U256},
     rlp::Encodable,
-    rpc::types::{
-        Block, BlockTransactions, Header as RpcHeader, Log, Transaction, TransactionReceipt,
-    },
+    rpc::types::{Block, BlockTransactions, Header as RpcHeader, Log, Transaction, TransactionReceipt},
 };
 use flashlayer_storage::StoredBlock;
 
@@ -48,9 +46,7 @@ pub fn block(block: &StoredBlock, full: bool) -> Block {
     } else {
         BlockTransactions::Hashes(block.transactions.iter().map(|tx| *tx.tx_hash()).collect())
     };
-    let size = block.header.length()
-        + block.transactions.iter().map(|tx| tx.length()).sum::<usize>()
-        + 8;
+    let size = block.header.length() + block.transactions.iter().map(|tx| tx.length()).sum::<usize>() + 8;
     Block {
         header: RpcHeader {
             hash: block.hash,
@@ -66,7 +62,12 @@ pub fn block(block: &StoredBlock, full: bool) -> Block {
 
 /// The logs of one receipt with their positions, `first_log_index` being the block-wide
 /// index of its first log.
-pub fn receipt_logs(block: &StoredBlock, index: usize, receipt: &ReceiptEnvelope, first_log_index: usize) -> Vec<Log> {
+pub fn receipt_logs(
+    block: &StoredBlock,
+    index: usize,
+    receipt: &ReceiptEnvelope,
+    first_log_index: usize,
+) -> Vec<Log> {
     receipt
         .logs()
         .iter()

@@ -23,7 +23,9 @@ pub enum RpcError {
     #[error("header not found")]
     HeaderNotFound,
     /// State of an older block was asked for.
-    #[error("historical state not available: block {0} is not the head (this node keeps the latest state only)")]
+    #[error(
+        "historical state not available: block {0} is not the head (this node keeps the latest state only)"
+    )]
     NoHistoricalState(u64),
     /// A call reverted.
     #[error("execution reverted{}", reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]

@@ -10,8 +10,8 @@ use alloy::{
     eips::{BlockId, BlockNumberOrTag, eip2718::Decodable2718},
     primitives::{Address, B256, Bytes, U64, U256, keccak256},
     rpc::types::{
-        Block, FeeHistory, Filter, FilterChanges, Index, Log, SyncStatus, Transaction,
-        TransactionReceipt, TransactionRequest,
+        Block, FeeHistory, Filter, FilterChanges, Index, Log, SyncStatus, Transaction, TransactionReceipt,
+        TransactionRequest,
     },
 };
 use alloy_evm::rpc::TryIntoTxEnv;
@@ -70,7 +70,12 @@ pub trait EthApi {
     fn blob_base_fee(&self) -> RpcResult<U256>;
     /// `eth_feeHistory`.
     #[method(name = "feeHistory")]
-    fn fee_history(&self, block_count: U64, newest: BlockNumberOrTag, percentiles: Option<Vec<f64>>) -> RpcResult<FeeHistory>;
+    fn fee_history(
+        &self,
+        block_count: U64,
+        newest: BlockNumberOrTag,
+        percentiles: Option<Vec<f64>>,
+    ) -> RpcResult<FeeHistory>;
     /// `eth_sendRawTransaction`.
     #[method(name = "sendRawTransaction")]
     fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256>;
@@ -79,10 +84,15 @@ pub trait EthApi {
     fn transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Transaction>>;
     /// `eth_getTransactionByBlockHashAndIndex`.
     #[method(name = "getTransactionByBlockHashAndIndex")]
-    fn transaction_by_block_hash_and_index(&self, hash: B256, index: Index) -> RpcResult<Option<Transaction>>;
+    fn transaction_by_block_hash_and_index(&self, hash: B256, index: Index)
+    -> RpcResult<Option<Transaction>>;
     /// `eth_getTransactionByBlockNumberAndIndex`.
     #[method(name = "getTransactionByBlockNumberAndIndex")]
-    fn transaction_by_block_number_and_index(&self, number: BlockNumberOrTag, index: Index) -> RpcResult<Option<Transaction>>;
+    fn transaction_by_block_number_and_index(
+        &self,
+        number: BlockNumberOrTag,
+        index: Index,
+    ) -> RpcResult<Option<Transaction>>;
     /// `eth_getRawTransactionByHash`.
     #[method(name = "getRawTransactionByHash")]
     fn raw_transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Bytes>>;
@@ -146,7 +156,11 @@ impl EthApi {
         Self { ctx, filters: Arc::new(Filters::default()) }
     }
 
-    fn account(&self, address: Address, block: Option<BlockId>) -> Result<Option<alloy_trie::TrieAccount>, RpcError> {
+    fn account(
+        &self,
+        address: Address,
+        block: Option<BlockId>,
+    ) -> Result<Option<alloy_trie::TrieAccount>, RpcError> {
         self.ctx.require_latest_state(block)?;
         Ok(self.ctx.db.account(&keccak256(address))?)
     }
@@ -206,7 +220,14 @@ fn outcome(result: ExecutionResult) -> Result<Bytes, RpcError> {
 fn halt_message(reason: &revm::context_interface::result::HaltReason) -> String {
     use revm::context_interface::result::{HaltReason, OutOfGasError};
     match reason {
-        HaltReason::OutOfGas(OutOfGasError::Basic | OutOfGasError::Memory | OutOfGasError::MemoryLimit | OutOfGasError::Precompile | OutOfGasError::InvalidOperand | OutOfGasError::ReentrancySentry) => "out of gas".into(),
+        HaltReason::OutOfGas(
+            OutOfGasError::Basic
+            | OutOfGasError::Memory
+            | OutOfGasError::MemoryLimit
+            | OutOfGasError::Precompile
+            | OutOfGasError::InvalidOperand
+            | OutOfGasError::ReentrancySentry,
+        ) => "out of gas".into(),
         HaltReason::OpcodeNotFound | HaltReason::InvalidFEOpcode => "invalid opcode".into(),
         HaltReason::StackUnderflow => "stack underflow".into(),
         HaltReason::StackOverflow => "stack overflow".into(),
@@ -254,11 +275,8 @@ impl EthApiServer for EthApi {
 
     fn storage_at(&self, address: Address, slot: U256, block: Option<BlockId>) -> RpcResult<B256> {
         self.ctx.require_latest_state(block)?;
-        let value = self
-            .ctx
-            .db
-            .storage(&keccak256(address), &keccak256(B256::from(slot)))
-            .map_err(RpcError::from)?;
+        let value =
+            self.ctx.db.storage(&keccak256(address), &keccak256(B256::from(slot))).map_err(RpcError::from)?;
         Ok(B256::from(value))
     }
 
@@ -304,7 +322,12 @@ impl EthApiServer for EthApi {
         Ok(U256::from(1))
     }
 
-    fn fee_history(&self, block_count: U64, newest: BlockNumberOrTag, percentiles: Option<Vec<f64>>) -> RpcResult<FeeHistory> {
+    fn fee_history(
+        &self,
+        block_count: U64,
+        newest: BlockNumberOrTag,
+        percentiles: Option<Vec<f64>>,
+    ) -> RpcResult<FeeHistory> {
         let count = block_count.to::<u64>().clamp(1, 1024);
         let newest = self.ctx.resolve_number(newest)?.ok_or(RpcError::HeaderNotFound)?;
         let oldest = newest.saturating_sub(count - 1);
@@ -348,9 +371,10 @@ impl EthApiServer for EthApi {
         }
         // The entry after the newest block: the next base fee.
         let last = self.ctx.db.header(newest).map_err(RpcError::from)?.ok_or(RpcError::HeaderNotFound)?;
-        history.base_fee_per_gas.push(
-            self.ctx.chain.next_base_fee(last.gas_used, last.base_fee_per_gas.unwrap_or_default()) as u128,
-        );
+        history
+            .base_fee_per_gas
+            .push(self.ctx.chain.next_base_fee(last.gas_used, last.base_fee_per_gas.unwrap_or_default())
+                as u128);
         history.base_fee_per_blob_gas.push(1);
         history.reward = percentiles.map(|_| rewards);
         Ok(history)
@@ -370,13 +394,21 @@ impl EthApiServer for EthApi {
         }))
     }
 
-    fn transaction_by_block_hash_and_index(&self, hash: B256, index: Index) -> RpcResult<Option<Transaction>> {
+    fn transaction_by_block_hash_and_index(
+        &self,
+        hash: B256,
+        index: Index,
+    ) -> RpcResult<Option<Transaction>> {
         let number = self.ctx.db.block_number(&hash).map_err(RpcError::from)?;
         let block = self.block_at(number)?;
         Ok(block.filter(|b| index.0 < b.transactions.len()).map(|b| convert::transaction(&b, index.0)))
     }
 
-    fn transaction_by_block_number_and_index(&self, number: BlockNumberOrTag, index: Index) -> RpcResult<Option<Transaction>> {
+    fn transaction_by_block_number_and_index(
+        &self,
+        number: BlockNumberOrTag,
+        index: Index,
+    ) -> RpcResult<Option<Transaction>> {
         let block = self.block_at(self.ctx.resolve_number(number)?)?;
         Ok(block.filter(|b| index.0 < b.transactions.len()).map(|b| convert::transaction(&b, index.0)))
     }
@@ -451,7 +483,12 @@ impl EthApiServer for EthApi {
         Ok(self.filters.uninstall(id))
     }
 
-    async fn subscribe(&self, pending: PendingSubscriptionSink, kind: String, params: Option<serde_json::Value>) -> SubscriptionResult {
+    async fn subscribe(
+        &self,
+        pending: PendingSubscriptionSink,
+        kind: String,
+        params: Option<serde_json::Value>,
+    ) -> SubscriptionResult {
         match kind.as_str() {
             "newHeads" => {
                 let blocks = self.ctx.blocks.subscribe();

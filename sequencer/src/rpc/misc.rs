@@ -1,6 +1,9 @@
 //! The small namespaces: `net`, `web3`, `txpool` and flashlayer's own `flash`.
 
-use super::{RpcContext, error::{RpcError, RpcResult}};
+use super::{
+    RpcContext,
+    error::{RpcError, RpcResult},
+};
 use alloy::primitives::{B256, Bytes, U64, keccak256};
 use jsonrpsee::proc_macros::rpc;
 use serde::Serialize;

@@ -38,13 +38,10 @@ where
 
 async fn send(url: &str, raw: &Bytes) -> Result<String, (i32, String)> {
     let client = HttpClientBuilder::default().build(url).unwrap();
-    client
-        .request::<String, _>("eth_sendRawTransaction", rpc_params![raw])
-        .await
-        .map_err(|e| match e {
-            jsonrpsee::core::client::Error::Call(obj) => (obj.code(), obj.message().to_string()),
-            other => panic!("transport error: {other}"),
-        })
+    client.request::<String, _>("eth_sendRawTransaction", rpc_params![raw]).await.map_err(|e| match e {
+        jsonrpsee::core::client::Error::Call(obj) => (obj.code(), obj.message().to_string()),
+        other => panic!("transport error: {other}"),
+    })
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -70,27 +67,61 @@ async fn every_admission_error_is_gethlike_and_changes_nothing() {
     assert!(balance < balance_before);
 
     let broke = PrivateKeySigner::random();
-    let mut tampered = sign(&signer, eip1559(1)).to_vec();
-    let len = tampered.len();
-    tampered[len - 2] ^= 0xff; // flip bits of s: the signature no longer recovers to anyone valid
+    // r = 0 is no point on the curve: the signature recovers to nobody.
+    let unsigned =
+        eip1559(1).into_signed(alloy::primitives::Signature::new(U256::ZERO, U256::from(1), false));
+    let tampered = TxEnvelope::from(unsigned).encoded_2718();
     let cases: Vec<(&str, Bytes, &str)> = vec![
-        ("oversized", sign(&signer, TxEip1559 { input: vec![1u8; 130 * 1024].into(), gas_limit: 16_000_000, ..eip1559(1) }), "oversized data"),
+        (
+            "oversized",
+            sign(
+                &signer,
+                TxEip1559 { input: vec![1u8; 130 * 1024].into(), gas_limit: 16_000_000, ..eip1559(1) },
+            ),
+            "oversized data",
+        ),
         ("garbage", Bytes::from_static(&[0xde, 0xad, 0xbe, 0xef]), "rlp"),
-        ("wrong chain id", sign(&signer, TxEip1559 { chain_id: 1, ..eip1559(1) }), "invalid chain id for signer"),
+        (
+            "wrong chain id",
+            sign(&signer, TxEip1559 { chain_id: 1, ..eip1559(1) }),
+            "invalid chain id for signer",
+        ),
         (
             "no EIP-155",
-            sign(&signer, TxLegacy { chain_id: None, nonce: 1, gas_price: 10 * GWEI, gas_limit: 21_000, to: TxKind::Call(Address::ZERO), ..Default::default() }),
+            sign(
+                &signer,
+                TxLegacy {
+                    chain_id: None,
+                    nonce: 1,
+                    gas_price: 10 * GWEI,
+                    gas_limit: 21_000,
+                    to: TxKind::Call(Address::ZERO),
+                    ..Default::default()
+                },
+            ),
             "only replay-protected (EIP-155) transactions allowed over RPC",
         ),
-        ("above block gas limit", sign(&signer, TxEip1559 { gas_limit: 200_000_000, ..eip1559(1) }), "exceeds block gas limit"),
-        ("above per-tx gas cap", sign(&signer, TxEip1559 { gas_limit: 20_000_000, ..eip1559(1) }), "transaction gas limit too high"),
+        (
+            "above block gas limit",
+            sign(&signer, TxEip1559 { gas_limit: 200_000_000, ..eip1559(1) }),
+            "exceeds block gas limit",
+        ),
+        (
+            "above per-tx gas cap",
+            sign(&signer, TxEip1559 { gas_limit: 20_000_000, ..eip1559(1) }),
+            "transaction gas limit too high",
+        ),
         (
             "tip above fee cap",
             sign(&signer, TxEip1559 { max_priority_fee_per_gas: 20 * GWEI, ..eip1559(1) }),
             "max priority fee per gas higher than max fee per gas",
         ),
         ("bad signature", Bytes::from(tampered), "invalid sender"),
-        ("intrinsic gas", sign(&signer, TxEip1559 { gas_limit: 20_000, ..eip1559(1) }), "intrinsic gas too low"),
+        (
+            "intrinsic gas",
+            sign(&signer, TxEip1559 { gas_limit: 20_000, ..eip1559(1) }),
+            "intrinsic gas too low",
+        ),
         (
             "fee cap below base fee",
             sign(&signer, TxEip1559 { max_fee_per_gas: 1, max_priority_fee_per_gas: 1, ..eip1559(1) }),
@@ -100,7 +131,20 @@ async fn every_admission_error_is_gethlike_and_changes_nothing() {
         ("insufficient funds", sign(&broke, eip1559(0)), "insufficient funds for gas * price + value"),
         (
             "blob transaction",
-            sign(&signer, TxEip4844 { chain_id: CHAIN_ID, nonce: 1, gas_limit: 21_000, max_fee_per_gas: 10 * GWEI, max_priority_fee_per_gas: GWEI, to: Address::ZERO, blob_versioned_hashes: vec![Default::default()], max_fee_per_blob_gas: 1, ..Default::default() }),
+            sign(
+                &signer,
+                TxEip4844 {
+                    chain_id: CHAIN_ID,
+                    nonce: 1,
+                    gas_limit: 21_000,
+                    max_fee_per_gas: 10 * GWEI,
+                    max_priority_fee_per_gas: GWEI,
+                    to: Address::ZERO,
+                    blob_versioned_hashes: vec![Default::default()],
+                    max_fee_per_blob_gas: 1,
+                    ..Default::default()
+                },
+            ),
             "transaction type not supported",
         ),
     ];
@@ -119,7 +163,10 @@ async fn every_admission_error_is_gethlike_and_changes_nothing() {
     send(&url, &pending).await.expect("future nonce is queued");
     let (code, message) = send(&url, &pending).await.unwrap_err();
     assert_eq!((code, message.as_str()), (-32000, "already known"));
-    let cheaper = sign(&signer, TxEip1559 { max_fee_per_gas: 10 * GWEI + 1, max_priority_fee_per_gas: GWEI + 1, ..eip1559(5) });
+    let cheaper = sign(
+        &signer,
+        TxEip1559 { max_fee_per_gas: 10 * GWEI + 1, max_priority_fee_per_gas: GWEI + 1, ..eip1559(5) },
+    );
     let (_, message) = send(&url, &cheaper).await.unwrap_err();
     assert_eq!(message, "replacement transaction underpriced");
 

@@ -20,10 +20,20 @@ async fn cast_transfer_then_balance_receipt_block_nonce() {
     let rpc = node.rpc_url();
     let sender = &node.accounts()[0];
     let recipient = Address::from(rand::random::<[u8; 20]>()).to_string();
-    let before = U256::from_str_radix(&cast(&["balance", "--rpc-url", &rpc, &sender.address.to_string()]), 10).unwrap();
+    let before =
+        U256::from_str_radix(&cast(&["balance", "--rpc-url", &rpc, &sender.address.to_string()]), 10)
+            .unwrap();
 
     let sent = json(&cast(&[
-        "send", "--rpc-url", &rpc, "--private-key", &sender.private_key, &recipient, "--value", "1.5ether", "--json",
+        "send",
+        "--rpc-url",
+        &rpc,
+        "--private-key",
+        &sender.private_key,
+        &recipient,
+        "--value",
+        "1.5ether",
+        "--json",
     ]));
     assert_eq!(sent["status"], "0x1", "transfer failed: {sent}");
     let hash = sent["transactionHash"].as_str().unwrap().to_string();
@@ -48,7 +58,8 @@ async fn cast_transfer_then_balance_receipt_block_nonce() {
     assert_eq!(cast(&["nonce", "--rpc-url", &rpc, &sender.address.to_string()]), "1");
 
     let fee = U256::from(quantity(&receipt["gasUsed"]) * quantity(&receipt["effectiveGasPrice"]));
-    let after = U256::from_str_radix(&cast(&["balance", "--rpc-url", &rpc, &sender.address.to_string()]), 10).unwrap();
+    let after = U256::from_str_radix(&cast(&["balance", "--rpc-url", &rpc, &sender.address.to_string()]), 10)
+        .unwrap();
     assert_eq!(after, before - U256::from(1_500_000_000_000_000_000u128) - fee, "sender paid value + fee");
 }
 

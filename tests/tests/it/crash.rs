@@ -15,8 +15,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-const SENDERS: usize = 4;
-const PER_SENDER: u64 = 2_000;
+const SENDERS: usize = 8;
+const PER_SENDER: u64 = 4_000;
 const VALUE: u64 = 1_000;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -31,6 +31,13 @@ async fn sigkill_during_traffic_loses_nothing() {
     }
     let recipients: Vec<Address> = (0..SENDERS).map(|_| Address::from(rand::random::<[u8; 20]>())).collect();
 
+    // The first block comes once the first HotStuff view has run out; traffic starts after it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while provider.get_block_number().await.unwrap() == 0 {
+        assert!(Instant::now() < deadline, "no first block:\n{}", node.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // Each sender streams sequential nonces and stops at the first error (the crash).
     let mut tasks = Vec::new();
     for (i, account) in accounts[..SENDERS].iter().enumerate() {
@@ -38,7 +45,8 @@ async fn sigkill_during_traffic_loses_nothing() {
         let to = recipients[i];
         let url = url.clone();
         tasks.push(tokio::spawn(async move {
-            let client = HttpClientBuilder::default().request_timeout(Duration::from_secs(5)).build(&url).unwrap();
+            let client =
+                HttpClientBuilder::default().request_timeout(Duration::from_secs(5)).build(&url).unwrap();
             let mut acked = Vec::new();
             for nonce in 0..PER_SENDER {
                 let mut tx = TxEip1559 {
@@ -55,6 +63,10 @@ async fn sigkill_during_traffic_loses_nothing() {
                 let raw: Bytes = TxEnvelope::from(tx.into_signed(sig)).encoded_2718().into();
                 match client.request::<B256, _>("eth_sendRawTransaction", rpc_params![raw]).await {
                     Ok(hash) => acked.push(hash),
+                    Err(jsonrpsee::core::client::Error::Call(e)) => {
+                        panic!("sender {i} nonce {nonce} refused: {e}")
+                    }
+                    // Transport errors: the node is gone.
                     Err(_) => break,
                 }
             }
@@ -63,9 +75,11 @@ async fn sigkill_during_traffic_loses_nothing() {
     }
 
     // Let blocks come, remember every block the node reported, then crash it mid-stream.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let start = provider.get_block_number().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let head = provider.get_block_number().await.unwrap();
-    assert!(head > 0, "blocks were produced before the crash");
+    assert!(head > start, "blocks came while transactions streamed");
+    assert!(tasks.iter().any(|t| !t.is_finished()), "the stream was still running at the crash");
     let mut reported = Vec::new();
     for n in 0..=head {
         let block = provider.get_block_by_number(BlockNumberOrTag::Number(n)).await.unwrap().unwrap();

@@ -58,7 +58,12 @@ async fn erc20_and_erc721_deploy_move_mint_events_and_match_anvil() {
     // addresses on both chains, so every later call can be compared one to one.
     let mut addresses = Vec::new();
     for rpc in [node.rpc_url(), anvil.rpc_url()] {
-        let token = forge_create(&rpc, &owner.private_key, "src/test/TestToken.sol:TestToken", &["Flash Token", "FLT", supply]);
+        let token = forge_create(
+            &rpc,
+            &owner.private_key,
+            "src/test/TestToken.sol:TestToken",
+            &["Flash Token", "FLT", supply],
+        );
         let nft = forge_create(&rpc, &owner.private_key, "src/test/TestNFT.sol:TestNFT", &[]);
         addresses.push((token, nft));
     }
@@ -79,8 +84,15 @@ async fn erc20_and_erc721_deploy_move_mint_events_and_match_anvil() {
     let too_much = IToken::transferCall { to: owner.address, amount: U256::MAX }.abi_encode();
     same_answers(&l2, &l1, call(owner.address, token, transfer.clone()), "transfer").await;
     same_answers(&l2, &l1, call(owner.address, nft, mint.clone()), "mint").await;
-    same_answers(&l2, &l1, call(bob.address, token, too_much.clone()), "transfer beyond balance (reverts)").await;
-    same_answers(&l2, &l1, call(owner.address, nft, INft::ownerOfCall { id: U256::from(1) }.abi_encode()), "ownerOf missing (reverts)").await;
+    same_answers(&l2, &l1, call(bob.address, token, too_much.clone()), "transfer beyond balance (reverts)")
+        .await;
+    same_answers(
+        &l2,
+        &l1,
+        call(owner.address, nft, INft::ownerOfCall { id: U256::from(1) }.abi_encode()),
+        "ownerOf missing (reverts)",
+    )
+    .await;
 
     for rpc in [node.rpc_url(), anvil.rpc_url()] {
         let bob_hex = bob.address.to_string();
@@ -100,7 +112,14 @@ async fn erc20_and_erc721_deploy_move_mint_events_and_match_anvil() {
     }
 
     assert_eq!(
-        cast(&["call", "--rpc-url", &node.rpc_url(), &token.to_string(), "balanceOf(address)(uint256)", &bob.address.to_string()]),
+        cast(&[
+            "call",
+            "--rpc-url",
+            &node.rpc_url(),
+            &token.to_string(),
+            "balanceOf(address)(uint256)",
+            &bob.address.to_string()
+        ]),
         "1000000000000000000 [1e18]"
     );
     assert_eq!(
@@ -109,22 +128,48 @@ async fn erc20_and_erc721_deploy_move_mint_events_and_match_anvil() {
     );
 
     // After the same history both chains still answer alike, including bob's own transfers.
-    same_answers(&l2, &l1, call(bob.address, token, IToken::transferCall { to: owner.address, amount: U256::from(5) }.abi_encode()), "bob transfers").await;
-    same_answers(&l2, &l1, call(bob.address, token, IToken::balanceOfCall { who: bob.address }.abi_encode()), "balanceOf").await;
-    same_answers(&l2, &l1, call(owner.address, nft, INft::totalSupplyCall {}.abi_encode()), "totalSupply").await;
+    same_answers(
+        &l2,
+        &l1,
+        call(
+            bob.address,
+            token,
+            IToken::transferCall { to: owner.address, amount: U256::from(5) }.abi_encode(),
+        ),
+        "bob transfers",
+    )
+    .await;
+    same_answers(
+        &l2,
+        &l1,
+        call(bob.address, token, IToken::balanceOfCall { who: bob.address }.abi_encode()),
+        "balanceOf",
+    )
+    .await;
+    same_answers(&l2, &l1, call(owner.address, nft, INft::totalSupplyCall {}.abi_encode()), "totalSupply")
+        .await;
     same_answers(&l2, &l1, call(bob.address, token, too_much), "transfer beyond balance after").await;
 
     // eth_getLogs: the mint of the supply at deployment, then the transfer to bob.
     let token_logs = l2
-        .get_logs(&Filter::new().address(token).event_signature(IToken::Transfer::SIGNATURE_HASH).from_block(0))
+        .get_logs(
+            &Filter::new().address(token).event_signature(IToken::Transfer::SIGNATURE_HASH).from_block(0),
+        )
         .await
         .unwrap();
-    let decoded: Vec<_> = token_logs.iter().map(|l| IToken::Transfer::decode_log(&l.inner).unwrap().data).collect();
+    let decoded: Vec<_> =
+        token_logs.iter().map(|l| IToken::Transfer::decode_log(&l.inner).unwrap().data).collect();
     assert_eq!(decoded.len(), 2, "mint at deployment and one transfer");
     assert_eq!((decoded[0].from, decoded[0].to), (Address::ZERO, owner.address));
     assert_eq!((decoded[1].from, decoded[1].to, decoded[1].value), (owner.address, bob.address, amount));
     let nft_logs = l2
-        .get_logs(&Filter::new().address(nft).event_signature(IToken::Transfer::SIGNATURE_HASH).topic2(bob.address.into_word()).from_block(0))
+        .get_logs(
+            &Filter::new()
+                .address(nft)
+                .event_signature(IToken::Transfer::SIGNATURE_HASH)
+                .topic2(bob.address.into_word())
+                .from_block(0),
+        )
         .await
         .unwrap();
     assert_eq!(nft_logs.len(), 2, "two mints to bob");
