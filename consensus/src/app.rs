@@ -107,7 +107,7 @@ impl<S: TxSource> FlashApp<S> {
         while let Some(block) = cursor {
             let Ok(Some(height)) = view.block_height(&block) else { break };
             // Consensus height h is L2 block h + 1.
-            if height.int() + 1 <= executed {
+            if height.int() < executed {
                 break;
             }
             if let Some(payload) = Self::payload_of(view, &block) {

@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 use std::{
     sync::{
         Arc,
-        mpsc::{self, Receiver, RecvTimeoutError, Sender},
+        mpsc::{self, Receiver, Sender},
     },
     time::Duration,
 };
@@ -116,9 +116,7 @@ impl Network for ConsensusNetwork {
     }
 
     fn recv(&mut self) -> Option<(VerifyingKey, Message)> {
-        match self.inbox.lock().recv_timeout(RECV_WAIT) {
-            Ok(item) => Some(item),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        // Timeout and a closed inbox (shutdown) both mean: nothing now.
+        self.inbox.lock().recv_timeout(RECV_WAIT).ok()
     }
 }

@@ -87,7 +87,7 @@ impl LayerDescription {
         );
         // hotstuff_rs 0.4.0 computes view deadlines from whole seconds of this value.
         ensure!(
-            self.max_view_time_ms >= 1_000 && self.max_view_time_ms % 1_000 == 0,
+            self.max_view_time_ms >= 1_000 && self.max_view_time_ms.is_multiple_of(1_000),
             "max_view_time_ms must be a whole number of seconds (hotstuff_rs counts view time in seconds)"
         );
         if self.sequencers.is_empty() {

@@ -210,11 +210,9 @@ impl Mempool {
             let mut pool = self.pool.lock();
             let admitted = pool.add(tx, nonce, balance)?;
             // Journal under the lock so that a concurrent eviction cannot interleave.
-            if journal {
-                if let Err(e) = self.db.journal_put(&hash, &raw) {
-                    pool.on_executed(&[hash], &Default::default());
-                    return Err(e.into());
-                }
+            if journal && let Err(e) = self.db.journal_put(&hash, &raw) {
+                pool.on_executed(&[hash], &Default::default());
+                return Err(e.into());
             }
             if let Some(old) = admitted.replaced {
                 self.db.journal_delete([old])?;

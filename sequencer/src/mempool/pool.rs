@@ -150,6 +150,11 @@ impl Pool {
         self.by_hash.len()
     }
 
+    /// Whether the pool holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+
     /// Looks a pooled transaction up.
     pub fn get(&self, hash: &B256) -> Option<&Arc<PooledTx>> {
         self.by_hash.get(hash)
@@ -263,10 +268,10 @@ impl Pool {
         };
         let mut heap: BinaryHeap<(Key, Address, u64)> = BinaryHeap::new();
         for (sender, q) in &self.senders {
-            if let Some(tx) = next_of(q, q.state_nonce) {
-                if tx.max_fee >= base_fee as u128 {
-                    heap.push((key(q, &tx), *sender, tx.nonce));
-                }
+            if let Some(tx) = next_of(q, q.state_nonce)
+                && tx.max_fee >= base_fee as u128
+            {
+                heap.push((key(q, &tx), *sender, tx.nonce));
             }
         }
         let mut out = Vec::new();

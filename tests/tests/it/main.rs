@@ -4,4 +4,6 @@ mod admission;
 mod cast_flow;
 mod contracts;
 mod crash;
+mod devnet;
+mod restart;
 mod tokens;
