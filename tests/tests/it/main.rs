@@ -6,4 +6,5 @@ mod contracts;
 mod crash;
 mod devnet;
 mod restart;
+mod rpc_surface;
 mod tokens;
