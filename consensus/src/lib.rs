@@ -22,7 +22,7 @@ mod replica;
 
 pub use app::{AppConfig, FlashApp, TxSource};
 pub use error::{Error, Result};
-pub use network::{ConsensusNetwork, Inbound, LocalTransport, Transport};
+pub use network::{ConsensusNetwork, Inbound, Inbox, LocalTransport, Transport, inbox};
 pub use replica::{ConsensusStatus, Replica, ReplicaConfig, ValidatorKey, status};
 
 /// hotstuff_rs's types, re-exported for the node assembly.

@@ -69,19 +69,29 @@ impl std::fmt::Debug for ConsensusNetwork {
     }
 }
 
+/// The receiving end of a replica's inbox (see [`inbox`]).
+#[derive(Debug)]
+pub struct Inbox(Receiver<(VerifyingKey, Message)>);
+
+/// A replica's inbox: the transport delivers into the [`Inbound`] side, the
+/// [`ConsensusNetwork`] reads the [`Inbox`] side. Made first, since the transport and the
+/// network each need one end.
+pub fn inbox() -> (Inbound, Inbox) {
+    let (tx, rx) = mpsc::channel();
+    (Inbound(tx), Inbox(rx))
+}
+
 impl ConsensusNetwork {
-    /// A network for the replica `me`; the returned [`Inbound`] is where the transport
-    /// delivers messages from peers.
-    pub fn new(me: VerifyingKey, transport: Arc<dyn Transport>) -> (Self, Inbound) {
-        let (tx, rx) = mpsc::channel();
-        let network = Self {
+    /// The network of the replica `me` over `transport`, reading `inbox` (whose [`Inbound`]
+    /// the transport delivers into).
+    pub fn new(me: VerifyingKey, transport: Arc<dyn Transport>, inbound: Inbound, inbox: Inbox) -> Self {
+        Self {
             me,
             transport,
-            loopback: tx.clone(),
-            inbox: Arc::new(Mutex::new(rx)),
+            loopback: inbound.0,
+            inbox: Arc::new(Mutex::new(inbox.0)),
             validators: Arc::new(Mutex::new(ValidatorSet::new())),
-        };
-        (network, Inbound(tx))
+        }
     }
 
     fn publish_validators(&self) {

@@ -5,6 +5,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use flashlayer_storage::ConsensusStore;
 use hotstuff_rs::{
     block_tree::pluggables::KVGet,
+    pacemaker::select_leader,
     replica::{Configuration, Replica as HsReplica, ReplicaSpec},
     types::{
         data_types::{BufferSize, ChainID, EpochLength, Power},
@@ -36,8 +37,10 @@ pub struct ConsensusStatus {
     pub view: u64,
     /// Consensus height of the highest committed block.
     pub committed_height: Option<u64>,
-    /// Number of validators in the committed set.
-    pub validators: usize,
+    /// The committed validator set.
+    pub validators: Vec<ValidatorKey>,
+    /// Leader of the current view.
+    pub leader: Option<ValidatorKey>,
 }
 
 /// A running replica. Dropping it stops hotstuff_rs's threads.
@@ -83,7 +86,13 @@ impl Replica {
             .block_sync_trigger_min_view_difference(2)
             .block_sync_trigger_timeout(config.max_view_time * 2)
             .progress_msg_buffer_capacity(BufferSize::new(64 * 1024 * 1024))
-            .epoch_length(EpochLength::new(50))
+            // hotstuff_rs schedules the view deadlines of an epoch from its start, and only an
+            // epoch's last view needs a timeout certificate to end. Long epochs let a dead
+            // leader's views end late (their slot in a schedule that fast views ran ahead of);
+            // one-view epochs leave a restarted replica no way to climb back to the others'
+            // view on its own. An epoch of one leader run (4 views, see the vendored patch)
+            // bounds a dead leader's cost to its run and still lets laggards catch up.
+            .epoch_length(EpochLength::new(hotstuff_rs::pacemaker::LEADER_RUN as u32))
             .max_view_time(config.max_view_time)
             // No event handlers and no event logging: either starts hotstuff_rs's event bus,
             // a thread that spins on try_recv without yielding.
@@ -102,9 +111,12 @@ impl Replica {
 
 /// Current view, committed height and validator count, read from the block tree.
 pub fn status(store: &ConsensusStore) -> ConsensusStatus {
+    let view = store.highest_view_entered().ok();
+    let set = store.committed_validator_set().ok();
     ConsensusStatus {
-        view: store.highest_view_entered().map(|v| v.int()).unwrap_or_default(),
+        view: view.map(|v| v.int()).unwrap_or_default(),
         committed_height: crate::committed::committed_height(store).ok().flatten(),
-        validators: store.committed_validator_set().map(|s| s.len()).unwrap_or_default(),
+        validators: set.as_ref().map(|s| s.validators().copied().collect()).unwrap_or_default(),
+        leader: view.zip(set.as_ref()).filter(|(_, s)| !s.is_empty()).map(|(v, s)| select_leader(v, s)),
     }
 }

@@ -94,10 +94,14 @@ pub fn init(dir: &Path, nodes: usize, chain_id: u64, accounts: u32) -> eyre::Res
     for i in 0..nodes {
         let keys = NodeKeys::generate();
         keys.save(&node_dir(dir, i).join("keys"))?;
+        // p2p ports are part of the layer (every node must know every other's), so they are
+        // chosen once here and kept when the devnet resumes.
+        let p2p =
+            (nodes > 1).then(|| free_port().map(|port| format!("/ip4/127.0.0.1/tcp/{port}"))).transpose()?;
         sequencers.push(Sequencer {
             consensus_key: keys.consensus_public_hex(),
             settlement_address: keys.settlement_address(),
-            p2p: None,
+            p2p,
         });
     }
     let accounts = dev_accounts(accounts)?;

@@ -47,6 +47,13 @@ enum Command {
         /// Most mempool transactions per sender.
         #[arg(long, default_value_t = 4096)]
         txpool_max_per_sender: usize,
+        /// p2p listen address (multiaddr); defaults to this node's entry in the layer.
+        #[arg(long)]
+        p2p_addr: Option<libp2p::Multiaddr>,
+        /// Serve the `admin` RPC namespace (block and unblock peers). Keep the RPC port private
+        /// when enabled.
+        #[arg(long)]
+        enable_admin_rpc: bool,
         /// Do not fsync consensus writes (throwaway benchmarks only: a crash may then lose a
         /// vote's backing state).
         #[arg(long)]
@@ -72,8 +79,8 @@ enum Command {
     },
     /// Run a local devnet: a layer and its nodes as separate processes, until Ctrl-C.
     Devnet {
-        /// Number of nodes.
-        #[arg(long, default_value_t = 1)]
+        /// Number of nodes (4 tolerates one faulty node).
+        #[arg(long, default_value_t = 4)]
         nodes: usize,
         /// Work directory (resumed if it holds a devnet).
         #[arg(long)]
@@ -155,6 +162,8 @@ fn main() -> eyre::Result<()> {
             txpool_max,
             txpool_max_per_sender,
             unsafe_no_sync,
+            p2p_addr,
+            enable_admin_rpc,
             log_format,
         } => {
             init_tracing(log_format);
@@ -170,6 +179,8 @@ fn main() -> eyre::Result<()> {
                     ..Default::default()
                 },
                 sync_consensus: !unsafe_no_sync,
+                p2p_addr,
+                admin_rpc: enable_admin_rpc,
             };
             // actix actors (the executor) and tokio tasks (RPC) share one multi-threaded
             // runtime.

@@ -10,8 +10,11 @@ use crate::{
     rpc::{self, RpcConfig, RpcContext},
 };
 use eyre::{Context, bail};
-use flashlayer_consensus::{AppConfig, ConsensusNetwork, FlashApp, LocalTransport, Replica, ReplicaConfig};
+use flashlayer_consensus::{
+    AppConfig, ConsensusNetwork, FlashApp, Inbound, LocalTransport, Replica, ReplicaConfig,
+};
 use flashlayer_execution::BlockExecutor;
+use flashlayer_p2p::{ConsensusTransport, P2p, P2pConfig};
 use flashlayer_storage::Db;
 use std::{
     net::SocketAddr,
@@ -38,6 +41,10 @@ pub struct NodeOptions {
     pub pool: PoolConfig,
     /// fsync consensus writes (off only for throwaway benchmarks).
     pub sync_consensus: bool,
+    /// p2p listen address; defaults to this node's entry in the layer's sequencer set.
+    pub p2p_addr: Option<libp2p::Multiaddr>,
+    /// Serve the `admin` RPC namespace (peer blocking).
+    pub admin_rpc: bool,
 }
 
 /// Runs a node until `shutdown` resolves.
@@ -96,7 +103,13 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
         mempool.clone(),
         executed,
     );
-    let (network, _inbound) = ConsensusNetwork::new(me, Arc::new(LocalTransport));
+    let (inbound, inbox) = flashlayer_consensus::inbox();
+    let p2p = start_p2p(&layer, &keys, &options, inbound.clone(), mempool.clone()).await?;
+    let transport: Arc<dyn flashlayer_consensus::Transport> = match &p2p {
+        Some(p2p) => Arc::new(ConsensusTransport(p2p.clone())),
+        None => Arc::new(LocalTransport),
+    };
+    let network = ConsensusNetwork::new(me, transport, inbound, inbox);
     let replica = Replica::start(
         keys.consensus.clone(),
         ReplicaConfig {
@@ -115,9 +128,15 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
         mempool: mempool.clone(),
         blocks,
         consensus: db.consensus_store(),
+        p2p,
     };
     let (rpc_addr, rpc_handle) = rpc::start(
-        RpcConfig { addr: options.rpc_addr, max_request_bytes: 10 * 1024 * 1024, max_connections: 1000 },
+        RpcConfig {
+            addr: options.rpc_addr,
+            max_request_bytes: 10 * 1024 * 1024,
+            max_connections: 1000,
+            admin: options.admin_rpc,
+        },
         ctx,
     )
     .await
@@ -138,4 +157,49 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
     actix::System::current().stop();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Starts libp2p when the layer has other sequencers: this node listens on its own entry's p2p
+/// address, keeps the others connected, gossips what its RPC admits and admits what peers
+/// gossip (on blocking threads: sender recovery is CPU work).
+async fn start_p2p(
+    layer: &LayerDescription,
+    keys: &NodeKeys,
+    options: &NodeOptions,
+    inbound: Inbound,
+    mempool: Arc<Mempool>,
+) -> eyre::Result<Option<P2p>> {
+    if layer.sequencers.len() == 1 && options.p2p_addr.is_none() {
+        return Ok(None);
+    }
+    let me = keys.consensus_public();
+    let mut peers = Vec::new();
+    let mut own = None;
+    for s in &layer.sequencers {
+        let key = s.verifying_key()?;
+        let Some(addr) = &s.p2p else {
+            bail!("sequencer {} has no p2p address in the layer description", s.consensus_key)
+        };
+        let addr: libp2p::Multiaddr = addr.parse().wrap_err_with(|| format!("p2p address {addr:?}"))?;
+        if key == me {
+            own = Some(addr);
+        } else {
+            peers.push((flashlayer_p2p::peer_id(&key), addr));
+        }
+    }
+    let listen =
+        options.p2p_addr.clone().or(own).ok_or_else(|| eyre::eyre!("no p2p address for this node"))?;
+    let gossip_in = mempool.clone();
+    let p2p = P2p::spawn(
+        P2pConfig { secret: keys.consensus.to_bytes(), listen, peers, chain_id: layer.chain.chain_id },
+        inbound,
+        Arc::new(move |_peer, txs| {
+            let mempool = gossip_in.clone();
+            tokio::task::spawn_blocking(move || mempool.admit_gossiped(&txs));
+        }),
+    )
+    .await?;
+    let gossip_out = p2p.clone();
+    mempool.on_local_admit(move |raw| gossip_out.publish_tx(raw.clone()));
+    Ok(Some(p2p))
 }

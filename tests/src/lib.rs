@@ -211,6 +211,197 @@ impl Drop for TestNode {
     }
 }
 
+/// Starts `flashlayer node` for node `index` of the layer in `dir` (as `flashlayer init`
+/// lays it out), logging to `log`.
+pub fn spawn_node(dir: &Path, index: usize, rpc_port: u16, metrics_port: u16, log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log");
+    let node = dir.join(format!("node-{index}"));
+    Command::new(flashlayer_bin())
+        .arg("node")
+        .arg("--layer")
+        .arg(dir.join("layer.json"))
+        .arg("--keys")
+        .arg(node.join("keys"))
+        .arg("--datadir")
+        .arg(node.join("data"))
+        .arg("--rpc-addr")
+        .arg(format!("127.0.0.1:{rpc_port}"))
+        .arg("--metrics-addr")
+        .arg(format!("127.0.0.1:{metrics_port}"))
+        .arg("--enable-admin-rpc")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn flashlayer node")
+}
+
+/// Waits until the node at `url` answers, failing with its log if it exits first.
+pub async fn wait_rpc(url: &str, child: &mut Child, log: impl Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let provider = ProviderBuilder::new().connect_http(url.parse().expect("url"));
+    loop {
+        if provider.get_chain_id().await.is_ok() {
+            return;
+        }
+        if let Some(status) = child.try_wait().ok().flatten() {
+            panic!("node exited ({status}) before serving RPC:\n{}", log());
+        }
+        assert!(Instant::now() < deadline, "node RPC not up within 60 s:\n{}", log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One node of a [`Cluster`].
+pub struct ClusterNode {
+    /// Index in the layer's sequencer set (as `flashlayer init` numbered them).
+    pub index: usize,
+    /// JSON-RPC port.
+    pub rpc_port: u16,
+    /// Metrics port.
+    pub metrics_port: u16,
+    child: Option<Child>,
+}
+
+impl ClusterNode {
+    /// HTTP JSON-RPC URL.
+    pub fn rpc_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.rpc_port)
+    }
+
+    /// A read-only provider.
+    pub fn provider(&self) -> DynProvider {
+        ProviderBuilder::new().connect_http(self.rpc_url().parse().expect("url")).erased()
+    }
+
+    /// A provider that signs with `account`.
+    pub fn wallet(&self, account: &Account) -> DynProvider {
+        ProviderBuilder::new()
+            .wallet(EthereumWallet::from(account.signer()))
+            .connect_http(self.rpc_url().parse().expect("url"))
+            .erased()
+    }
+
+    /// Whether its process runs.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+/// Several `flashlayer node` processes of one layer talking libp2p over loopback.
+pub struct Cluster {
+    /// Work directory: layer.json, accounts.json, node-N/{keys,data,node.log}.
+    pub dir: tempfile::TempDir,
+    /// The nodes.
+    pub nodes: Vec<ClusterNode>,
+}
+
+impl Cluster {
+    /// Writes a layer of `n` validators and starts every node.
+    pub async fn start(n: usize) -> Self {
+        let dir = tempfile::Builder::new().prefix("flashlayer-cluster-").tempdir().expect("tempdir");
+        run(Command::new(flashlayer_bin())
+            .args(["init", "--nodes", &n.to_string(), "--dir"])
+            .arg(dir.path()));
+        let nodes = (0..n)
+            .map(|index| ClusterNode { index, rpc_port: free_port(), metrics_port: free_port(), child: None })
+            .collect();
+        let mut cluster = Self { dir, nodes };
+        for i in 0..n {
+            cluster.spawn(i);
+        }
+        for i in 0..n {
+            cluster.wait(i).await;
+        }
+        cluster
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        assert!(node.child.is_none(), "node {i} already running");
+        let log = self.dir.path().join(format!("node-{i}/node.log"));
+        node.child = Some(spawn_node(self.dir.path(), i, node.rpc_port, node.metrics_port, &log));
+    }
+
+    async fn wait(&mut self, i: usize) {
+        let log = self.log(i);
+        let node = &mut self.nodes[i];
+        let url = node.rpc_url();
+        wait_rpc(&url, node.child.as_mut().expect("spawned"), || log.clone()).await;
+    }
+
+    /// Restarts node `i` on its data.
+    pub async fn restart(&mut self, i: usize) {
+        self.spawn(i);
+        self.wait(i).await;
+    }
+
+    /// SIGKILL node `i`.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Node `i`'s log.
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("node-{i}/node.log"))).unwrap_or_default()
+    }
+
+    /// The prefunded dev accounts.
+    pub fn accounts(&self) -> Vec<Account> {
+        let text = std::fs::read_to_string(self.dir.path().join("accounts.json")).expect("accounts.json");
+        serde_json::from_str(&text).expect("accounts.json parses")
+    }
+
+    /// libp2p peer id of node `i`: its consensus key from the layer is its identity.
+    pub fn peer_id(&self, i: usize) -> String {
+        let layer: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(self.dir.path().join("layer.json")).expect("layer"),
+        )
+        .expect("json");
+        let key = layer["sequencers"][i]["consensus_key"].as_str().expect("key").to_string();
+        let bytes: [u8; 32] =
+            hex::decode(key.trim_start_matches("0x")).expect("hex").try_into().expect("32 bytes");
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes).expect("ed25519");
+        flashlayer_p2p::peer_id(&key).to_string()
+    }
+
+    /// Index of the node whose consensus key is `key` (hex, as `flash_status` shows it).
+    pub fn index_of_key(&self, key: &str) -> usize {
+        let layer: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(self.dir.path().join("layer.json")).expect("layer"),
+        )
+        .expect("json");
+        layer["sequencers"]
+            .as_array()
+            .expect("sequencers")
+            .iter()
+            .position(|s| s["consensus_key"].as_str() == Some(key))
+            .expect("a member of the set")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+        if std::thread::panicking() {
+            for i in 0..self.nodes.len() {
+                let log = self.log(i);
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                eprintln!("--- node {i} log (last 40 lines) ---");
+                for line in tail.into_iter().rev() {
+                    eprintln!("{line}");
+                }
+            }
+        }
+    }
+}
+
 /// An anvil L1 (or reference chain) on a free port.
 pub struct Anvil {
     /// Its port.

@@ -98,8 +98,10 @@ pub enum AdmitError {
     Storage(#[from] flashlayer_storage::Error),
 }
 
+/// What the mempool calls with each transaction its own RPC admitted.
+type GossipHook = Box<dyn Fn(&Bytes) + Send + Sync>;
+
 /// The mempool handle shared by RPC, consensus and the executor.
-#[derive(Debug)]
 pub struct Mempool {
     pool: Mutex<Pool>,
     ready: Condvar,
@@ -108,6 +110,14 @@ pub struct Mempool {
     /// Base fee of the next block, maintained by the executor.
     next_base_fee: AtomicU64,
     pending_txs: broadcast::Sender<B256>,
+    /// Told of every transaction admitted from this node's RPC (the p2p gossip).
+    on_local_admit: std::sync::OnceLock<GossipHook>,
+}
+
+impl std::fmt::Debug for Mempool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mempool").field("chain_id", &self.chain.chain_id).finish_non_exhaustive()
+    }
 }
 
 impl Mempool {
@@ -121,7 +131,29 @@ impl Mempool {
             chain,
             next_base_fee: AtomicU64::new(next_base_fee),
             pending_txs: broadcast::channel(16 * 1024).0,
+            on_local_admit: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Sets what happens to transactions admitted through this node's RPC: they are gossiped
+    /// to the other nodes. Set once, at assembly.
+    pub fn on_local_admit(&self, hook: impl Fn(&Bytes) + Send + Sync + 'static) {
+        if self.on_local_admit.set(Box::new(hook)).is_err() {
+            tracing::warn!("mempool gossip hook set twice; keeping the first");
+        }
+    }
+
+    /// Admits a batch of transactions gossiped by a peer: senders recovered in parallel, each
+    /// admitted (and journaled) on its own; refusals (mostly "already known") are expected and
+    /// dropped. Returns how many were new.
+    pub fn admit_gossiped(&self, raws: &[Bytes]) -> usize {
+        let prepared: Vec<_> = raws.par_iter().map(|raw| self.prepare(raw)).collect();
+        prepared
+            .into_iter()
+            .filter_map(Result::ok)
+            .map(|(_, tx)| self.insert(tx, true))
+            .filter(Result::is_ok)
+            .count()
     }
 
     /// New pooled transaction hashes (for `newPendingTransactions` subscriptions).
@@ -194,7 +226,12 @@ impl Mempool {
     /// journal: acknowledged, it survives a crash of this process.
     pub fn admit(&self, raw: &[u8]) -> Result<B256, AdmitError> {
         let (_, tx) = self.prepare(raw)?;
-        self.insert(tx, true)
+        let raw = tx.raw.clone();
+        let hash = self.insert(tx, true)?;
+        if let Some(gossip) = self.on_local_admit.get() {
+            gossip(&raw);
+        }
+        Ok(hash)
     }
 
     fn insert(&self, tx: PooledTx, journal: bool) -> Result<B256, AdmitError> {

@@ -19,7 +19,7 @@ pub trait NetApi {
     fn listening(&self) -> RpcResult<bool>;
     /// `net_peerCount`.
     #[method(name = "peerCount")]
-    fn peer_count(&self) -> RpcResult<U64>;
+    async fn peer_count(&self) -> RpcResult<U64>;
 }
 
 /// `web3` namespace.
@@ -64,6 +64,20 @@ pub struct FlashStatus {
     pub head_hash: B256,
     /// Mempool counts.
     pub mempool: TxpoolStatus,
+    /// Connected peers.
+    pub peers: Vec<PeerView>,
+    /// How far execution trails the committed chain (blocks); non-zero while catching up.
+    pub execution_lag: u64,
+}
+
+/// A connected peer in [`FlashStatus`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerView {
+    /// libp2p peer id.
+    pub peer_id: String,
+    /// Whether it is a validator of this layer.
+    pub validator: bool,
 }
 
 /// Consensus part of [`FlashStatus`].
@@ -74,8 +88,10 @@ pub struct ConsensusView {
     pub view: u64,
     /// L2 number of the highest committed block (consensus height + 1).
     pub committed_height: u64,
-    /// Validators in the committed set.
-    pub validators: usize,
+    /// Consensus keys of the committed validator set.
+    pub validators: Vec<String>,
+    /// Consensus key of the current view's leader.
+    pub leader: Option<String>,
 }
 
 /// `flash` namespace: flashlayer's own status.
@@ -83,7 +99,7 @@ pub struct ConsensusView {
 pub trait FlashApi {
     /// `flash_status`: consensus view, committed and executed heights, mempool size.
     #[method(name = "status")]
-    fn status(&self) -> RpcResult<FlashStatus>;
+    async fn status(&self) -> RpcResult<FlashStatus>;
 }
 
 /// Handler of the small namespaces.
@@ -104,6 +120,7 @@ impl Misc {
     }
 }
 
+#[jsonrpsee::core::async_trait]
 impl NetApiServer for Misc {
     fn version(&self) -> RpcResult<String> {
         Ok(self.ctx.chain.chain_id.to_string())
@@ -113,8 +130,12 @@ impl NetApiServer for Misc {
         Ok(true)
     }
 
-    fn peer_count(&self) -> RpcResult<U64> {
-        Ok(U64::ZERO)
+    async fn peer_count(&self) -> RpcResult<U64> {
+        let peers = match &self.ctx.p2p {
+            Some(p2p) => p2p.peers().await.map(|p| p.len()).unwrap_or_default(),
+            None => 0,
+        };
+        Ok(U64::from(peers))
     }
 }
 
@@ -139,9 +160,20 @@ impl TxpoolApiServer for Misc {
     }
 }
 
+#[jsonrpsee::core::async_trait]
 impl FlashApiServer for Misc {
-    fn status(&self) -> RpcResult<FlashStatus> {
+    async fn status(&self) -> RpcResult<FlashStatus> {
         let consensus = flashlayer_consensus::status(&self.ctx.consensus);
+        let peers = match &self.ctx.p2p {
+            Some(p2p) => p2p
+                .peers()
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| PeerView { peer_id: p.peer_id.to_string(), validator: p.validator })
+                .collect(),
+            None => vec![],
+        };
         let executed_height = self.ctx.head()?;
         let head_hash = self.ctx.db.block_hash(executed_height).map_err(RpcError::from)?.unwrap_or_default();
         Ok(FlashStatus {
@@ -149,11 +181,59 @@ impl FlashApiServer for Misc {
             consensus: ConsensusView {
                 view: consensus.view,
                 committed_height: consensus.committed_height.map(|h| h + 1).unwrap_or(0),
-                validators: consensus.validators,
+                validators: consensus.validators.iter().map(key_hex).collect(),
+                leader: consensus.leader.as_ref().map(key_hex),
             },
+            execution_lag: consensus
+                .committed_height
+                .map(|h| h + 1)
+                .unwrap_or(0)
+                .saturating_sub(executed_height),
             executed_height,
             head_hash,
             mempool: self.txpool(),
+            peers,
         })
+    }
+}
+
+fn key_hex(key: &flashlayer_consensus::ValidatorKey) -> String {
+    format!("0x{}", hex::encode(key.to_bytes()))
+}
+
+/// `admin` namespace: operator controls, served only with `--enable-admin-rpc` (they let the
+/// caller cut this node off its peers).
+#[rpc(server, namespace = "admin")]
+pub trait AdminApi {
+    /// `admin_blockPeer`: disconnect a peer and refuse it until unblocked.
+    #[method(name = "blockPeer")]
+    fn block_peer(&self, peer_id: String) -> RpcResult<bool>;
+    /// `admin_unblockPeer`.
+    #[method(name = "unblockPeer")]
+    fn unblock_peer(&self, peer_id: String) -> RpcResult<bool>;
+}
+
+impl Misc {
+    fn peer(&self, peer_id: &str) -> Result<(&flashlayer_p2p::P2p, libp2p::PeerId), RpcError> {
+        let p2p =
+            self.ctx.p2p.as_ref().ok_or_else(|| RpcError::InvalidParams("this node runs no p2p".into()))?;
+        let peer = peer_id
+            .parse()
+            .map_err(|e| RpcError::InvalidParams(format!("invalid peer id {peer_id:?}: {e}")))?;
+        Ok((p2p, peer))
+    }
+}
+
+impl AdminApiServer for Misc {
+    fn block_peer(&self, peer_id: String) -> RpcResult<bool> {
+        let (p2p, peer) = self.peer(&peer_id)?;
+        p2p.block(peer);
+        Ok(true)
+    }
+
+    fn unblock_peer(&self, peer_id: String) -> RpcResult<bool> {
+        let (p2p, peer) = self.peer(&peer_id)?;
+        p2p.unblock(peer);
+        Ok(true)
     }
 }

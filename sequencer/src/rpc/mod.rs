@@ -40,6 +40,8 @@ pub struct RpcContext {
     pub blocks: broadcast::Sender<Arc<ExecutedBlock>>,
     /// The consensus block tree (for `flash_status`).
     pub consensus: ConsensusStore,
+    /// The p2p service, when the layer has other sequencers.
+    pub p2p: Option<flashlayer_p2p::P2p>,
 }
 
 impl RpcContext {
@@ -94,6 +96,8 @@ pub struct RpcConfig {
     pub max_request_bytes: u32,
     /// Most concurrent connections.
     pub max_connections: u32,
+    /// Serve the `admin` namespace.
+    pub admin: bool,
 }
 
 /// Starts the server with every namespace; returns its bound address and handle.
@@ -111,6 +115,9 @@ pub async fn start(config: RpcConfig, ctx: RpcContext) -> eyre::Result<(SocketAd
     module.merge(misc::NetApiServer::into_rpc(misc::Misc::new(ctx.clone())))?;
     module.merge(misc::Web3ApiServer::into_rpc(misc::Misc::new(ctx.clone())))?;
     module.merge(misc::TxpoolApiServer::into_rpc(misc::Misc::new(ctx.clone())))?;
+    if config.admin {
+        module.merge(misc::AdminApiServer::into_rpc(misc::Misc::new(ctx.clone())))?;
+    }
     module.merge(misc::FlashApiServer::into_rpc(misc::Misc::new(ctx)))?;
     Ok((addr, server.start(module)))
 }

@@ -2,6 +2,7 @@
 
 mod admission;
 mod cast_flow;
+mod cluster;
 mod contracts;
 mod crash;
 mod devnet;

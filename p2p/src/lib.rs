@@ -1,0 +1,187 @@
+//! Peer-to-peer networking of a sequencer cluster, on libp2p.
+//!
+//! Each node's ed25519 consensus key is also its libp2p identity, so a validator's key and its
+//! `PeerId` are the same thing. Two channels run over TCP + noise + yamux:
+//! - **consensus**: HotStuff messages point to point (request-response with a one-byte ack,
+//!   length-prefixed, size-capped), used through [`ConsensusTransport`], the p2p side of the
+//!   consensus crate's `Transport` seam;
+//! - **transaction gossip**: gossipsub, transactions batched many to a message (flushed every
+//!   few milliseconds or when a batch grows large), decoded before forwarding.
+//!
+//! Peers that send undecodable or oversized messages are disconnected and blocked for a while.
+//! The swarm runs in one tokio task ([`service`]); [`P2p`] is the thread-safe handle to it.
+
+mod codec;
+mod service;
+
+use alloy::primitives::Bytes;
+use borsh::BorshSerialize;
+use ed25519_dalek::VerifyingKey;
+use flashlayer_consensus::{Inbound, Transport};
+use hotstuff_rs::networking::messages::Message;
+use libp2p::{Multiaddr, PeerId, identity};
+use std::{sync::Arc, time::Duration};
+use tokio::sync::{mpsc, oneshot};
+
+pub use service::PeerInfo;
+
+/// Largest consensus message (a proposal carries a whole payload; block sync several).
+pub const MAX_CONSENSUS_MESSAGE: usize = 64 * 1024 * 1024;
+/// Largest transaction-gossip message.
+pub const MAX_GOSSIP_MESSAGE: usize = 2 * 1024 * 1024;
+/// A transaction batch is published when it reaches this size, or after [`GOSSIP_FLUSH`].
+pub const GOSSIP_BATCH_BYTES: usize = 256 * 1024;
+/// Longest a transaction waits in the gossip batch.
+pub const GOSSIP_FLUSH: Duration = Duration::from_millis(5);
+/// How long a misbehaving peer stays blocked.
+pub const BLOCK_DURATION: Duration = Duration::from_secs(60);
+
+/// p2p errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The key is not a valid ed25519 key.
+    #[error("invalid identity key: {0}")]
+    Identity(String),
+    /// The swarm could not be built or could not listen.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// The p2p task has stopped.
+    #[error("p2p service stopped")]
+    Stopped,
+}
+
+/// Result with the p2p [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What the service hands to the node: transaction batches from peers.
+pub type TxHandler = Arc<dyn Fn(PeerId, Vec<Bytes>) + Send + Sync>;
+
+/// How to run the p2p service.
+#[derive(Debug, Clone)]
+pub struct P2pConfig {
+    /// The node's ed25519 consensus key seed (its identity).
+    pub secret: [u8; 32],
+    /// Address to listen on.
+    pub listen: Multiaddr,
+    /// Peers to keep connected: validators and bootnodes.
+    pub peers: Vec<(PeerId, Multiaddr)>,
+    /// HotStuff chain id, part of the protocol names so that layers never mix.
+    pub chain_id: u64,
+}
+
+/// The `PeerId` of a validator's consensus key.
+pub fn peer_id(key: &VerifyingKey) -> PeerId {
+    let public = identity::ed25519::PublicKey::try_from_bytes(key.as_bytes())
+        .expect("an ed25519 verifying key is a valid libp2p ed25519 public key");
+    PeerId::from_public_key(&identity::PublicKey::from(public))
+}
+
+/// The consensus key of a peer, if its identity is ed25519.
+pub fn consensus_key(peer: &PeerId) -> Option<VerifyingKey> {
+    // An ed25519 PeerId is the identity multihash of the protobuf-encoded public key.
+    let public = identity::PublicKey::try_decode_protobuf(peer.as_ref().digest()).ok()?;
+    let ed = public.try_into_ed25519().ok()?;
+    VerifyingKey::from_bytes(&ed.to_bytes()).ok()
+}
+
+pub(crate) enum Command {
+    Send { to: PeerId, bytes: Vec<u8> },
+    Broadcast { bytes: Vec<u8> },
+    SetValidators(Vec<PeerId>),
+    PublishTx(Bytes),
+    Block(PeerId),
+    Unblock(PeerId),
+    Peers(oneshot::Sender<Vec<PeerInfo>>),
+}
+
+/// Handle to the running p2p service. Cheap to clone; usable from any thread.
+#[derive(Clone, Debug)]
+pub struct P2p {
+    commands: mpsc::UnboundedSender<Command>,
+    local: PeerId,
+}
+
+impl P2p {
+    /// Starts the service on the current tokio runtime. Consensus messages go to `inbound`,
+    /// transaction batches to `on_txs`. Returns once it listens.
+    pub async fn spawn(config: P2pConfig, inbound: Inbound, on_txs: TxHandler) -> Result<Self> {
+        let (commands, rx) = mpsc::unbounded_channel();
+        let local = service::spawn(config, rx, inbound, on_txs).await?;
+        Ok(Self { commands, local })
+    }
+
+    /// This node's `PeerId`.
+    pub fn local_peer_id(&self) -> PeerId {
+        self.local
+    }
+
+    fn command(&self, command: Command) {
+        // The service only stops at shutdown; messages sent after that are moot.
+        let _ = self.commands.send(command);
+    }
+
+    /// Gossips a transaction this node admitted (batched with others).
+    pub fn publish_tx(&self, raw: Bytes) {
+        self.command(Command::PublishTx(raw));
+    }
+
+    /// Blocks a peer (disconnects it and refuses it) until [`unblock`](Self::unblock).
+    pub fn block(&self, peer: PeerId) {
+        self.command(Command::Block(peer));
+    }
+
+    /// Lifts a block.
+    pub fn unblock(&self, peer: PeerId) {
+        self.command(Command::Unblock(peer));
+    }
+
+    /// Connected peers.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Peers(tx));
+        rx.await.map_err(|_| Error::Stopped)
+    }
+}
+
+#[cfg(any(test, feature = "test-utils"))]
+impl P2p {
+    /// Sends arbitrary bytes as a consensus message: tests use it to play a misbehaving peer.
+    pub fn send_raw_consensus(&self, to: PeerId, bytes: Vec<u8>) {
+        self.command(Command::Send { to, bytes });
+    }
+}
+
+/// The consensus crate's `Transport` over libp2p.
+#[derive(Debug, Clone)]
+pub struct ConsensusTransport(pub P2p);
+
+impl Transport for ConsensusTransport {
+    fn send(&self, to: &VerifyingKey, message: &Message) {
+        match message.try_to_vec() {
+            Ok(bytes) => self.0.command(Command::Send { to: peer_id(to), bytes }),
+            Err(e) => tracing::error!(error = %e, "could not encode a consensus message"),
+        }
+    }
+
+    fn broadcast(&self, message: &Message) {
+        match message.try_to_vec() {
+            Ok(bytes) => self.0.command(Command::Broadcast { bytes }),
+            Err(e) => tracing::error!(error = %e, "could not encode a consensus message"),
+        }
+    }
+
+    fn set_validators(&self, validators: Vec<VerifyingKey>) {
+        self.0.command(Command::SetValidators(validators.iter().map(peer_id).collect()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_id_roundtrips_to_consensus_key() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key();
+        assert_eq!(consensus_key(&peer_id(&key)), Some(key));
+    }
+}

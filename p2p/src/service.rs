@@ -1,0 +1,318 @@
+//! The swarm task: connections, consensus requests, transaction gossip, peer blocking.
+
+use crate::{
+    BLOCK_DURATION, Command, Error, GOSSIP_BATCH_BYTES, GOSSIP_FLUSH, MAX_GOSSIP_MESSAGE, P2pConfig, Result,
+    TxHandler, codec::ConsensusCodec, consensus_key,
+};
+use alloy::primitives::Bytes;
+use borsh::BorshDeserialize;
+use flashlayer_consensus::Inbound;
+use futures::StreamExt;
+use hotstuff_rs::networking::messages::Message;
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, allow_block_list, gossipsub, identify, identity,
+    noise,
+    request_response::{self, ProtocolSupport},
+    swarm::{NetworkBehaviour, SwarmEvent, dial_opts::DialOpts},
+    tcp, yamux,
+};
+use std::{
+    collections::{HashMap, HashSet},
+    time::{Duration, Instant},
+};
+use tokio::sync::mpsc;
+
+/// A connected peer.
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    /// Its id.
+    pub peer_id: PeerId,
+    /// Whether it is in the validator set.
+    pub validator: bool,
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    consensus: request_response::Behaviour<ConsensusCodec>,
+    gossip: gossipsub::Behaviour,
+    identify: identify::Behaviour,
+}
+
+fn transport_err(e: impl std::fmt::Display) -> Error {
+    Error::Transport(e.to_string())
+}
+
+pub(crate) async fn spawn(
+    config: P2pConfig,
+    commands: mpsc::UnboundedReceiver<Command>,
+    inbound: Inbound,
+    on_txs: TxHandler,
+) -> Result<PeerId> {
+    let keypair =
+        identity::Keypair::ed25519_from_bytes(config.secret).map_err(|e| Error::Identity(e.to_string()))?;
+    let local = keypair.public().to_peer_id();
+    let protocol = StreamProtocol::try_from_owned(format!("/flashlayer/{}/consensus/1", config.chain_id))
+        .map_err(transport_err)?;
+    let topic = gossipsub::IdentTopic::new(format!("/flashlayer/{}/txs/1", config.chain_id));
+
+    let mut swarm = SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(transport_err)?
+        .with_behaviour(|key| {
+            let gossip_config = gossipsub::ConfigBuilder::default()
+                .max_transmit_size(MAX_GOSSIP_MESSAGE)
+                .validation_mode(gossipsub::ValidationMode::Strict)
+                // Batches are decoded before they are forwarded.
+                .validate_messages()
+                .heartbeat_interval(Duration::from_millis(500))
+                // Clusters are small: every validator is in every mesh.
+                .mesh_n_low(1)
+                .mesh_n(4)
+                .mesh_n_high(12)
+                .mesh_outbound_min(1)
+                .build()?;
+            let gossip = gossipsub::Behaviour::new(
+                gossipsub::MessageAuthenticity::Signed(key.clone()),
+                gossip_config,
+            )?;
+            let consensus = request_response::Behaviour::with_codec(
+                ConsensusCodec,
+                [(protocol, ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(Duration::from_secs(10))
+                    .with_max_concurrent_streams(4096),
+            );
+            let identify =
+                identify::Behaviour::new(identify::Config::new("/flashlayer/1".into(), key.public()));
+            Ok(Behaviour { blocked: Default::default(), consensus, gossip, identify })
+        })
+        .map_err(transport_err)?
+        // Validators stay connected however quiet the layer is.
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(24 * 3600)))
+        .build();
+    swarm.behaviour_mut().gossip.subscribe(&topic).map_err(transport_err)?;
+    swarm.listen_on(config.listen.clone()).map_err(transport_err)?;
+    let mut addresses = HashMap::new();
+    for (peer, addr) in &config.peers {
+        if *peer != local {
+            swarm.add_peer_address(*peer, addr.clone());
+            addresses.insert(*peer, addr.clone());
+        }
+    }
+    let service = Service {
+        swarm,
+        local,
+        topic,
+        inbound,
+        on_txs,
+        addresses,
+        validators: HashSet::new(),
+        connected: HashSet::new(),
+        batch: Vec::new(),
+        batch_bytes: 0,
+        misbehaved: HashMap::new(),
+        blocked_by_operator: HashSet::new(),
+        next_dial: HashMap::new(),
+    };
+    tokio::spawn(service.run(commands));
+    tracing::info!(peer_id = %local, listen = %config.listen, "p2p started");
+    Ok(local)
+}
+
+struct Service {
+    swarm: Swarm<Behaviour>,
+    local: PeerId,
+    topic: gossipsub::IdentTopic,
+    inbound: Inbound,
+    on_txs: TxHandler,
+    addresses: HashMap<PeerId, Multiaddr>,
+    validators: HashSet<PeerId>,
+    connected: HashSet<PeerId>,
+    batch: Vec<Bytes>,
+    batch_bytes: usize,
+    misbehaved: HashMap<PeerId, Instant>,
+    blocked_by_operator: HashSet<PeerId>,
+    next_dial: HashMap<PeerId, (Instant, Duration)>,
+}
+
+impl Service {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut flush = tokio::time::interval(GOSSIP_FLUSH);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut housekeeping = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    None => break,
+                },
+                event = self.swarm.select_next_some() => self.on_event(event),
+                _ = flush.tick() => self.flush(),
+                _ = housekeeping.tick() => self.housekeeping(),
+            }
+        }
+        tracing::info!("p2p stopped");
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Send { to, bytes } => {
+                if to != self.local {
+                    self.swarm.behaviour_mut().consensus.send_request(&to, bytes);
+                }
+            }
+            Command::Broadcast { bytes } => {
+                let peers: Vec<PeerId> =
+                    self.validators.iter().filter(|p| **p != self.local).copied().collect();
+                for peer in peers {
+                    self.swarm.behaviour_mut().consensus.send_request(&peer, bytes.clone());
+                }
+            }
+            Command::SetValidators(validators) => self.validators = validators.into_iter().collect(),
+            Command::PublishTx(raw) => {
+                self.batch_bytes += raw.len();
+                self.batch.push(raw);
+                if self.batch_bytes >= GOSSIP_BATCH_BYTES {
+                    self.flush();
+                }
+            }
+            Command::Block(peer) => {
+                self.blocked_by_operator.insert(peer);
+                self.swarm.behaviour_mut().blocked.block_peer(peer);
+            }
+            Command::Unblock(peer) => {
+                self.blocked_by_operator.remove(&peer);
+                if !self.misbehaved.contains_key(&peer) {
+                    self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+                    self.next_dial.remove(&peer);
+                }
+            }
+            Command::Peers(reply) => {
+                let peers = self
+                    .connected
+                    .iter()
+                    .map(|p| PeerInfo { peer_id: *p, validator: self.validators.contains(p) })
+                    .collect();
+                let _ = reply.send(peers);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
+        let data = alloy::rlp::encode(&batch);
+        match self.swarm.behaviour_mut().gossip.publish(self.topic.clone(), data) {
+            Ok(_) => {}
+            // Alone (a one-validator layer, or cut off): nobody to tell.
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
+            Err(e) => tracing::warn!(error = %e, txs = batch.len(), "could not gossip transactions"),
+        }
+    }
+
+    fn misbehaved(&mut self, peer: PeerId, why: &str) {
+        tracing::warn!(%peer, why, "peer misbehaved: disconnecting and blocking it for a while");
+        self.misbehaved.insert(peer, Instant::now() + BLOCK_DURATION);
+        self.swarm.behaviour_mut().blocked.block_peer(peer);
+    }
+
+    fn housekeeping(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<PeerId> =
+            self.misbehaved.iter().filter(|(_, until)| **until <= now).map(|(p, _)| *p).collect();
+        for peer in expired {
+            self.misbehaved.remove(&peer);
+            if !self.blocked_by_operator.contains(&peer) {
+                self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+            }
+        }
+        // Redial known peers with exponential backoff (250 ms doubling to 8 s).
+        let targets: Vec<(PeerId, Multiaddr)> = self
+            .addresses
+            .iter()
+            .filter(|(p, _)| {
+                !self.connected.contains(p)
+                    && !self.misbehaved.contains_key(p)
+                    && !self.blocked_by_operator.contains(p)
+            })
+            .map(|(p, a)| (*p, a.clone()))
+            .collect();
+        for (peer, addr) in targets {
+            let (at, backoff) =
+                self.next_dial.get(&peer).copied().unwrap_or((now, Duration::from_millis(250)));
+            if at > now {
+                continue;
+            }
+            let _ = self.swarm.dial(DialOpts::peer_id(peer).addresses(vec![addr]).build());
+            self.next_dial.insert(peer, (now + backoff, (backoff * 2).min(Duration::from_secs(8))));
+        }
+    }
+
+    fn on_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Consensus(request_response::Event::Message {
+                peer,
+                message: request_response::Message::Request { request, channel, .. },
+                ..
+            })) => {
+                let _ = self.swarm.behaviour_mut().consensus.send_response(channel, ());
+                match (Message::try_from_slice(&request), consensus_key(&peer)) {
+                    (Ok(message), Some(origin)) => self.inbound.deliver(origin, message),
+                    // The codec turns an oversized message into an empty one.
+                    _ if request.is_empty() => self.misbehaved(peer, "empty or oversized consensus message"),
+                    _ => self.misbehaved(peer, "undecodable consensus message"),
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Consensus(request_response::Event::OutboundFailure {
+                peer,
+                error,
+                ..
+            })) => {
+                tracing::debug!(%peer, %error, "consensus message not delivered");
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => {
+                let decoded = <Vec<Bytes> as alloy::rlp::Decodable>::decode(&mut message.data.as_slice());
+                let gossip = &mut self.swarm.behaviour_mut().gossip;
+                match decoded {
+                    Ok(txs) => {
+                        let _ = gossip.report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            gossipsub::MessageAcceptance::Accept,
+                        );
+                        let from = message.source.unwrap_or(propagation_source);
+                        (self.on_txs)(from, txs);
+                    }
+                    Err(_) => {
+                        let _ = gossip.report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            gossipsub::MessageAcceptance::Reject,
+                        );
+                        self.misbehaved(propagation_source, "undecodable transaction batch");
+                    }
+                }
+            }
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                self.connected.insert(peer_id);
+                self.next_dial.remove(&peer_id);
+                tracing::debug!(%peer_id, "connected");
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                self.connected.remove(&peer_id);
+                tracing::debug!(%peer_id, "disconnected");
+            }
+            SwarmEvent::NewListenAddr { address, .. } => tracing::debug!(%address, "listening"),
+            _ => {}
+        }
+    }
+}
