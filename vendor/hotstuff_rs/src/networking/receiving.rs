@@ -416,12 +416,15 @@ impl BlockSyncServerStub {
     pub(crate) fn recv_request(
         &self,
     ) -> Result<(VerifyingKey, BlockSyncRequest), BlockSyncRequestReceiveError> {
-        match self.requests.try_recv() {
+        // flashlayer patch: wait a few milliseconds for a request instead of returning at once.
+        // The sync server thread calls this in a loop with only `yield_now` between calls, which
+        // kept a core busy on every idle node (four nodes on two cores: most of the machine).
+        match self.requests.recv_timeout(std::time::Duration::from_millis(5)) {
             Ok((origin, request)) => Ok((origin, request)),
             // Safety: the sync server thread (the only caller of this function) shuts down before the poller thread
             // (the sender side of this channel), so we will never be disconnected at this point.
-            Err(TryRecvError::Disconnected) => Err(BlockSyncRequestReceiveError::Disconnected),
-            Err(TryRecvError::Empty) => Err(BlockSyncRequestReceiveError::NotAvailable),
+            Err(RecvTimeoutError::Disconnected) => Err(BlockSyncRequestReceiveError::Disconnected),
+            Err(RecvTimeoutError::Timeout) => Err(BlockSyncRequestReceiveError::NotAvailable),
         }
     }
 }
