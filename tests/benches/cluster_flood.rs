@@ -32,7 +32,10 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let start_block = provider.get_block_number().await.unwrap();
-    println!("cluster flood: 4 nodes, {} accounts x {PER_ACCOUNT} ETH transfers, spread over all nodes", accounts.len());
+    println!(
+        "cluster flood: 4 nodes, {} accounts x {PER_ACCOUNT} ETH transfers, spread over all nodes",
+        accounts.len()
+    );
 
     let mut signed: Vec<Vec<(B256, Bytes)>> = Vec::new();
     for account in &accounts {
@@ -69,7 +72,8 @@ async fn main() {
             while seen.len() < total {
                 let head = provider.get_block_number().await.unwrap();
                 while next <= head {
-                    let block = provider.get_block_by_number(BlockNumberOrTag::Number(next)).await.unwrap().unwrap();
+                    let block =
+                        provider.get_block_by_number(BlockNumberOrTag::Number(next)).await.unwrap().unwrap();
                     let now = Instant::now();
                     blocks.push((now, block.transactions.len()));
                     for h in block.transactions.hashes() {
@@ -114,7 +118,21 @@ async fn main() {
         submitted.iter().map(|(h, at)| seen[h].duration_since(*at).as_secs_f64() * 1e3).collect();
     latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
-    println!("  submitted {total} in {:.2} s ({:.0} tx/s accepted)", sent_in.as_secs_f64(), total as f64 / sent_in.as_secs_f64());
-    println!("  included  {total} in {elapsed:.2} s = {:.0} tx/s sustained, over {} blocks", total as f64 / elapsed, blocks.len());
-    println!("  submit-to-inclusion latency: p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms", pct(0.5), pct(0.9), pct(0.99), latencies[latencies.len() - 1]);
+    println!(
+        "  submitted {total} in {:.2} s ({:.0} tx/s accepted)",
+        sent_in.as_secs_f64(),
+        total as f64 / sent_in.as_secs_f64()
+    );
+    println!(
+        "  included  {total} in {elapsed:.2} s = {:.0} tx/s sustained, over {} blocks",
+        total as f64 / elapsed,
+        blocks.len()
+    );
+    println!(
+        "  submit-to-inclusion latency: p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        pct(0.5),
+        pct(0.9),
+        pct(0.99),
+        latencies[latencies.len() - 1]
+    );
 }
