@@ -6,13 +6,11 @@
 //! Run by `scripts/bench` (`cargo bench --workspace --bench cluster_flood`).
 
 use alloy::{
-    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
-    eips::{BlockNumberOrTag, eip2718::Encodable2718},
-    network::TxSignerSync,
-    primitives::{Address, B256, Bytes, TxKind, U256},
+    eips::BlockNumberOrTag,
+    primitives::{Address, B256, Bytes},
     providers::Provider,
 };
-use flashlayer_tests::Cluster;
+use flashlayer_tests::{Cluster, signed_transfer};
 use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
 use std::{
     collections::HashMap,
@@ -42,21 +40,7 @@ async fn main() {
         let signer = account.signer();
         signed.push(
             (0..PER_ACCOUNT)
-                .map(|nonce| {
-                    let mut tx = TxEip1559 {
-                        chain_id: 13370,
-                        nonce,
-                        gas_limit: 21_000,
-                        max_fee_per_gas: 100_000_000_000,
-                        max_priority_fee_per_gas: 1,
-                        to: TxKind::Call(Address::with_last_byte(9)),
-                        value: U256::from(1),
-                        ..Default::default()
-                    };
-                    let sig = signer.sign_transaction_sync(&mut tx).unwrap();
-                    let env = TxEnvelope::from(tx.into_signed(sig));
-                    (*env.tx_hash(), env.encoded_2718().into())
-                })
+                .map(|nonce| signed_transfer(&signer, nonce, Address::with_last_byte(9), 1))
                 .collect(),
         );
     }

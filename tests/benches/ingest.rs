@@ -4,13 +4,8 @@
 //! Run by `scripts/bench`. Starts a real node process (release build); transactions are signed
 //! before the clock starts so that signing never limits the rate. Prints the median of rounds.
 
-use alloy::{
-    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
-    eips::eip2718::Encodable2718,
-    network::TxSignerSync,
-    primitives::{Address, B256, Bytes, TxKind, U256},
-};
-use flashlayer_tests::TestNode;
+use alloy::primitives::{Address, B256, Bytes};
+use flashlayer_tests::{TestNode, signed_transfer};
 use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
 use std::time::Instant;
 
@@ -34,18 +29,10 @@ async fn main() {
         for account in &accounts {
             let signer = account.signer();
             for k in 0..per_sender {
-                let mut tx = TxEip1559 {
-                    chain_id: 13370,
-                    nonce: (round * per_sender + k) as u64,
-                    gas_limit: 21_000,
-                    max_fee_per_gas: 100_000_000_000,
-                    max_priority_fee_per_gas: 1,
-                    to: TxKind::Call(Address::with_last_byte(7)),
-                    value: U256::from(1),
-                    ..Default::default()
-                };
-                let sig = signer.sign_transaction_sync(&mut tx).unwrap();
-                txs.push(TxEnvelope::from(tx.into_signed(sig)).encoded_2718().into());
+                txs.push(
+                    signed_transfer(&signer, (round * per_sender + k) as u64, Address::with_last_byte(7), 1)
+                        .1,
+                );
             }
         }
         // Interleave senders so that clients do not all hit one nonce queue in order.

@@ -5,8 +5,10 @@
 //! node, send transactions, kill it, restart it, compare.
 
 use alloy::{
-    network::EthereumWallet,
-    primitives::Address,
+    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
+    eips::eip2718::Encodable2718,
+    network::{EthereumWallet, TxSignerSync},
+    primitives::{Address, B256, Bytes, TxKind, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
@@ -87,6 +89,43 @@ impl Account {
     /// Its signer.
     pub fn signer(&self) -> PrivateKeySigner {
         self.private_key.parse().expect("valid key")
+    }
+}
+
+/// A signed EIP-1559 transfer of `value` wei on the dev chain (id 13370) with a fee cap well
+/// above any base fee a test reaches: its hash and raw EIP-2718 bytes.
+pub fn signed_transfer(signer: &PrivateKeySigner, nonce: u64, to: Address, value: u64) -> (B256, Bytes) {
+    let mut tx = TxEip1559 {
+        chain_id: 13370,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: 100_000_000_000,
+        max_priority_fee_per_gas: 1,
+        to: TxKind::Call(to),
+        value: U256::from(value),
+        ..Default::default()
+    };
+    let sig = signer.sign_transaction_sync(&mut tx).expect("sign");
+    let envelope = TxEnvelope::from(tx.into_signed(sig));
+    (*envelope.tx_hash(), envelope.encoded_2718().into())
+}
+
+/// Waits until every hash has a receipt at `provider`, failing after `within`.
+pub async fn wait_receipts(provider: &impl Provider, hashes: &[B256], within: Duration) {
+    let deadline = Instant::now() + within;
+    let mut missing: Vec<B256> = hashes.to_vec();
+    while !missing.is_empty() {
+        let mut still = Vec::new();
+        for hash in missing {
+            if provider.get_transaction_receipt(hash).await.expect("receipt query").is_none() {
+                still.push(hash);
+            }
+        }
+        missing = still;
+        assert!(Instant::now() < deadline, "{} transactions never included", missing.len());
+        if !missing.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 }
 

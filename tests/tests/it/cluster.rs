@@ -3,34 +3,18 @@
 //! quorum.
 
 use alloy::{
-    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
-    eips::{BlockNumberOrTag, eip2718::Encodable2718},
-    network::{TransactionBuilder, TxSignerSync},
-    primitives::{Address, B256, Bytes, TxKind, U256},
+    eips::BlockNumberOrTag,
+    network::TransactionBuilder,
+    primitives::{Address, B256, U256},
     providers::Provider,
     rpc::types::TransactionRequest,
 };
-use flashlayer_tests::{Account, Cluster};
+use flashlayer_tests::{Account, Cluster, signed_transfer, wait_receipts};
 use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
 use std::{
     collections::HashSet,
     time::{Duration, Instant},
 };
-
-fn raw_transfer(account: &Account, nonce: u64, to: Address) -> Bytes {
-    let mut tx = TxEip1559 {
-        chain_id: 13370,
-        nonce,
-        gas_limit: 21_000,
-        max_fee_per_gas: 100_000_000_000,
-        max_priority_fee_per_gas: 1,
-        to: TxKind::Call(to),
-        value: U256::from(1),
-        ..Default::default()
-    };
-    let sig = account.signer().sign_transaction_sync(&mut tx).unwrap();
-    TxEnvelope::from(tx.into_signed(sig)).encoded_2718().into()
-}
 
 /// Sends `count` transfers from each of `senders` (account i through node i % nodes), nonces
 /// from `first_nonce`; returns the acknowledged hashes. Stops a sender at a transport error.
@@ -50,7 +34,7 @@ async fn stream(
                 HttpClientBuilder::default().request_timeout(Duration::from_secs(5)).build(&url).unwrap();
             let mut acked = Vec::new();
             for nonce in first_nonce..first_nonce + count {
-                let raw = raw_transfer(&account, nonce, Address::repeat_byte(0x77));
+                let (_, raw) = signed_transfer(&account.signer(), nonce, Address::repeat_byte(0x77), 1);
                 match client.request::<B256, _>("eth_sendRawTransaction", rpc_params![raw]).await {
                     Ok(hash) => acked.push(hash),
                     Err(jsonrpsee::core::client::Error::Call(e)) => panic!("refused: {e}"),
@@ -69,22 +53,7 @@ async fn stream(
 
 /// Waits until every hash has a receipt on node `on`.
 async fn all_included(cluster: &Cluster, on: usize, hashes: &[B256], within: Duration) {
-    let provider = cluster.nodes[on].provider();
-    let deadline = Instant::now() + within;
-    let mut missing: Vec<B256> = hashes.to_vec();
-    while !missing.is_empty() {
-        let mut still = Vec::new();
-        for h in missing {
-            if provider.get_transaction_receipt(h).await.unwrap().is_none() {
-                still.push(h);
-            }
-        }
-        missing = still;
-        assert!(Instant::now() < deadline, "{} transactions not included on node {on}", missing.len());
-        if !missing.is_empty() {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+    wait_receipts(&cluster.nodes[on].provider(), hashes, within).await;
 }
 
 /// Same block hash and state root at every height up to the lowest head of `nodes`, and no

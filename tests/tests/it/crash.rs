@@ -2,13 +2,11 @@
 //! it, and check that nothing it acknowledged or reported was lost or changed.
 
 use alloy::{
-    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
-    eips::{BlockNumberOrTag, eip2718::Encodable2718},
-    network::TxSignerSync,
-    primitives::{Address, B256, Bytes, TxKind, U256},
+    eips::BlockNumberOrTag,
+    primitives::{Address, B256, U256},
     providers::Provider,
 };
-use flashlayer_tests::TestNode;
+use flashlayer_tests::{TestNode, signed_transfer, wait_receipts};
 use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
 use std::{
     collections::{HashMap, HashSet},
@@ -49,18 +47,7 @@ async fn sigkill_during_traffic_loses_nothing() {
                 HttpClientBuilder::default().request_timeout(Duration::from_secs(5)).build(&url).unwrap();
             let mut acked = Vec::new();
             for nonce in 0..PER_SENDER {
-                let mut tx = TxEip1559 {
-                    chain_id: 13370,
-                    nonce,
-                    gas_limit: 21_000,
-                    max_fee_per_gas: 100_000_000_000,
-                    max_priority_fee_per_gas: 1,
-                    to: TxKind::Call(to),
-                    value: U256::from(VALUE),
-                    ..Default::default()
-                };
-                let sig = signer.sign_transaction_sync(&mut tx).unwrap();
-                let raw: Bytes = TxEnvelope::from(tx.into_signed(sig)).encoded_2718().into();
+                let (_, raw) = signed_transfer(&signer, nonce, to, VALUE);
                 match client.request::<B256, _>("eth_sendRawTransaction", rpc_params![raw]).await {
                     Ok(hash) => acked.push(hash),
                     Err(jsonrpsee::core::client::Error::Call(e)) => {
@@ -103,21 +90,7 @@ async fn sigkill_during_traffic_loses_nothing() {
     }
 
     // Every acknowledged transaction is eventually included.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut missing: Vec<B256> = acked.iter().copied().collect();
-    while !missing.is_empty() {
-        let mut still = Vec::new();
-        for hash in missing {
-            if provider.get_transaction_receipt(hash).await.unwrap().is_none() {
-                still.push(hash);
-            }
-        }
-        missing = still;
-        assert!(Instant::now() < deadline, "{} acknowledged transactions never included", missing.len());
-        if !missing.is_empty() {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
+    wait_receipts(&provider, &acked.iter().copied().collect::<Vec<_>>(), Duration::from_secs(120)).await;
 
     // Exactly once, and the balances add up.
     let head = provider.get_block_number().await.unwrap();
