@@ -129,124 +129,48 @@ pub async fn wait_receipts(provider: &impl Provider, hashes: &[B256], within: Du
     }
 }
 
-/// One `flashlayer node` process over a dev layer written by `flashlayer init`.
+/// One `flashlayer node` process over a one-validator dev layer: a [`Cluster`] of one, with the
+/// node's accessors at hand.
 pub struct TestNode {
-    /// Work directory (layer, keys, data, log).
-    pub dir: tempfile::TempDir,
-    /// JSON-RPC port.
-    pub rpc_port: u16,
-    /// Metrics port.
-    pub metrics_port: u16,
-    child: Option<Child>,
+    cluster: Cluster,
+}
+
+impl std::ops::Deref for TestNode {
+    type Target = ClusterNode;
+    fn deref(&self) -> &ClusterNode {
+        &self.cluster.nodes[0]
+    }
 }
 
 impl TestNode {
     /// Writes a one-validator dev layer and starts its node.
     pub async fn start() -> Self {
-        let dir = tempfile::Builder::new().prefix("flashlayer-it-").tempdir().expect("tempdir");
-        run(Command::new(flashlayer_bin()).args(["init", "--nodes", "1", "--dir"]).arg(dir.path()));
-        let mut node = Self { dir, rpc_port: free_port(), metrics_port: free_port(), child: None };
-        node.restart().await;
-        node
+        Self { cluster: Cluster::start(1).await }
     }
 
-    /// Starts the node process (again) on the same data and ports, and waits for its RPC.
+    /// Starts the node process again on the same data and ports, and waits for its RPC.
     pub async fn restart(&mut self) {
-        assert!(self.child.is_none(), "node already running");
-        let d = self.dir.path();
-        let log =
-            std::fs::OpenOptions::new().create(true).append(true).open(d.join("node.log")).expect("log");
-        let child = Command::new(flashlayer_bin())
-            .arg("node")
-            .arg("--layer")
-            .arg(d.join("layer.json"))
-            .arg("--keys")
-            .arg(d.join("node-0/keys"))
-            .arg("--datadir")
-            .arg(d.join("node-0/data"))
-            .arg("--rpc-addr")
-            .arg(format!("127.0.0.1:{}", self.rpc_port))
-            .arg("--metrics-addr")
-            .arg(format!("127.0.0.1:{}", self.metrics_port))
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn flashlayer node");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let provider = self.provider();
-        loop {
-            if provider.get_chain_id().await.is_ok() {
-                return;
-            }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("node exited ({status}) before serving RPC:\n{}", self.log());
-            }
-            assert!(Instant::now() < deadline, "node RPC not up within 60 s:\n{}", self.log());
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.cluster.restart(0).await;
     }
 
     /// SIGKILL: a crash, no shutdown path runs.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.cluster.kill(0);
     }
 
-    /// SIGTERM and wait: a clean shutdown.
+    /// SIGTERM and wait: a clean shutdown, which must succeed.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            let status = child.wait().expect("wait");
-            assert!(status.success(), "node did not exit cleanly on SIGTERM: {status}\n{}", self.log());
-        }
-    }
-
-    /// HTTP JSON-RPC URL.
-    pub fn rpc_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.rpc_port)
-    }
-
-    /// WebSocket JSON-RPC URL.
-    pub fn ws_url(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.rpc_port)
+        self.cluster.stop(0);
     }
 
     /// The node's log so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("node.log")).unwrap_or_default()
+        self.cluster.log(0)
     }
 
     /// The prefunded dev accounts.
     pub fn accounts(&self) -> Vec<Account> {
-        let text = std::fs::read_to_string(self.dir.path().join("accounts.json")).expect("accounts.json");
-        serde_json::from_str(&text).expect("accounts.json parses")
-    }
-
-    /// A read-only provider.
-    pub fn provider(&self) -> DynProvider {
-        ProviderBuilder::new().connect_http(self.rpc_url().parse().expect("url")).erased()
-    }
-
-    /// A provider that signs with `account`.
-    pub fn wallet(&self, account: &Account) -> DynProvider {
-        ProviderBuilder::new()
-            .wallet(EthereumWallet::from(account.signer()))
-            .connect_http(self.rpc_url().parse().expect("url"))
-            .erased()
-    }
-}
-
-impl Drop for TestNode {
-    fn drop(&mut self) {
-        self.kill();
-        if std::thread::panicking() {
-            eprintln!("--- node log ---\n{}", self.log());
-        }
+        self.cluster.accounts()
     }
 }
 
@@ -322,9 +246,9 @@ impl ClusterNode {
             .erased()
     }
 
-    /// Whether its process runs.
-    pub fn is_running(&self) -> bool {
-        self.child.is_some()
+    /// WebSocket JSON-RPC URL.
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.rpc_port)
     }
 }
 
@@ -381,6 +305,15 @@ impl Cluster {
         if let Some(mut child) = self.nodes[i].child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM node `i` and wait: a clean shutdown, which must succeed.
+    pub fn stop(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let status = child.wait().expect("wait");
+            assert!(status.success(), "node {i} did not exit cleanly on SIGTERM: {status}\n{}", self.log(i));
         }
     }
 
