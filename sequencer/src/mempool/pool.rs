@@ -128,6 +128,36 @@ struct SenderQueue {
     txs: BTreeMap<u64, Arc<PooledTx>>,
     /// Admission order of each queued nonce, for FCFS.
     arrival: HashMap<u64, u64>,
+    /// Sum of the queued transactions' costs, so that the funds check of a transaction
+    /// appended after the last nonce (the usual case) is O(1), not a walk of the queue.
+    total_cost: U256,
+}
+
+impl SenderQueue {
+    fn insert(&mut self, tx: Arc<PooledTx>, arrival: u64) -> Option<Arc<PooledTx>> {
+        self.total_cost = self.total_cost.saturating_add(tx.cost);
+        self.arrival.insert(tx.nonce, arrival);
+        let old = self.txs.insert(tx.nonce, tx);
+        if let Some(old) = &old {
+            self.total_cost = self.total_cost.saturating_sub(old.cost);
+        }
+        old
+    }
+
+    fn remove(&mut self, nonce: u64) -> Option<Arc<PooledTx>> {
+        let tx = self.txs.remove(&nonce)?;
+        self.arrival.remove(&nonce);
+        self.total_cost = self.total_cost.saturating_sub(tx.cost);
+        Some(tx)
+    }
+
+    /// What the sender's queued transactions below `nonce` may spend at most.
+    fn spend_before(&self, nonce: u64) -> U256 {
+        match self.txs.last_key_value() {
+            Some((last, _)) if *last < nonce => self.total_cost,
+            _ => self.txs.range(..nonce).fold(U256::ZERO, |sum, (_, t)| sum.saturating_add(t.cost)),
+        }
+    }
 }
 
 /// The pool.
@@ -190,17 +220,14 @@ impl Pool {
             }
         }
         // Funds must cover this transaction and every earlier one the sender has queued.
-        let earlier: U256 =
-            queue.txs.range(..tx.nonce).map(|(_, t)| t.cost).fold(U256::ZERO, |a, b| a.saturating_add(b));
-        let want = earlier.saturating_add(tx.cost);
+        let want = queue.spend_before(tx.nonce).saturating_add(tx.cost);
         if want > balance {
             return Err(PoolError::InsufficientFunds { sender: tx.sender, have: balance, want });
         }
         let tx = Arc::new(tx);
         let arrival = self.next_arrival;
         self.next_arrival += 1;
-        queue.txs.insert(tx.nonce, tx.clone());
-        queue.arrival.insert(tx.nonce, arrival);
+        queue.insert(tx.clone(), arrival);
         if let Some(old) = &existing {
             self.by_hash.remove(&old.hash);
         }
@@ -306,8 +333,7 @@ impl Pool {
             if let Some(tx) = self.by_hash.remove(hash)
                 && let Some(q) = self.senders.get_mut(&tx.sender)
             {
-                q.txs.remove(&tx.nonce);
-                q.arrival.remove(&tx.nonce);
+                q.remove(tx.nonce);
             }
         }
         let mut superseded = Vec::new();
@@ -316,8 +342,7 @@ impl Pool {
             q.state_nonce = q.state_nonce.max(*nonce);
             let stale: Vec<u64> = q.txs.range(..*nonce).map(|(n, _)| *n).collect();
             for n in stale {
-                if let Some(tx) = q.txs.remove(&n) {
-                    q.arrival.remove(&n);
+                if let Some(tx) = q.remove(n) {
                     self.by_hash.remove(&tx.hash);
                     superseded.push(tx.hash);
                 }
@@ -375,6 +400,26 @@ mod tests {
         pool.add(tx(1, 0, 10), 0, balance).unwrap();
         pool.add(tx(1, 1, 10), 0, balance).unwrap();
         assert!(matches!(pool.add(tx(1, 2, 10), 0, balance), Err(PoolError::InsufficientFunds { .. })));
+    }
+
+    #[test]
+    fn queued_spend_follows_replacements_and_removals() {
+        let mut pool = Pool::new(PoolConfig::default());
+        let units = |n: u128| U256::from(21_000u128 * n);
+        pool.add(tx(1, 0, 10), 0, units(30)).unwrap();
+        pool.add(tx(1, 1, 10), 0, units(30)).unwrap();
+        // Replacing nonce 1 at 20 fills the balance exactly; one more does not fit.
+        pool.add(tx(1, 1, 20), 0, units(30)).unwrap();
+        assert!(matches!(pool.add(tx(1, 2, 10), 0, units(30)), Err(PoolError::InsufficientFunds { .. })));
+        // Once nonce 0 executed its cost no longer counts: 20 queued + 10 fits in 30.
+        pool.on_executed(&[tx(1, 0, 10).hash], &HashMap::from([(Address::with_last_byte(1), 1)]));
+        pool.add(tx(1, 2, 10), 1, units(30)).unwrap();
+        // Filling a gap below the last nonce counts only the nonces before it.
+        let mut pool = Pool::new(PoolConfig::default());
+        pool.add(tx(2, 0, 10), 0, units(100)).unwrap();
+        pool.add(tx(2, 2, 10), 0, units(100)).unwrap();
+        assert!(matches!(pool.add(tx(2, 1, 10), 0, units(15)), Err(PoolError::InsufficientFunds { .. })));
+        pool.add(tx(2, 1, 10), 0, units(20)).unwrap();
     }
 
     #[test]
