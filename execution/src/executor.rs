@@ -92,14 +92,13 @@ impl BlockExecutor {
     /// Opens the executor on `db`, writing the genesis block first if the database is new, and
     /// refusing a database that holds another layer's genesis.
     pub fn open(db: Db, config: ChainConfig) -> Result<Self> {
-        let genesis = Self::genesis_header(&db, &config)?;
-        let genesis_hash = genesis.hash_slow();
         match db.head_number()? {
             None => {
+                // The genesis state root comes out of the very write that stores the state.
                 let mut write = db.block_write();
-                let changes = genesis_changes(&config);
-                let root = apply_changes(&db, &changes, &mut write)?;
-                debug_assert_eq!(root, genesis.state_root);
+                let root = apply_changes(&db, &genesis_changes(&config), &mut write)?;
+                let genesis = Self::genesis_header(&config, root);
+                let genesis_hash = genesis.hash_slow();
                 let block = StoredBlock {
                     header: genesis.clone(),
                     hash: genesis_hash,
@@ -112,6 +111,10 @@ impl BlockExecutor {
                 tracing::info!(hash = %genesis_hash, state_root = %genesis.state_root, "wrote genesis block");
             }
             Some(_) => {
+                // The alloc is already in the state; the stored root stands for it, and every
+                // other genesis field is compared through the hash.
+                let root = db.header(0)?.ok_or(Error::NoGenesis)?.state_root;
+                let genesis_hash = Self::genesis_header(&config, root).hash_slow();
                 let stored = db.block_hash(0)?.ok_or(Error::NoGenesis)?;
                 if stored != genesis_hash {
                     return Err(Error::GenesisMismatch { stored, expected: genesis_hash });
@@ -124,20 +127,10 @@ impl BlockExecutor {
         Ok(Self { db, config, head, head_hash })
     }
 
-    /// The genesis header of a layer, computed from its config (state root included). The
-    /// state root is computed against an empty overlay, so it never depends on `db`'s contents
-    /// beyond the genesis itself.
-    pub fn genesis_header(db: &Db, config: &ChainConfig) -> Result<Header> {
-        let changes = genesis_changes(config);
-        let state_root = if db.head_number()?.is_none() {
-            // Compute over the empty database without writing anything.
-            let mut scratch = db.block_write();
-            apply_changes(db, &changes, &mut scratch)?
-        } else {
-            db.header(0)?.ok_or(Error::NoGenesis)?.state_root
-        };
+    /// The genesis header of a layer with the given genesis state root.
+    pub fn genesis_header(config: &ChainConfig, state_root: B256) -> Header {
         let g = &config.genesis;
-        Ok(Header {
+        Header {
             parent_hash: B256::ZERO,
             ommers_hash: EMPTY_OMMER_ROOT_HASH,
             beneficiary: g.coinbase,
@@ -160,7 +153,7 @@ impl BlockExecutor {
             parent_beacon_block_root: Some(config.beacon_root()),
             requests_hash: Some(EMPTY_REQUESTS_HASH),
             ..Default::default()
-        })
+        }
     }
 
     /// The executed head.

@@ -6,7 +6,7 @@ use crate::{
 };
 use alloy::{
     consensus::{Header, ReceiptEnvelope, TxEnvelope},
-    primitives::{Address, B256, BlockNumber, Bytes, U256, keccak256},
+    primitives::{Address, B256, BlockNumber, Bytes, U256},
     rlp::{Decodable, Encodable},
 };
 use alloy_rlp::{RlpDecodable, RlpEncodable};
@@ -279,11 +279,6 @@ impl BlockWrite {
     /// Stores contract code.
     pub fn code(&mut self, code_hash: &B256, code: &[u8]) {
         self.batch.put_cf(self.db.cf::<tables::Code>(), code_hash, code);
-    }
-
-    /// Records the preimage of a hashed trie key.
-    pub fn preimage(&mut self, preimage: &[u8]) {
-        self.batch.put_cf(self.db.cf::<tables::Preimages>(), keccak256(preimage), preimage);
     }
 
     /// Stores a block with its receipts and makes it the head.

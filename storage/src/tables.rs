@@ -66,10 +66,6 @@ table!(
     Code = "code"
 );
 table!(
-    /// keccak(slot) -> slot, and keccak(address) -> address: preimages for RPC that names keys.
-    Preimages = "preimages"
-);
-table!(
     /// Transaction hash -> raw EIP-2718 transaction: the mempool journal of acknowledged
     /// transactions not yet executed.
     MempoolJournal = "mempool"
@@ -91,7 +87,6 @@ pub const ALL: &[&str] = &[
     Accounts::NAME,
     Storage::NAME,
     Code::NAME,
-    Preimages::NAME,
     MempoolJournal::NAME,
     Meta::NAME,
 ];

@@ -294,11 +294,11 @@ impl EthApiServer for EthApi {
         outcome(first)?;
         // Smallest gas limit that succeeds: refunds and the 63/64 rule make it exceed the gas
         // used, so search between the two, as geth and anvil do.
-        let (mut lo, mut hi) = (used.saturating_sub(1), cap);
         if matches!(self.run(request.clone(), Some(used))?, ExecutionResult::Success { .. }) {
             return Ok(U64::from(used));
         }
-        lo = lo.max(used);
+        // `used` fails and `cap` succeeds: the answer is in (used, cap].
+        let (mut lo, mut hi) = (used, cap);
         while lo + 1 < hi {
             let mid = lo + (hi - lo) / 2;
             match self.run(request.clone(), Some(mid)) {
