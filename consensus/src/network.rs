@@ -2,11 +2,16 @@
 
 use ed25519_dalek::VerifyingKey;
 use hotstuff_rs::{
-    networking::{messages::Message, network::Network},
+    block_sync::messages::BlockSyncAdvertiseMessage,
+    networking::{
+        messages::{Message, ProgressMessage},
+        network::Network,
+    },
     types::{update_sets::ValidatorSetUpdates, validator_set::ValidatorSet},
 };
 use parking_lot::Mutex;
 use std::{
+    collections::HashMap,
     sync::{
         Arc,
         mpsc::{self, Receiver, Sender},
@@ -41,14 +46,33 @@ impl Transport for LocalTransport {
 }
 
 /// Where the transport hands received messages: the sender side of the replica's inbox.
+///
+/// On the way it notes the committed height each peer advertises (hotstuff_rs's block-sync
+/// servers broadcast it every few seconds), which is how a node tells whether it is behind.
 #[derive(Debug, Clone)]
-pub struct Inbound(Sender<(VerifyingKey, Message)>);
+pub struct Inbound {
+    inbox: Sender<(VerifyingKey, Message)>,
+    advertised: Arc<Mutex<HashMap<VerifyingKey, u64>>>,
+}
 
 impl Inbound {
     /// Delivers a message from `origin` to the replica.
     pub fn deliver(&self, origin: VerifyingKey, message: Message) {
+        if let Message::ProgressMessage(ProgressMessage::BlockSyncAdvertiseMessage(
+            BlockSyncAdvertiseMessage::AdvertiseBlock(advert),
+        )) = &message
+        {
+            // Unverified here (hotstuff_rs checks the signature); callers only trust the
+            // heights of validators, and only to say "behind", never to act on.
+            self.advertised.lock().insert(origin, advert.highest_committed_block_height.int());
+        }
         // The replica has shut down if the inbox is gone; nothing to do then.
-        let _ = self.0.send((origin, message));
+        let _ = self.inbox.send((origin, message));
+    }
+
+    /// The highest committed block height (consensus numbering) each peer last advertised.
+    pub fn advertised_heights(&self) -> Vec<(VerifyingKey, u64)> {
+        self.advertised.lock().iter().map(|(k, h)| (*k, *h)).collect()
     }
 }
 
@@ -78,7 +102,7 @@ pub struct Inbox(Receiver<(VerifyingKey, Message)>);
 /// network each need one end.
 pub fn inbox() -> (Inbound, Inbox) {
     let (tx, rx) = mpsc::channel();
-    (Inbound(tx), Inbox(rx))
+    (Inbound { inbox: tx, advertised: Default::default() }, Inbox(rx))
 }
 
 impl ConsensusNetwork {
@@ -88,7 +112,7 @@ impl ConsensusNetwork {
         Self {
             me,
             transport,
-            loopback: inbound.0,
+            loopback: inbound.inbox,
             inbox: Arc::new(Mutex::new(inbox.0)),
             validators: Arc::new(Mutex::new(ValidatorSet::new())),
         }

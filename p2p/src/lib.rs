@@ -45,6 +45,9 @@ pub enum Error {
     /// The swarm could not be built or could not listen.
     #[error("transport: {0}")]
     Transport(String),
+    /// A bootnode address without its peer id.
+    #[error("bootnode: {0}")]
+    Bootnode(String),
     /// The p2p task has stopped.
     #[error("p2p service stopped")]
     Stopped,
@@ -63,7 +66,7 @@ pub struct P2pConfig {
     pub secret: [u8; 32],
     /// Address to listen on.
     pub listen: Multiaddr,
-    /// Peers to keep connected: validators and bootnodes.
+    /// Peers to keep connected (redialled with backoff): the other validators, and bootnodes.
     pub peers: Vec<(PeerId, Multiaddr)>,
     /// HotStuff chain id, part of the protocol names so that layers never mix.
     pub chain_id: u64,
@@ -74,6 +77,15 @@ pub fn peer_id(key: &VerifyingKey) -> PeerId {
     let public = identity::ed25519::PublicKey::try_from_bytes(key.as_bytes())
         .expect("an ed25519 verifying key is a valid libp2p ed25519 public key");
     PeerId::from_public_key(&identity::PublicKey::from(public))
+}
+
+/// Splits a bootnode address (`/ip4/…/tcp/…/p2p/<peer id>`) into the peer and where to dial it.
+pub fn parse_bootnode(addr: &Multiaddr) -> Result<(PeerId, Multiaddr)> {
+    let mut dial = addr.clone();
+    match dial.pop() {
+        Some(libp2p::multiaddr::Protocol::P2p(peer)) => Ok((peer, dial)),
+        _ => Err(Error::Bootnode(format!("{addr} does not end in /p2p/<peer id>"))),
+    }
 }
 
 /// The consensus key of a peer, if its identity is ed25519.
@@ -183,5 +195,15 @@ mod tests {
     fn peer_id_roundtrips_to_consensus_key() {
         let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key();
         assert_eq!(consensus_key(&peer_id(&key)), Some(key));
+    }
+
+    #[test]
+    fn bootnode_needs_its_peer_id() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key();
+        let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/4001/p2p/{}", peer_id(&key)).parse().unwrap();
+        let (peer, dial) = parse_bootnode(&addr).unwrap();
+        assert_eq!(peer, peer_id(&key));
+        assert_eq!(dial, "/ip4/127.0.0.1/tcp/4001".parse::<Multiaddr>().unwrap());
+        assert!(parse_bootnode(&"/ip4/127.0.0.1/tcp/4001".parse().unwrap()).is_err());
     }
 }

@@ -164,8 +164,11 @@ impl Service {
                 }
             }
             Command::Broadcast { bytes } => {
+                // Validators (dialled if need be) and every connected full node: hotstuff_rs
+                // broadcasts proposals and advertisements to listeners too, which is how a
+                // full node follows the chain.
                 let peers: Vec<PeerId> =
-                    self.validators.iter().filter(|p| **p != self.local).copied().collect();
+                    self.validators.union(&self.connected).filter(|p| **p != self.local).copied().collect();
                 for peer in peers {
                     self.swarm.behaviour_mut().consensus.send_request(&peer, bytes.clone());
                 }

@@ -53,6 +53,10 @@ pub struct LayerDescription {
     pub ordering: OrderingPolicy,
     /// The sequencer set.
     pub sequencers: Vec<Sequencer>,
+    /// Extra peers every node keeps connected (multiaddrs ending in `/p2p/<peer id>`), such as
+    /// full nodes that relay transactions; a full node dials these and the sequencers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bootnodes: Vec<String>,
 }
 
 impl LayerDescription {
@@ -98,12 +102,18 @@ impl LayerDescription {
             let key = s.verifying_key()?;
             ensure!(seen.insert(key.to_bytes()), "consensus key {} appears twice", s.consensus_key);
         }
+        self.bootnodes()?;
         Ok(())
     }
 
     /// The consensus keys of the set.
     pub fn validators(&self) -> eyre::Result<Vec<VerifyingKey>> {
         self.sequencers.iter().map(Sequencer::verifying_key).collect()
+    }
+
+    /// The bootnodes as (peer, dial address).
+    pub fn bootnodes(&self) -> eyre::Result<Vec<(libp2p::PeerId, libp2p::Multiaddr)>> {
+        self.bootnodes.iter().map(|b| parse_bootnode(b)).collect()
     }
 
     /// Block interval.
@@ -148,6 +158,14 @@ impl LayerDescription {
             max_view_time_ms: 3_000,
             ordering: OrderingPolicy::Fcfs,
             sequencers,
+            bootnodes: Vec::new(),
         }
     }
+}
+
+/// Parses a bootnode multiaddr (`/ip4/…/tcp/…/p2p/<peer id>`).
+pub fn parse_bootnode(addr: &str) -> eyre::Result<(libp2p::PeerId, libp2p::Multiaddr)> {
+    let parsed: libp2p::Multiaddr =
+        addr.parse().wrap_err_with(|| format!("bootnode {addr:?} is not a multiaddr"))?;
+    Ok(flashlayer_p2p::parse_bootnode(&parsed)?)
 }

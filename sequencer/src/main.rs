@@ -54,6 +54,13 @@ enum Command {
         /// when enabled.
         #[arg(long)]
         enable_admin_rpc: bool,
+        /// Follow the layer without voting (a key outside the sequencer set): serves RPC,
+        /// relays transactions to the validators and executes every committed block.
+        #[arg(long)]
+        full_node: bool,
+        /// Extra peer to keep connected, as a multiaddr ending in /p2p/<peer id> (repeatable).
+        #[arg(long = "bootnode", value_name = "MULTIADDR")]
+        bootnodes: Vec<libp2p::Multiaddr>,
         /// Do not fsync consensus writes (throwaway benchmarks only: a crash may then lose a
         /// vote's backing state).
         #[arg(long)]
@@ -164,6 +171,8 @@ fn main() -> eyre::Result<()> {
             unsafe_no_sync,
             p2p_addr,
             enable_admin_rpc,
+            full_node,
+            bootnodes,
             log_format,
         } => {
             init_tracing(log_format);
@@ -181,6 +190,8 @@ fn main() -> eyre::Result<()> {
                 sync_consensus: !unsafe_no_sync,
                 p2p_addr,
                 admin_rpc: enable_admin_rpc,
+                full_node,
+                bootnodes,
             };
             // actix actors (the executor) and tokio tasks (RPC) share one multi-threaded
             // runtime.

@@ -45,6 +45,11 @@ pub struct NodeOptions {
     pub p2p_addr: Option<libp2p::Multiaddr>,
     /// Serve the `admin` RPC namespace (peer blocking).
     pub admin_rpc: bool,
+    /// Follow the layer without voting: the consensus key must not be in the sequencer set.
+    pub full_node: bool,
+    /// Extra peers to keep connected (multiaddrs ending in `/p2p/<peer id>`), besides the
+    /// layer's own bootnodes.
+    pub bootnodes: Vec<libp2p::Multiaddr>,
 }
 
 /// Runs a node until `shutdown` resolves.
@@ -53,11 +58,21 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
     let keys = NodeKeys::load(&options.keys)?;
     let me = keys.consensus_public();
     let validators = layer.validators()?;
-    if !validators.contains(&me) {
-        bail!(
-            "consensus key {} is not in the layer's sequencer set; this node cannot vote (full nodes come with the cluster)",
+    match (validators.contains(&me), options.full_node) {
+        (false, false) => bail!(
+            "consensus key {} is not in the layer's sequencer set; pass --full-node to follow the layer without voting",
             keys.consensus_public_hex()
-        );
+        ),
+        // hotstuff_rs decides who votes from the key alone: a "full node" with a member's key
+        // would vote, and two processes voting with one key is equivocation.
+        (true, true) => bail!(
+            "consensus key {} is in the layer's sequencer set; run it as a validator (without --full-node)",
+            keys.consensus_public_hex()
+        ),
+        (true, false) => tracing::info!(key = %keys.consensus_public_hex(), "validator"),
+        (false, true) => {
+            tracing::info!(key = %keys.consensus_public_hex(), "full node: following the layer without voting")
+        }
     }
     std::fs::create_dir_all(&options.datadir)
         .wrap_err_with(|| format!("creating {}", options.datadir.display()))?;
@@ -109,7 +124,7 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
         Some(p2p) => Arc::new(ConsensusTransport(p2p.clone())),
         None => Arc::new(LocalTransport),
     };
-    let network = ConsensusNetwork::new(me, transport, inbound, inbox);
+    let network = ConsensusNetwork::new(me, transport, inbound.clone(), inbox);
     let replica = Replica::start(
         keys.consensus.clone(),
         ReplicaConfig {
@@ -129,6 +144,9 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
         blocks,
         consensus: db.consensus_store(),
         p2p,
+        inbound,
+        full_node: options.full_node,
+        started_at: head.number,
     };
     let (rpc_addr, rpc_handle) = rpc::start(
         RpcConfig {
@@ -169,11 +187,14 @@ async fn start_p2p(
     inbound: Inbound,
     mempool: Arc<Mempool>,
 ) -> eyre::Result<Option<P2p>> {
-    if layer.sequencers.len() == 1 && options.p2p_addr.is_none() {
+    if layer.sequencers.len() == 1 && options.p2p_addr.is_none() && !options.full_node {
         return Ok(None);
     }
     let me = keys.consensus_public();
-    let mut peers = Vec::new();
+    let mut peers = layer.bootnodes()?;
+    for b in &options.bootnodes {
+        peers.push(flashlayer_p2p::parse_bootnode(b)?);
+    }
     let mut own = None;
     for s in &layer.sequencers {
         let key = s.verifying_key()?;
@@ -187,8 +208,12 @@ async fn start_p2p(
             peers.push((flashlayer_p2p::peer_id(&key), addr));
         }
     }
-    let listen =
-        options.p2p_addr.clone().or(own).ok_or_else(|| eyre::eyre!("no p2p address for this node"))?;
+    // A full node only dials out, so any port will do unless the operator picks one.
+    let listen = match (options.p2p_addr.clone().or(own), options.full_node) {
+        (Some(addr), _) => addr,
+        (None, true) => "/ip4/0.0.0.0/tcp/0".parse().expect("a valid multiaddr"),
+        (None, false) => bail!("no p2p address for this node"),
+    };
     let gossip_in = mempool.clone();
     let p2p = P2p::spawn(
         P2pConfig { secret: keys.consensus.to_bytes(), listen, peers, chain_id: layer.chain.chain_id },

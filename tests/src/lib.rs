@@ -177,10 +177,23 @@ impl TestNode {
 /// Starts `flashlayer node` for node `index` of the layer in `dir` (as `flashlayer init`
 /// lays it out), logging to `log`.
 pub fn spawn_node(dir: &Path, index: usize, rpc_port: u16, metrics_port: u16, log: &Path) -> Child {
+    spawn_node_with(dir, index, rpc_port, metrics_port, log, &[])
+}
+
+/// [`spawn_node`] with extra `flashlayer node` arguments.
+pub fn spawn_node_with(
+    dir: &Path,
+    index: usize,
+    rpc_port: u16,
+    metrics_port: u16,
+    log: &Path,
+    extra: &[&str],
+) -> Child {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log");
     let node = dir.join(format!("node-{index}"));
     Command::new(flashlayer_bin())
         .arg("node")
+        .args(extra)
         .arg("--layer")
         .arg(dir.join("layer.json"))
         .arg("--keys")
@@ -224,6 +237,8 @@ pub struct ClusterNode {
     pub rpc_port: u16,
     /// Metrics port.
     pub metrics_port: u16,
+    /// A full node (follows without voting) rather than a validator.
+    pub full: bool,
     child: Option<Child>,
 }
 
@@ -268,7 +283,13 @@ impl Cluster {
             .args(["init", "--nodes", &n.to_string(), "--dir"])
             .arg(dir.path()));
         let nodes = (0..n)
-            .map(|index| ClusterNode { index, rpc_port: free_port(), metrics_port: free_port(), child: None })
+            .map(|index| ClusterNode {
+                index,
+                rpc_port: free_port(),
+                metrics_port: free_port(),
+                full: false,
+                child: None,
+            })
             .collect();
         let mut cluster = Self { dir, nodes };
         for i in 0..n {
@@ -284,7 +305,26 @@ impl Cluster {
         let node = &mut self.nodes[i];
         assert!(node.child.is_none(), "node {i} already running");
         let log = self.dir.path().join(format!("node-{i}/node.log"));
-        node.child = Some(spawn_node(self.dir.path(), i, node.rpc_port, node.metrics_port, &log));
+        let extra: &[&str] =
+            if node.full { &["--full-node", "--p2p-addr", "/ip4/127.0.0.1/tcp/0"] } else { &[] };
+        node.child = Some(spawn_node_with(self.dir.path(), i, node.rpc_port, node.metrics_port, &log, extra));
+    }
+
+    /// Adds a full node (fresh keys outside the sequencer set) and starts it; returns its index.
+    pub async fn add_full_node(&mut self) -> usize {
+        let index = self.nodes.len();
+        let keys = self.dir.path().join(format!("node-{index}/keys"));
+        run(Command::new(flashlayer_bin()).args(["keys", "generate", "--dir"]).arg(&keys));
+        self.nodes.push(ClusterNode {
+            index,
+            rpc_port: free_port(),
+            metrics_port: free_port(),
+            full: true,
+            child: None,
+        });
+        self.spawn(index);
+        self.wait(index).await;
+        index
     }
 
     async fn wait(&mut self, i: usize) {

@@ -35,7 +35,8 @@ pub trait EthApi {
     /// `eth_blockNumber`.
     #[method(name = "blockNumber")]
     fn block_number(&self) -> RpcResult<U64>;
-    /// `eth_syncing`: a sequencer is never behind the chain it orders.
+    /// `eth_syncing`: `false`, or progress while the node catches up with the validators
+    /// (block sync) or execution catches up with the committed chain.
     #[method(name = "syncing")]
     fn syncing(&self) -> RpcResult<SyncStatus>;
     /// `eth_accounts`: this node holds no user keys.
@@ -251,7 +252,18 @@ impl EthApiServer for EthApi {
     }
 
     fn syncing(&self) -> RpcResult<SyncStatus> {
-        Ok(SyncStatus::None)
+        let state = self.ctx.sync_state()?;
+        if !state.syncing() {
+            return Ok(SyncStatus::None);
+        }
+        Ok(SyncStatus::Info(Box::new(alloy::rpc::types::SyncInfo {
+            starting_block: U256::from(state.starting_block),
+            current_block: U256::from(state.executed),
+            highest_block: U256::from(state.highest),
+            warp_chunks_amount: None,
+            warp_chunks_processed: None,
+            stages: None,
+        })))
     }
 
     fn accounts(&self) -> RpcResult<Vec<Address>> {

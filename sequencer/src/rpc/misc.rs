@@ -68,6 +68,22 @@ pub struct FlashStatus {
     pub peers: Vec<PeerView>,
     /// How far execution trails the committed chain (blocks); non-zero while catching up.
     pub execution_lag: u64,
+    /// `validator` (votes) or `full` (follows without voting).
+    pub role: &'static str,
+    /// Sync state against the validators.
+    pub sync: SyncView,
+}
+
+/// Sync part of [`FlashStatus`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncView {
+    /// Behind the validators or execution trailing commits.
+    pub syncing: bool,
+    /// Highest committed block a validator advertised (or ours, if higher).
+    pub highest_known_height: u64,
+    /// Blocks between that and our committed height.
+    pub behind: u64,
 }
 
 /// A connected peer in [`FlashStatus`].
@@ -174,7 +190,8 @@ impl FlashApiServer for Misc {
                 .collect(),
             None => vec![],
         };
-        let executed_height = self.ctx.head()?;
+        let sync = self.ctx.sync_state()?;
+        let executed_height = sync.executed;
         let head_hash = self.ctx.db.block_hash(executed_height).map_err(RpcError::from)?.unwrap_or_default();
         Ok(FlashStatus {
             chain_id: self.ctx.chain.chain_id,
@@ -193,6 +210,12 @@ impl FlashApiServer for Misc {
             head_hash,
             mempool: self.txpool(),
             peers,
+            role: if self.ctx.full_node { "full" } else { "validator" },
+            sync: SyncView {
+                syncing: sync.syncing(),
+                highest_known_height: sync.highest,
+                behind: sync.highest.saturating_sub(sync.committed),
+            },
         })
     }
 }

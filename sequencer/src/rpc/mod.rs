@@ -42,6 +42,37 @@ pub struct RpcContext {
     pub consensus: ConsensusStore,
     /// The p2p service, when the layer has other sequencers.
     pub p2p: Option<flashlayer_p2p::P2p>,
+    /// The consensus inbox: the committed heights peers advertise (sync state).
+    pub inbound: flashlayer_consensus::Inbound,
+    /// Whether this node follows without voting.
+    pub full_node: bool,
+    /// Executed head when the node started (`eth_syncing`'s `startingBlock`).
+    pub started_at: BlockNumber,
+}
+
+/// How far a peer's advertised height may run ahead of ours before we call ourselves behind:
+/// advertisements are a few seconds old, so a node in step never trails them by more than a
+/// block in flight.
+const SYNC_SLACK: u64 = 2;
+
+/// Where this node stands against the chain its peers have committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncState {
+    /// Executed head when the node started.
+    pub starting_block: BlockNumber,
+    /// Last executed block.
+    pub executed: BlockNumber,
+    /// Last committed block (L2 numbering) in this node's block tree.
+    pub committed: BlockNumber,
+    /// Highest committed block any validator advertised, or ours if higher.
+    pub highest: BlockNumber,
+}
+
+impl SyncState {
+    /// Behind the validators (block sync running) or execution trailing the commits.
+    pub fn syncing(&self) -> bool {
+        self.highest > self.committed + SYNC_SLACK || self.committed > self.executed + SYNC_SLACK
+    }
 }
 
 impl RpcContext {
@@ -64,6 +95,31 @@ impl RpcContext {
             | BlockNumberOrTag::Finalized => Some(head),
             BlockNumberOrTag::Earliest => Some(0),
             BlockNumberOrTag::Number(n) => (n <= head).then_some(n),
+        })
+    }
+
+    /// Committed and executed heights against what the validators advertise.
+    pub fn sync_state(&self) -> Result<SyncState, error::RpcError> {
+        let executed = self.head()?;
+        // Consensus heights count from 0 at the first block after genesis.
+        let committed = flashlayer_consensus::committed::committed_height(&self.consensus)
+            .ok()
+            .flatten()
+            .map_or(0, |h| h + 1);
+        let validators = flashlayer_consensus::status(&self.consensus).validators;
+        let advertised = self
+            .inbound
+            .advertised_heights()
+            .into_iter()
+            .filter(|(key, _)| validators.contains(key))
+            .map(|(_, h)| h + 1)
+            .max()
+            .unwrap_or(0);
+        Ok(SyncState {
+            starting_block: self.started_at,
+            executed,
+            committed,
+            highest: advertised.max(committed),
         })
     }
 

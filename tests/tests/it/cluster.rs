@@ -300,3 +300,73 @@ async fn garbage_and_oversized_messages_get_a_peer_dropped() {
     assert!(moved > start);
     same_chain(&cluster, &[0, 1, 2, 3]).await;
 }
+
+/// A full node (a key outside the sequencer set) follows the layer without voting: a
+/// transaction sent to it is ordered by the validators, it executes the same chain, and after
+/// a restart it catches up by block sync. A key outside the set is refused without
+/// `--full-node`.
+#[tokio::test(flavor = "multi_thread")]
+async fn full_node_follows_relays_and_catches_up() {
+    let mut cluster = Cluster::start(4).await;
+    let full = cluster.add_full_node().await;
+    let accounts = cluster.accounts();
+
+    // Relayed: the full node gossips what its RPC admits; a validator orders it.
+    let wallet = cluster.nodes[full].wallet(&accounts[0]);
+    let pending = wallet
+        .send_transaction(
+            TransactionRequest::default().with_to(Address::repeat_byte(6)).with_value(U256::from(3)),
+        )
+        .await
+        .unwrap();
+    let hash = *pending.tx_hash();
+    all_included(&cluster, 0, &[hash], Duration::from_secs(60)).await;
+    all_included(&cluster, full, &[hash], Duration::from_secs(60)).await;
+
+    let acked = stream(&cluster, &accounts[1..6], 0, 60, &[full, 1, 2]).await;
+    assert_eq!(acked.len(), 5 * 60);
+    all_included(&cluster, full, &acked, Duration::from_secs(120)).await;
+    same_chain(&cluster, &[0, 1, 2, 3, full]).await;
+
+    let status: serde_json::Value =
+        cluster.nodes[full].provider().raw_request("flash_status".into(), ()).await.unwrap();
+    assert_eq!(status["role"], "full", "{status}");
+    let peers = status["peers"].as_array().unwrap();
+    assert_eq!(peers.iter().filter(|p| p["validator"] == true).count(), 4, "{status}");
+    let status: serde_json::Value =
+        cluster.nodes[0].provider().raw_request("flash_status".into(), ()).await.unwrap();
+    assert_eq!(status["role"], "validator", "{status}");
+    assert!(status["peers"].as_array().unwrap().iter().any(|p| p["validator"] == false), "{status}");
+
+    // Down while the validators go on; back, it syncs to their chain.
+    cluster.kill(full);
+    let more = stream(&cluster, &accounts[6..9], 0, 60, &[0, 1, 2, 3]).await;
+    all_included(&cluster, 0, &more, Duration::from_secs(120)).await;
+    let target = head(&cluster, 0).await;
+    cluster.restart(full).await;
+    wait_head_past(&cluster, full, target, Duration::from_secs(120)).await;
+    all_included(&cluster, full, &more, Duration::from_secs(60)).await;
+    same_chain(&cluster, &[0, 1, 2, 3, full]).await;
+    let syncing: serde_json::Value =
+        cluster.nodes[full].provider().raw_request("eth_syncing".into(), ()).await.unwrap();
+    assert_eq!(syncing, serde_json::Value::Bool(false));
+
+    // The same outsider key without --full-node is refused with a hint.
+    let dir = cluster.dir.path();
+    let out = flashlayer_tests::output(
+        std::process::Command::new(flashlayer_tests::flashlayer_bin())
+            .arg("node")
+            .arg("--layer")
+            .arg(dir.join("layer.json"))
+            .arg("--keys")
+            .arg(dir.join(format!("node-{full}/keys")))
+            .arg("--datadir")
+            .arg(dir.join("refused")),
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not in the layer's sequencer set") && stderr.contains("--full-node"),
+        "{stderr}"
+    );
+}
