@@ -5,11 +5,21 @@ pragma solidity ^0.8.24;
 /// installable offline: its npm copy lacks ds-test). Signatures are forge's own;
 /// forge serves them at the fixed cheatcode address below.
 interface Vm {
+    struct Log {
+        bytes32[] topics;
+        bytes data;
+        address emitter;
+    }
+
     // assertions (fail the test with a "left != right" message)
     function assertEq(uint256 left, uint256 right, string calldata err) external pure;
     function assertEq(address left, address right, string calldata err) external pure;
     function assertEq(string calldata left, string calldata right, string calldata err) external pure;
     function assertEq(bool left, bool right, string calldata err) external pure;
+    function assertEq(bytes32 left, bytes32 right, string calldata err) external pure;
+    function assertEq(bytes calldata left, bytes calldata right, string calldata err) external pure;
+    function assertEq(address[] calldata left, address[] calldata right, string calldata err) external pure;
+    function assertLt(uint256 left, uint256 right, string calldata err) external pure;
     function assertTrue(bool condition, string calldata err) external pure;
     function assertFalse(bool condition, string calldata err) external pure;
     // environment
@@ -18,6 +28,20 @@ interface Vm {
     function stopPrank() external;
     function addr(uint256 privateKey) external pure returns (address);
     function label(address account, string calldata newLabel) external;
+    function deal(address account, uint256 newBalance) external;
+    function warp(uint256 newTimestamp) external;
+    function roll(uint256 newHeight) external;
+    function chainId(uint256 newChainId) external;
+    function etch(address target, bytes calldata newRuntimeBytecode) external;
+    // signing / hashing
+    function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
+    function eip712HashTypedData(string calldata jsonData) external pure returns (bytes32 digest);
+    function toString(address value) external pure returns (string memory stringifiedValue);
+    function toString(bytes32 value) external pure returns (string memory stringifiedValue);
+    function toString(uint256 value) external pure returns (string memory stringifiedValue);
+    // logs
+    function recordLogs() external;
+    function getRecordedLogs() external returns (Log[] memory logs);
     // expectations on the next call
     function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData) external;
     function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData, address emitter)
@@ -37,5 +61,13 @@ abstract contract TestBase {
     function makeAddr(string memory name) internal returns (address account) {
         account = vm.addr(uint256(keccak256(bytes(name))));
         vm.label(account, name);
+    }
+
+    /// @dev forge's console.log(string, uint256) (shown with -vv), without forge-std.
+    function logUint(string memory label_, uint256 value) internal view {
+        (bool ok,) = address(0x000000000000000000636F6e736F6c652e6c6f67).staticcall(
+            abi.encodeWithSignature("log(string,uint256)", label_, value)
+        );
+        ok;
     }
 }

@@ -1,0 +1,467 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {MessageTree} from "./MessageTree.sol";
+
+/// @title FlashLayer
+/// @notice The L1 contract of one flashlayer layer (a disposable EVM rollup run by a flashlayer
+/// sequencer cluster). It is the layer's bridge and settlement record:
+///
+/// - **Settlement.** The cluster's members each hold a settlement key; the current set of their
+///   addresses (the signer set) and a > 2/3 threshold are stored here. The cluster periodically signs
+///   a {Batch} (EIP-712, domain "FlashLayer" / "1" / chain id / this contract) that commits to a
+///   contiguous range of L2 blocks: its last block hash, state root, transaction data hash, the Merkle
+///   root of the L2->L1 messages sent in the range, and how far L1 deposits were credited. Anyone can
+///   submit the batch with at least `threshold` member signatures ({submitBatch}); batches form a hash
+///   chain starting right after the L2 genesis block. The signer set itself changes through the same
+///   quorum ({updateSigners}).
+/// - **Deposits (L1->L2).** {deposit} locks ETH here and emits {Deposit} with a sequential nonce. The
+///   cluster's L1 watcher reads these events and credits `to` on L2 in nonce order; each batch states
+///   the last deposit nonce credited up to its last block.
+/// - **Messages / withdrawals (L2->L1).** On L2, the `L2MessagePasser` system contract emits messages
+///   (nonce, sender, target, value, data). Each batch commits to the messages of its range in
+///   `messagesRoot` (tree rules in {MessageTree}). Once the batch's challenge window has passed, any
+///   relayer proves a message against that root with {relayMessage}, which calls `target` with `value`
+///   wei (paid from the deposited ETH) and `data`. An ETH withdrawal is a message with empty data.
+///   Each message is relayed at most once.
+///
+/// There is no fraud or validity proof: a batch is final once accepted, trusted on the strength of the
+/// signer quorum. The challenge window only delays relaying so that operators can notice and react
+/// (e.g. stop relayers) before funds leave the bridge.
+contract FlashLayer is EIP712, ReentrancyGuardTransient {
+    /// @notice A settlement batch: a contiguous range of L2 blocks, as signed by the cluster. The
+    /// EIP-712 struct hash of a batch is {batchHash}; the signed digest is {batchDigest}.
+    struct Batch {
+        /// 1 for the first batch, then the previous accepted index + 1.
+        uint64 index;
+        /// Struct hash ({batchHash}) of the previous accepted batch; bytes32(0) for index 1.
+        bytes32 prevBatchHash;
+        /// First L2 block of the range: 1 for the first batch, then the previous lastBlock + 1.
+        uint64 firstBlock;
+        /// Last L2 block of the range (>= firstBlock).
+        uint64 lastBlock;
+        /// Hash of L2 block `lastBlock` (nonzero).
+        bytes32 lastBlockHash;
+        /// L2 state root after `lastBlock` (nonzero).
+        bytes32 stateRoot;
+        /// Hash of the range's transaction data (nonzero).
+        bytes32 txDataHash;
+        /// Merkle root of the range's L2->L1 messages, {EMPTY_MESSAGES_ROOT} when none (nonzero).
+        bytes32 messagesRoot;
+        /// Last L1 deposit nonce credited on L2 up to `lastBlock` (>= previous batch's, <= depositCount).
+        uint64 lastDepositNonce;
+    }
+
+    /// @notice What is stored for each accepted batch (index 0 is the L2 genesis: zero hash and roots,
+    /// lastBlock 0, lastBlockHash = the genesis block hash, accepted at deployment).
+    struct BatchRecord {
+        /// The batch's struct hash ({batchHash}).
+        bytes32 batchHash;
+        /// Hash of the batch's last L2 block.
+        bytes32 lastBlockHash;
+        /// L2 state root after the batch's last block.
+        bytes32 stateRoot;
+        /// Merkle root of the batch's L2->L1 messages.
+        bytes32 messagesRoot;
+        /// The batch's last L2 block.
+        uint64 lastBlock;
+        /// Last L1 deposit nonce credited on L2 up to `lastBlock`.
+        uint64 lastDepositNonce;
+        /// L1 block number in which the batch was accepted.
+        uint64 acceptedBlock;
+        /// L1 timestamp at which the batch was accepted (start of its challenge window).
+        uint64 acceptedAt;
+    }
+
+    /// @notice EIP-712 type hash of {Batch}.
+    bytes32 public constant BATCH_TYPEHASH = keccak256(
+        "Batch(uint64 index,bytes32 prevBatchHash,uint64 firstBlock,uint64 lastBlock,bytes32 lastBlockHash,bytes32 stateRoot,bytes32 txDataHash,bytes32 messagesRoot,uint64 lastDepositNonce)"
+    );
+    /// @notice EIP-712 type hash of a signer-set change, signed by the outgoing set
+    /// (`epoch` is the new epoch; `signers` is encoded as keccak256 of the 32-byte padded addresses).
+    bytes32 public constant SIGNER_SET_UPDATE_TYPEHASH =
+        keccak256("SignerSetUpdate(uint64 epoch,address[] signers,uint256 threshold)");
+    /// @notice The messagesRoot of a batch without L2->L1 messages: keccak256("").
+    bytes32 public constant EMPTY_MESSAGES_ROOT = MessageTree.EMPTY_ROOT;
+
+    /// @notice Hash of the L2 genesis block (the block before the first batch's range).
+    bytes32 public immutable genesisBlockHash;
+    /// @notice Seconds after a batch's acceptance before its messages can be relayed.
+    uint64 public immutable challengeWindow;
+
+    /// @notice The signer-set epoch: 0 for the set given at deployment, +1 per {updateSigners}.
+    uint64 public epoch;
+    /// @notice Index of the last accepted batch (0 before the first).
+    uint64 public lastBatchIndex;
+    /// @notice Number of deposits made, i.e. the nonce of the last {Deposit} (nonces start at 1).
+    uint64 public depositCount;
+    uint64 private _threshold;
+
+    address[] private _signers;
+    /// address => epoch + 1 of the set it is a member of; membership of the current set is
+    /// `_memberOf[a] == epoch + 1`, so replacing the set needs no clearing.
+    mapping(address => uint256) private _memberOf;
+    mapping(uint64 => BatchRecord) private _batches;
+    /// @notice Whether the message with this hash has been relayed.
+    mapping(bytes32 messageHash => bool) public relayed;
+    /// The L2 sender of the message being relayed (only set during the target call).
+    address private transient _l2Sender;
+
+    /// @notice The signer set changed (also emitted at deployment with epoch 0).
+    event SignerSetUpdated(uint64 indexed epoch, address[] signers, uint256 threshold);
+    /// @notice A batch was accepted.
+    event BatchAccepted(
+        uint64 indexed index,
+        bytes32 indexed batchHash,
+        uint64 firstBlock,
+        uint64 lastBlock,
+        bytes32 lastBlockHash,
+        bytes32 stateRoot,
+        bytes32 messagesRoot
+    );
+    /// @notice `amount` wei were deposited by `from` for `to` on L2; `nonce` is the deposit's
+    /// sequence number (1, 2, ...), the order in which L2 credits deposits.
+    event Deposit(uint64 indexed nonce, address indexed from, address indexed to, uint256 amount);
+    /// @notice A message was relayed: `target` was called with `value` wei and the message's data.
+    event MessageRelayed(bytes32 indexed messageHash, uint256 indexed nonce, address indexed target, uint256 value);
+
+    // ------------------------------------------------------------------ errors: signer set config
+    /// @notice The signer set is empty.
+    error EmptySignerSet();
+    /// @notice The signer set contains address(0).
+    error ZeroSignerAddress();
+    /// @notice `signers[position]` is not strictly greater than `signers[position - 1]`
+    /// (the set must be sorted ascending without duplicates).
+    error SignerSetNotSorted(uint256 position);
+    /// @notice `threshold` is not in (2/3 * signerCount, signerCount].
+    error InvalidThreshold(uint256 threshold, uint256 signerCount);
+    /// @notice The genesis block hash given at deployment is zero.
+    error ZeroGenesisHash();
+
+    // ------------------------------------------------------------------ errors: signatures
+    /// @notice Fewer signatures (`got`) than the threshold (`need`).
+    error BelowThreshold(uint256 got, uint256 need);
+    /// @notice `signatures[position]` is not 65 bytes (r || s || v).
+    error SignatureWrongLength(uint256 position, uint256 length);
+    /// @notice `signatures[position]` has s in the upper half of the curve order (malleable form).
+    error SignatureHighS(uint256 position);
+    /// @notice `signatures[position]` recovers to no address (v not 27/28, or r/s not a valid signature).
+    error InvalidSignature(uint256 position);
+    /// @notice The signer of `signatures[position]` is not strictly greater than the previous one
+    /// (signatures must be ordered by signer address; this also rejects duplicates).
+    error SignersNotAscending(uint256 position);
+    /// @notice `signatures[position]` recovers to `recovered`, which is not in the current signer set
+    /// (also what a signature over another chain id, contract or message yields).
+    error NotASigner(uint256 position, address recovered);
+
+    // ------------------------------------------------------------------ errors: batches
+    /// @notice The batch index is not lastBatchIndex + 1 (a replayed batch gets this too).
+    error WrongBatchIndex(uint64 expected, uint64 got);
+    /// @notice prevBatchHash is not the hash of the last accepted batch.
+    error WrongPrevBatchHash(bytes32 expected, bytes32 got);
+    /// @notice firstBlock is not the previous batch's lastBlock + 1.
+    error WrongFirstBlock(uint64 expected, uint64 got);
+    /// @notice lastBlock < firstBlock.
+    error EmptyRange(uint64 firstBlock, uint64 lastBlock);
+    /// @notice lastBlockHash is zero.
+    error ZeroLastBlockHash();
+    /// @notice stateRoot is zero.
+    error ZeroStateRoot();
+    /// @notice txDataHash is zero.
+    error ZeroTxDataHash();
+    /// @notice messagesRoot is zero (use EMPTY_MESSAGES_ROOT for a batch without messages).
+    error ZeroMessagesRoot();
+    /// @notice lastDepositNonce is below the previous batch's (`min`) or above depositCount (`max`).
+    error DepositNonceOutOfRange(uint64 got, uint64 min, uint64 max);
+
+    // ------------------------------------------------------------------ errors: deposits
+    /// @notice {deposit} without ETH.
+    error ZeroDeposit();
+    /// @notice {deposit} to address(0).
+    error ZeroRecipient();
+    /// @notice Plain ETH transfer to the contract; call {deposit} instead.
+    error UseDeposit();
+
+    // ------------------------------------------------------------------ errors: relaying
+    /// @notice No accepted batch with this index (0 is the genesis, which has no messages).
+    error UnknownBatch(uint64 batchIndex);
+    /// @notice The batch's challenge window has not passed; relayable from timestamp `relayableAt`.
+    error ChallengeWindowOpen(uint64 batchIndex, uint256 relayableAt);
+    /// @notice The message was already relayed.
+    error AlreadyRelayed(bytes32 messageHash);
+    /// @notice The proof does not show the message in the batch's messagesRoot.
+    error InvalidMessageProof(bytes32 messageHash);
+    /// @notice Messages cannot target this contract.
+    error TargetIsLayer();
+    /// @notice The contract holds less ETH than the message's value.
+    error InsufficientBalance(uint256 value, uint256 balance);
+    /// @notice The target call failed without revert data (with revert data, that data is re-thrown).
+    error MessageCallFailed(bytes32 messageHash);
+
+    /// @param signers_ The initial signer set (epoch 0): settlement addresses sorted strictly ascending,
+    /// no address(0).
+    /// @param threshold_ Signatures needed: `threshold_ <= signers_.length` and `3 * threshold_ > 2 * signers_.length`.
+    /// @param genesisBlockHash_ Hash of the L2 genesis block (nonzero).
+    /// @param challengeWindow_ Seconds between a batch's acceptance and the relay of its messages.
+    constructor(address[] memory signers_, uint256 threshold_, bytes32 genesisBlockHash_, uint64 challengeWindow_)
+        EIP712("FlashLayer", "1")
+    {
+        if (genesisBlockHash_ == bytes32(0)) revert ZeroGenesisHash();
+        _validateSignerSet(signers_, threshold_);
+        genesisBlockHash = genesisBlockHash_;
+        challengeWindow = challengeWindow_;
+        _batches[0] = BatchRecord({
+            batchHash: bytes32(0),
+            lastBlockHash: genesisBlockHash_,
+            stateRoot: bytes32(0),
+            messagesRoot: bytes32(0),
+            lastBlock: 0,
+            lastDepositNonce: 0,
+            acceptedBlock: uint64(block.number),
+            acceptedAt: uint64(block.timestamp)
+        });
+        _setSigners(signers_, threshold_, 0);
+    }
+
+    /// @notice Rejects plain ETH transfers: deposits must go through {deposit} so they get a nonce and
+    /// a recipient.
+    receive() external payable {
+        revert UseDeposit();
+    }
+
+    // ================================================================== views
+
+    /// @notice The EIP-712 domain separator (name "FlashLayer", version "1", this chain, this contract).
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    /// @notice The EIP-712 struct hash (hashStruct) of a batch; what `prevBatchHash` refers to.
+    function batchHash(Batch calldata b) public pure returns (bytes32) {
+        return keccak256(abi.encode(BATCH_TYPEHASH, b));
+    }
+
+    /// @notice The EIP-712 digest the signers sign for a batch: keccak256(0x1901 ++ domainSeparator ++ batchHash).
+    function batchDigest(Batch calldata b) public view returns (bytes32) {
+        return _hashTypedDataV4(batchHash(b));
+    }
+
+    /// @notice The EIP-712 digest the current signers sign to install `newSigners` / `newThreshold`
+    /// as the set of epoch `newEpoch` (which must be {epoch} + 1 to be accepted).
+    function signerSetUpdateDigest(uint64 newEpoch, address[] calldata newSigners, uint256 newThreshold)
+        public
+        view
+        returns (bytes32)
+    {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(SIGNER_SET_UPDATE_TYPEHASH, newEpoch, keccak256(abi.encodePacked(newSigners)), newThreshold)
+            )
+        );
+    }
+
+    /// @notice The current signer set, sorted ascending.
+    function signers() external view returns (address[] memory) {
+        return _signers;
+    }
+
+    /// @notice The number of signatures a batch or signer-set update needs.
+    function threshold() external view returns (uint256) {
+        return _threshold;
+    }
+
+    /// @notice Whether `account` is in the current signer set.
+    function isSigner(address account) public view returns (bool) {
+        return _memberOf[account] == uint256(epoch) + 1;
+    }
+
+    /// @notice Struct hash of the last accepted batch (bytes32(0) before the first).
+    function lastBatchHash() external view returns (bytes32) {
+        return _batches[lastBatchIndex].batchHash;
+    }
+
+    /// @notice The latest settled L2 block (0 before the first batch).
+    function lastBlock() external view returns (uint64) {
+        return _batches[lastBatchIndex].lastBlock;
+    }
+
+    /// @notice The record of accepted batch `index` (index 0: the genesis record; above
+    /// {lastBatchIndex}: all zero).
+    function batch(uint64 index) external view returns (BatchRecord memory) {
+        return _batches[index];
+    }
+
+    /// @notice During a {relayMessage} target call, the L2 address that sent the message (so targets
+    /// can authenticate it: check `msg.sender == flashLayer` and then `l2Sender()`); address(0) otherwise.
+    function l2Sender() external view returns (address) {
+        return _l2Sender;
+    }
+
+    // ================================================================== settlement
+
+    /// @notice Accepts the next batch, signed by at least {threshold} members of the current signer set.
+    /// @param b The batch (see {Batch} for the rules each field must satisfy).
+    /// @param signatures 65-byte r || s || v signatures (v 27 or 28, low s) of {batchDigest}`(b)`,
+    /// ordered by strictly ascending signer address.
+    function submitBatch(Batch calldata b, bytes[] calldata signatures) external {
+        uint64 index = lastBatchIndex;
+        BatchRecord storage prev = _batches[index];
+        unchecked {
+            ++index;
+        }
+        if (b.index != index) revert WrongBatchIndex(index, b.index);
+        if (b.prevBatchHash != prev.batchHash) revert WrongPrevBatchHash(prev.batchHash, b.prevBatchHash);
+        uint64 prevLast = prev.lastBlock;
+        if (b.firstBlock != prevLast + 1) revert WrongFirstBlock(prevLast + 1, b.firstBlock);
+        if (b.lastBlock < b.firstBlock) revert EmptyRange(b.firstBlock, b.lastBlock);
+        if (b.lastBlockHash == bytes32(0)) revert ZeroLastBlockHash();
+        if (b.stateRoot == bytes32(0)) revert ZeroStateRoot();
+        if (b.txDataHash == bytes32(0)) revert ZeroTxDataHash();
+        if (b.messagesRoot == bytes32(0)) revert ZeroMessagesRoot();
+        uint64 minNonce = prev.lastDepositNonce;
+        uint64 maxNonce = depositCount;
+        if (b.lastDepositNonce < minNonce || b.lastDepositNonce > maxNonce) {
+            revert DepositNonceOutOfRange(b.lastDepositNonce, minNonce, maxNonce);
+        }
+
+        bytes32 h = batchHash(b);
+        _checkQuorum(_hashTypedDataV4(h), signatures);
+
+        lastBatchIndex = index;
+        _batches[index] = BatchRecord({
+            batchHash: h,
+            lastBlockHash: b.lastBlockHash,
+            stateRoot: b.stateRoot,
+            messagesRoot: b.messagesRoot,
+            lastBlock: b.lastBlock,
+            lastDepositNonce: b.lastDepositNonce,
+            acceptedBlock: uint64(block.number),
+            acceptedAt: uint64(block.timestamp)
+        });
+        emit BatchAccepted(index, h, b.firstBlock, b.lastBlock, b.lastBlockHash, b.stateRoot, b.messagesRoot);
+    }
+
+    /// @notice Replaces the signer set, signed by at least {threshold} members of the CURRENT set over
+    /// {signerSetUpdateDigest}`(epoch + 1, newSigners, newThreshold)`. Increments {epoch}.
+    /// @param newSigners The new set: sorted strictly ascending, no address(0).
+    /// @param newThreshold The new threshold: `<= newSigners.length` and `3 * newThreshold > 2 * newSigners.length`.
+    /// @param signatures As for {submitBatch}, by the current set.
+    function updateSigners(address[] calldata newSigners, uint256 newThreshold, bytes[] calldata signatures)
+        external
+    {
+        _validateSignerSet(newSigners, newThreshold);
+        uint64 newEpoch = epoch + 1;
+        _checkQuorum(signerSetUpdateDigest(newEpoch, newSigners, newThreshold), signatures);
+        _setSigners(newSigners, newThreshold, newEpoch);
+    }
+
+    // ================================================================== deposits
+
+    /// @notice Deposits `msg.value` wei to `to` on L2. Emits {Deposit} with nonce {depositCount} + 1;
+    /// the cluster credits deposits on L2 in nonce order.
+    /// @param to The L2 recipient (not address(0)).
+    function deposit(address to) external payable {
+        if (msg.value == 0) revert ZeroDeposit();
+        if (to == address(0)) revert ZeroRecipient();
+        uint64 nonce = ++depositCount;
+        emit Deposit(nonce, msg.sender, to, msg.value);
+    }
+
+    // ================================================================== messages
+
+    /// @notice Relays an L2->L1 message sent through the L2MessagePasser: proves it against the
+    /// messagesRoot of accepted batch `batchIndex` (after its challenge window), marks it relayed and
+    /// calls `target` with `value` wei and `data`. If that call fails the whole relay reverts with the
+    /// call's revert data, so the message stays relayable. Callable by anyone.
+    /// @param batchIndex The accepted batch whose range contains the message.
+    /// @param nonce The message's nonce (from its MessageSent event).
+    /// @param sender The L2 sender.
+    /// @param target The L1 address to call.
+    /// @param value Wei to send with the call.
+    /// @param data Calldata for the call (empty for an ETH withdrawal).
+    /// @param proof Merkle proof of the message's leaf in the batch's messagesRoot.
+    function relayMessage(
+        uint64 batchIndex,
+        uint256 nonce,
+        address sender,
+        address target,
+        uint256 value,
+        bytes calldata data,
+        bytes32[] calldata proof
+    ) external nonReentrant {
+        if (batchIndex == 0 || batchIndex > lastBatchIndex) revert UnknownBatch(batchIndex);
+        BatchRecord storage rec = _batches[batchIndex];
+        uint256 relayableAt = uint256(rec.acceptedAt) + challengeWindow;
+        // forge-lint: disable-next-line(block-timestamp)
+        if (block.timestamp < relayableAt) revert ChallengeWindowOpen(batchIndex, relayableAt);
+        if (target == address(this)) revert TargetIsLayer();
+        bytes32 h = keccak256(abi.encode(nonce, sender, target, value, data)); // = MessageTree.messageHash
+        if (relayed[h]) revert AlreadyRelayed(h);
+        if (!MerkleProof.verifyCalldata(proof, rec.messagesRoot, MessageTree.leaf(h))) revert InvalidMessageProof(h);
+        if (value > address(this).balance) revert InsufficientBalance(value, address(this).balance);
+
+        relayed[h] = true; // before the call: no re-entrant double relay
+        _l2Sender = sender;
+        (bool ok, bytes memory ret) = target.call{value: value}(data);
+        _l2Sender = address(0);
+        if (!ok) {
+            if (ret.length == 0) revert MessageCallFailed(h);
+            assembly ("memory-safe") {
+                revert(add(ret, 0x20), mload(ret))
+            }
+        }
+        emit MessageRelayed(h, nonce, target, value);
+    }
+
+    // ================================================================== internals
+
+    /// Reverts unless `signatures` are >= threshold valid signatures of `digest` by distinct members of
+    /// the current set, ordered by ascending signer address.
+    function _checkQuorum(bytes32 digest, bytes[] calldata signatures) private view {
+        uint256 need = _threshold;
+        uint256 n = signatures.length;
+        if (n < need) revert BelowThreshold(n, need);
+        uint256 member = uint256(epoch) + 1;
+        address prev = address(0);
+        for (uint256 i = 0; i < n; ++i) {
+            (address s, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, signatures[i]);
+            if (err != ECDSA.RecoverError.NoError) {
+                if (err == ECDSA.RecoverError.InvalidSignatureLength) {
+                    revert SignatureWrongLength(i, signatures[i].length);
+                }
+                if (err == ECDSA.RecoverError.InvalidSignatureS) revert SignatureHighS(i);
+                revert InvalidSignature(i);
+            }
+            if (s <= prev) revert SignersNotAscending(i);
+            if (_memberOf[s] != member) revert NotASigner(i, s);
+            prev = s;
+        }
+    }
+
+    function _validateSignerSet(address[] memory set, uint256 threshold_) private pure {
+        uint256 n = set.length;
+        if (n == 0) revert EmptySignerSet();
+        if (set[0] == address(0)) revert ZeroSignerAddress();
+        for (uint256 i = 1; i < n; ++i) {
+            if (set[i] <= set[i - 1]) revert SignerSetNotSorted(i);
+        }
+        if (threshold_ > n || 3 * threshold_ <= 2 * n) revert InvalidThreshold(threshold_, n);
+    }
+
+    function _setSigners(address[] memory set, uint256 threshold_, uint64 newEpoch) private {
+        uint256 member = uint256(newEpoch) + 1;
+        for (uint256 i = 0; i < set.length; ++i) {
+            _memberOf[set[i]] = member;
+        }
+        _signers = set;
+        // casting to 'uint64' is safe because _validateSignerSet checked threshold_ <= set.length
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _threshold = uint64(threshold_);
+        epoch = newEpoch;
+        emit SignerSetUpdated(newEpoch, set, threshold_);
+    }
+}
