@@ -168,7 +168,16 @@ impl<S: TxSource> FlashApp<S> {
         request: ValidateBlockRequest<'_, '_, ConsensusStore>,
         live: bool,
     ) -> ValidateBlockResponse {
-        match self.check(&request, live) {
+        let started = Instant::now();
+        let checked = self.check(&request, live);
+        tracing::debug!(
+            height = request.proposed_block().height.int(),
+            live,
+            check_ms = started.elapsed().as_millis() as u64,
+            since_last_ms = self.last_block_at.elapsed().as_millis() as u64,
+            "validated block"
+        );
+        match checked {
             Ok(()) => {
                 self.last_block_at = Instant::now();
                 ValidateBlockResponse::Valid { app_state_updates: None, validator_set_updates: None }
@@ -199,10 +208,21 @@ impl<S: TxSource> App<ConsensusStore> for FlashApp<S> {
             let budget = self.config.empty_block_interval.saturating_sub(waited);
             self.source.wait_pending(budget);
         }
+        let selecting = Instant::now();
         let transactions =
             self.source.select(self.config.gas_limit, self.config.max_payload_bytes - 64, &exclude);
+        let selected = selecting.elapsed();
+        let txs = transactions.len();
         let timestamp = Self::now_secs().max(self.parent_timestamp(view, parent));
-        let encoded = Payload { timestamp, transactions }.encode();
+        let encoded = Payload { timestamp, transactions, ..Default::default() }.encode();
+        tracing::debug!(
+            txs,
+            bytes = encoded.len(),
+            in_flight = exclude.len(),
+            select_ms = selected.as_millis() as u64,
+            since_last_ms = since.as_millis() as u64,
+            "produced block"
+        );
         let data_hash = CryptoHash::new(Payload::hash_encoded(&encoded).0);
         self.last_block_at = Instant::now();
         ProduceBlockResponse {

@@ -58,6 +58,10 @@ pub struct Inbound {
 impl Inbound {
     /// Delivers a message from `origin` to the replica.
     pub fn deliver(&self, origin: VerifyingKey, message: Message) {
+        if tracing::enabled!(tracing::Level::TRACE) {
+            let (kind, view) = describe(&message);
+            tracing::trace!(kind, view, from = %hex::encode(&origin.as_bytes()[..4]), "consensus message in");
+        }
         if let Message::ProgressMessage(ProgressMessage::BlockSyncAdvertiseMessage(
             BlockSyncAdvertiseMessage::AdvertiseBlock(advert),
         )) = &message
@@ -73,6 +77,29 @@ impl Inbound {
     /// The highest committed block height (consensus numbering) each peer last advertised.
     pub fn advertised_heights(&self) -> Vec<(VerifyingKey, u64)> {
         self.advertised.lock().iter().map(|(k, h)| (*k, *h)).collect()
+    }
+}
+
+/// A consensus message's kind and view (when it has one), for trace logs.
+fn describe(message: &Message) -> (&'static str, Option<u64>) {
+    use hotstuff_rs::{
+        block_sync::messages::BlockSyncMessage, hotstuff::messages::HotStuffMessage,
+        pacemaker::messages::PacemakerMessage,
+    };
+    match message {
+        Message::ProgressMessage(ProgressMessage::HotStuffMessage(m)) => match m {
+            HotStuffMessage::Proposal(p) => ("proposal", Some(p.view.int())),
+            HotStuffMessage::Nudge(n) => ("nudge", Some(n.view.int())),
+            HotStuffMessage::PhaseVote(v) => ("phase-vote", Some(v.view.int())),
+            HotStuffMessage::NewView(v) => ("new-view", Some(v.view.int())),
+        },
+        Message::ProgressMessage(ProgressMessage::PacemakerMessage(m)) => match m {
+            PacemakerMessage::TimeoutVote(v) => ("timeout-vote", Some(v.view.int())),
+            PacemakerMessage::AdvanceView(_) => ("advance-view", None),
+        },
+        Message::ProgressMessage(ProgressMessage::BlockSyncAdvertiseMessage(_)) => ("sync-advertise", None),
+        Message::BlockSyncMessage(BlockSyncMessage::BlockSyncRequest(_)) => ("sync-request", None),
+        Message::BlockSyncMessage(BlockSyncMessage::BlockSyncResponse(_)) => ("sync-response", None),
     }
 }
 
@@ -136,6 +163,10 @@ impl Network for ConsensusNetwork {
     }
 
     fn broadcast(&mut self, message: Message) {
+        if tracing::enabled!(tracing::Level::TRACE) {
+            let (kind, view) = describe(&message);
+            tracing::trace!(kind, view, "consensus broadcast");
+        }
         self.transport.broadcast(&message);
         // HotStuff counts the leader's own proposal and votes: deliver them to ourselves.
         let _ = self.loopback.send((self.me, message));
@@ -145,6 +176,10 @@ impl Network for ConsensusNetwork {
         if peer == self.me {
             let _ = self.loopback.send((self.me, message));
         } else {
+            if tracing::enabled!(tracing::Level::TRACE) {
+                let (kind, view) = describe(&message);
+                tracing::trace!(kind, view, to = %hex::encode(&peer.as_bytes()[..4]), "consensus send");
+            }
             self.transport.send(&peer, &message);
         }
     }

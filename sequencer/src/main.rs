@@ -157,6 +157,20 @@ async fn shutdown_signal() {
     }
 }
 
+/// Makes any panic, on any thread, stop the process. hotstuff_rs panics its own threads on
+/// store errors and invariant failures, and tokio and actix confine a panic to its task: left
+/// alone, either leaves a half-alive node serving RPC on a stalled chain. Down and restarted
+/// (by the supervisor) is the state operators can see and fix; everything acknowledged is on
+/// disk already.
+fn exit_on_panic() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        tracing::error!(%info, "panic: stopping the node");
+        default(info);
+        std::process::exit(101);
+    }));
+}
+
 fn main() -> eyre::Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -176,6 +190,7 @@ fn main() -> eyre::Result<()> {
             log_format,
         } => {
             init_tracing(log_format);
+            exit_on_panic();
             let options = node::NodeOptions {
                 layer,
                 keys,

@@ -175,7 +175,7 @@ impl TestNode {
 }
 
 /// Starts `flashlayer node` for node `index` of the layer in `dir` (as `flashlayer init`
-/// lays it out), logging to `log`.
+/// lays it out), logging to `log` at `RUST_LOG=$FLASHLAYER_TEST_LOG` (default `info`).
 pub fn spawn_node(dir: &Path, index: usize, rpc_port: u16, metrics_port: u16, log: &Path) -> Child {
     spawn_node_with(dir, index, rpc_port, metrics_port, log, &[])
 }
@@ -205,7 +205,7 @@ pub fn spawn_node_with(
         .arg("--metrics-addr")
         .arg(format!("127.0.0.1:{metrics_port}"))
         .arg("--enable-admin-rpc")
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", std::env::var("FLASHLAYER_TEST_LOG").unwrap_or_else(|_| "info".into()))
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("log"))
         .stderr(log)
@@ -278,7 +278,12 @@ pub struct Cluster {
 impl Cluster {
     /// Writes a layer of `n` validators and starts every node.
     pub async fn start(n: usize) -> Self {
-        let dir = tempfile::Builder::new().prefix("flashlayer-cluster-").tempdir().expect("tempdir");
+        let mut dir = tempfile::Builder::new().prefix("flashlayer-cluster-").tempdir().expect("tempdir");
+        // Keep the layer and the node logs for a look afterwards.
+        if std::env::var_os("FLASHLAYER_TEST_KEEP").is_some() {
+            dir.disable_cleanup(true);
+            eprintln!("cluster dir (kept): {}", dir.path().display());
+        }
         run(Command::new(flashlayer_bin())
             .args(["init", "--nodes", &n.to_string(), "--dir"])
             .arg(dir.path()));

@@ -22,6 +22,7 @@ use crate::{
     block_tree::{accessors::internal::BlockTreeSingleton, pluggables::KVStore},
     events::*,
     hotstuff::implementation::{HotStuff, HotStuffConfiguration},
+    hotstuff::messages::HotStuffMessage,
     networking::{
         messages::ProgressMessage,
         network::{Network, ValidatorSetUpdateHandle},
@@ -29,6 +30,7 @@ use crate::{
         sending::SenderHandle,
     },
     pacemaker::implementation::{Pacemaker, PacemakerConfiguration},
+    pacemaker::messages::{AdvanceView, PacemakerMessage, ProgressCertificate},
     types::data_types::{BufferSize, ChainID, ViewNumber},
 };
 
@@ -159,14 +161,45 @@ impl<N: Network + 'static, K: KVStore, A: App<K> + 'static> Algorithm<N, K, A> {
                 .recv(self.chain_id, view_info.view, view_info.deadline)
             {
                 Ok((origin, msg)) => match msg {
-                    ProgressMessage::HotStuffMessage(msg) => self
-                        .hotstuff
-                        .on_receive_msg(msg, &origin, &mut self.block_tree, &mut self.app)
-                        .expect("HotStuff failure!"),
-                    ProgressMessage::PacemakerMessage(msg) => self
-                        .pacemaker
-                        .on_receive_msg(msg, &origin, &mut self.block_tree)
-                        .expect("Pacemaker failure!"),
+                    ProgressMessage::HotStuffMessage(msg) => {
+                        // flashlayer patch: a proposal or nudge that extends a block we lack
+                        // means we missed it; fetch it now rather than at the sync timeout.
+                        let justify = match &msg {
+                            HotStuffMessage::Proposal(p) => Some(&p.block.justify),
+                            HotStuffMessage::Nudge(n) => Some(&n.justify),
+                            _ => None,
+                        };
+                        let missing_parent = justify.is_some_and(|pc| {
+                            !pc.is_genesis_pc() && !self.block_tree.contains(&pc.block)
+                        });
+                        self.hotstuff
+                            .on_receive_msg(msg, &origin, &mut self.block_tree, &mut self.app)
+                            .expect("HotStuff failure!");
+                        if missing_parent {
+                            self.block_sync_client
+                                .on_missing_parent(&mut self.block_tree, &mut self.app)
+                                .expect("Block Sync Client failure!");
+                        }
+                    }
+                    ProgressMessage::PacemakerMessage(msg) => {
+                        // flashlayer patch: a certificate for a block we lack moves us past its
+                        // view, and the proposal (larger, so often overtaken) will then be
+                        // dropped as stale: fetch the block now.
+                        let missing_block = match &msg {
+                            PacemakerMessage::AdvanceView(AdvanceView {
+                                progress_certificate: ProgressCertificate::PhaseCertificate(pc),
+                            }) => !pc.is_genesis_pc() && !self.block_tree.contains(&pc.block),
+                            _ => false,
+                        };
+                        self.pacemaker
+                            .on_receive_msg(msg, &origin, &mut self.block_tree)
+                            .expect("Pacemaker failure!");
+                        if missing_block {
+                            self.block_sync_client
+                                .on_missing_parent(&mut self.block_tree, &mut self.app)
+                                .expect("Block Sync Client failure!");
+                        }
+                    }
                     ProgressMessage::BlockSyncAdvertiseMessage(msg) => self
                         .block_sync_client
                         .on_receive_msg(msg, &origin, &mut self.block_tree, &mut self.app)

@@ -251,6 +251,37 @@ impl<N: Network> BlockSyncClient<N> {
         Ok(())
     }
 
+    /// flashlayer patch: called when a proposal or nudge of the current view builds on a block
+    /// this replica does not have, or a view-advancing certificate certifies one. That happens when a replica misses one proposal (a large
+    /// proposal overtaken by the small AdvanceView carrying its certificate moves the replica
+    /// past that view before the proposal lands): every later proposal then extends an unknown
+    /// block and is dropped, and upstream only recovers through the timeout trigger, seconds
+    /// later, after the replica's own leader run has been wasted. Syncing at once (at most
+    /// every `MISSING_PARENT_SYNC_INTERVAL`) fetches the missing block from a peer.
+    pub(crate) fn on_missing_parent<K: KVStore>(
+        &mut self,
+        block_tree: &mut BlockTreeSingleton<K>,
+        app: &mut impl App<K>,
+    ) -> Result<(), BlockSyncClientError> {
+        let now = Instant::now();
+        if self
+            .block_sync_client_state
+            .last_missing_parent_sync
+            .is_some_and(|at| now - at < MISSING_PARENT_SYNC_INTERVAL)
+        {
+            return Ok(());
+        }
+        // Any advertised server will do: the missing block is recent, so the heights servers
+        // advertised (every few seconds) are likely below ours and would filter them all out.
+        let Some(peer) = self.block_sync_client_state.random_sync_server(&None) else {
+            return Ok(());
+        };
+        self.block_sync_client_state.last_missing_parent_sync = Some(now);
+        self.sync_with(&peer, block_tree, app)?;
+        self.block_sync_client_state.last_progress_or_sync_time = Instant::now();
+        Ok(())
+    }
+
     /// Sync with a randomly selected peer.
     fn sync<K: KVStore>(
         &mut self,
@@ -322,12 +353,15 @@ impl<N: Network> BlockSyncClient<N> {
                     if new_blocks.is_empty() {
                         // Check if the server's commitment to providing blocks at least up to a given height was observed.
                         // If not, blacklist the server.
-                        let min_blocks_expected = *self
+                        // flashlayer patch: saturating. A missing-parent sync may pick a server
+                        // whose advertised height is below ours (upstream only syncs from
+                        // servers ahead of it), and the plain subtraction then overflowed.
+                        let min_blocks_expected = self
                             .block_sync_client_state
                             .available_sync_servers
                             .get(peer)
-                            .unwrap()
-                            - init_highest_committed_block_height;
+                            .map_or(0, |height| height.int())
+                            .saturating_sub(init_highest_committed_block_height.int());
 
                         if blocks_synced < min_blocks_expected {
                             self.block_sync_client_state.blacklist_sync_server(
@@ -425,12 +459,13 @@ impl<N: Network> BlockSyncClient<N> {
                 | Err(BlockSyncResponseReceiveError::Timeout) => {
                     // Check if the server's commitment to providing blocks at least up to a given height was observed.
                     // If not, blacklist the server.
-                    let min_blocks_expected = *self
+                    // flashlayer patch: saturating, as above.
+                    let min_blocks_expected = self
                         .block_sync_client_state
                         .available_sync_servers
                         .get(peer)
-                        .unwrap()
-                        - init_highest_committed_block_height;
+                        .map_or(0, |height| height.int())
+                        .saturating_sub(init_highest_committed_block_height.int());
 
                     if blocks_synced < min_blocks_expected {
                         self.block_sync_client_state
@@ -492,7 +527,13 @@ struct BlockSyncClientState {
 
     /// Cached value of `block_tree.highest_pc().view`.
     highest_pc_view: ViewNumber,
+
+    /// flashlayer patch: when `on_missing_parent` last synced.
+    last_missing_parent_sync: Option<Instant>,
 }
+
+/// flashlayer patch: shortest time between two missing-parent syncs.
+const MISSING_PARENT_SYNC_INTERVAL: Duration = Duration::from_millis(500);
 
 impl BlockSyncClientState {
     /// Initialize the internal state of the block sync client.
@@ -502,6 +543,7 @@ impl BlockSyncClientState {
             blacklist: VecDeque::new(),
             last_progress_or_sync_time: Instant::now(),
             highest_pc_view: ViewNumber::new(0),
+            last_missing_parent_sync: None,
         }
     }
 

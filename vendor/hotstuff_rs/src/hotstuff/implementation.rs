@@ -29,7 +29,7 @@ use crate::{
     hotstuff::{
         messages::{HotStuffMessage, NewView, Nudge, PhaseVote, Proposal},
         roles::{is_phase_voter, is_proposer, new_view_recipients},
-        types::{Phase, PhaseVoteCollector},
+        types::{Phase, PhaseCertificate, PhaseVoteCollector},
     },
     networking::{
         network::{Network, ValidatorSetUpdateHandle},
@@ -75,6 +75,9 @@ pub(crate) struct HotStuff<N: Network> {
     sender_handle: SenderHandle<N>,
     validator_set_update_handle: ValidatorSetUpdateHandle<N>,
     event_publisher: Option<Sender<Event>>,
+    /// flashlayer patch: a certificate collected before its block arrived (see
+    /// `on_receive_phase_vote`), applied once the proposal carrying the block is inserted.
+    pending_pc: Option<PhaseCertificate>,
 }
 
 impl<N: Network> HotStuff<N> {
@@ -101,6 +104,7 @@ impl<N: Network> HotStuff<N> {
             sender_handle,
             validator_set_update_handle,
             event_publisher,
+            pending_pc: None,
         }
     }
 
@@ -445,6 +449,17 @@ impl<N: Network> HotStuff<N> {
             }
         }
 
+        // flashlayer patch: the votes for this block may have formed a certificate before the
+        // block itself arrived; apply it now that the block is in the tree.
+        if self
+            .pending_pc
+            .as_ref()
+            .is_some_and(|pc| pc.block == proposal.block.hash && block_tree.contains(&pc.block))
+        {
+            let pc = self.pending_pc.take().expect("checked above");
+            self.on_collect_pc(pc, block_tree)?;
+        }
+
         // 6. Stop accepting proposals or nudges from this leader in this view.
         match self.proposal_status {
             ProposalStatus::WaitingForProposal => {
@@ -594,32 +609,50 @@ impl<N: Network> HotStuff<N> {
                 })
                 .publish(&self.event_publisher);
 
-                // If the newly collected PC is not correct or not safe, then ignore it and return.
-                if !new_pc.is_correct(block_tree)?
-                    || !safe_pc(&new_pc, block_tree, self.config.chain_id)?
-                {
+                // flashlayer patch: votes are small and the proposal large, so on a busy
+                // network the other replicas' votes can reach the next leader before the
+                // proposal does. Upstream then drops the certificate (its block is unknown, so
+                // it is not "safe"), and the collector never forms it again: the view, and at
+                // an epoch's end the whole epoch change, times out. Keep it until the block
+                // arrives instead.
+                if !new_pc.is_genesis_pc() && !block_tree.contains(&new_pc.block) {
+                    self.pending_pc = Some(new_pc);
                     return Ok(());
                 }
-
-                // 2. Trigger block tree updates: update highestPC, lock, commit (if new PC collected).
-                let committed_validator_set_updates =
-                    block_tree.update(&new_pc, &self.event_publisher)?;
-
-                if let Some(vs_updates) = committed_validator_set_updates {
-                    self.validator_set_update_handle
-                        .update_validator_set(vs_updates)
-                }
-
-                // 3. Access the possibly updated validator set state, and update the vote collectors if needed
-                // (if new PC collected).
-                let validator_set_state = block_tree.validator_set_state()?;
-
-                let _ = self
-                    .phase_vote_collectors
-                    .update_validator_sets(&validator_set_state);
+                self.on_collect_pc(new_pc, block_tree)?;
             }
         }
 
+        Ok(())
+    }
+
+    /// Applies a newly collected phase certificate (upstream's steps 2 and 3 of
+    /// `on_receive_phase_vote`, moved here so a deferred certificate can use them too).
+    fn on_collect_pc<K: KVStore>(
+        &mut self,
+        new_pc: PhaseCertificate,
+        block_tree: &mut BlockTreeSingleton<K>,
+    ) -> Result<(), HotStuffError> {
+        // If the newly collected PC is not correct or not safe, then ignore it and return.
+        if !new_pc.is_correct(block_tree)? || !safe_pc(&new_pc, block_tree, self.config.chain_id)? {
+            return Ok(());
+        }
+
+        // 2. Trigger block tree updates: update highestPC, lock, commit (if new PC collected).
+        let committed_validator_set_updates = block_tree.update(&new_pc, &self.event_publisher)?;
+
+        if let Some(vs_updates) = committed_validator_set_updates {
+            self.validator_set_update_handle
+                .update_validator_set(vs_updates)
+        }
+
+        // 3. Access the possibly updated validator set state, and update the vote collectors if needed
+        // (if new PC collected).
+        let validator_set_state = block_tree.validator_set_state()?;
+
+        let _ = self
+            .phase_vote_collectors
+            .update_validator_sets(&validator_set_state);
         Ok(())
     }
 
