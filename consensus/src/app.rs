@@ -5,7 +5,7 @@ use alloy::{
     eips::eip2718::Decodable2718,
     primitives::{B256, Bytes, keccak256},
 };
-use flashlayer_execution::Payload;
+use flashlayer_execution::{Deposit, L1Origin, Payload};
 use flashlayer_storage::ConsensusStore;
 use hotstuff_rs::{
     app::{App, ProduceBlockRequest, ProduceBlockResponse, ValidateBlockRequest, ValidateBlockResponse},
@@ -34,6 +34,60 @@ pub trait TxSource: Send + Sync + 'static {
     fn wait_pending(&self, timeout: Duration) -> bool;
 }
 
+/// This node's view of the L1, for the deposits consensus orders.
+///
+/// The leader includes the deposits its watcher has seen confirmed; every validator checks
+/// them against its own watcher before voting, so a deposit enters the chain only once a
+/// quorum has seen it on L1.
+pub trait L1View: Send + Sync + 'static {
+    /// The newest confirmed L1 block, and up to `max` deposits with nonces after `after_nonce`
+    /// confirmed by it, in nonce order.
+    fn next_deposits(&self, after_nonce: u64, max: usize) -> (L1Origin, Vec<Deposit>);
+
+    /// Checks a proposal's L1 origin (a block this node knows, by number and hash) and
+    /// deposits (each one this node has seen, identical, confirmed by that origin).
+    fn verify(&self, origin: &L1Origin, deposits: &[Deposit]) -> Result<(), String>;
+
+    /// The last deposit nonce credited and the L1 origin recorded with executed L2 block
+    /// `number`.
+    fn executed_record(&self, number: u64) -> Option<(u64, L1Origin)>;
+}
+
+/// A layer without an L1: no origin, no deposits.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoL1;
+
+impl L1View for NoL1 {
+    fn next_deposits(&self, _after_nonce: u64, _max: usize) -> (L1Origin, Vec<Deposit>) {
+        (L1Origin::default(), Vec::new())
+    }
+
+    fn verify(&self, origin: &L1Origin, deposits: &[Deposit]) -> Result<(), String> {
+        if *origin != L1Origin::default() || !deposits.is_empty() {
+            return Err("this layer has no L1: no origin or deposits allowed".into());
+        }
+        Ok(())
+    }
+
+    fn executed_record(&self, _number: u64) -> Option<(u64, L1Origin)> {
+        Some((0, L1Origin::default()))
+    }
+}
+
+/// Most deposits one block credits.
+pub const MAX_DEPOSITS_PER_BLOCK: usize = 256;
+
+/// What the chain up to (and including) a parent block holds that the next block depends on.
+#[derive(Debug, Default)]
+struct Ancestry {
+    /// Transactions in ancestors that have not executed yet.
+    unexecuted_txs: HashSet<B256>,
+    /// Last deposit nonce credited by the chain.
+    last_deposit_nonce: u64,
+    /// The parent's L1 origin.
+    l1_origin: L1Origin,
+}
+
 /// Block production and validation parameters.
 #[derive(Debug, Clone)]
 pub struct AppConfig {
@@ -58,6 +112,7 @@ pub struct AppConfig {
 pub struct FlashApp<S> {
     config: AppConfig,
     source: Arc<S>,
+    l1: Arc<dyn L1View>,
     /// L2 number of the last executed block, maintained by the executor.
     executed: Arc<AtomicU64>,
     last_block_at: Instant,
@@ -70,9 +125,10 @@ impl<S> std::fmt::Debug for FlashApp<S> {
 }
 
 impl<S: TxSource> FlashApp<S> {
-    /// An app taking transactions from `source`; `executed` is the executor's head number.
-    pub fn new(config: AppConfig, source: Arc<S>, executed: Arc<AtomicU64>) -> Self {
-        Self { config, source, executed, last_block_at: Instant::now() }
+    /// An app taking transactions from `source` and deposits from `l1`; `executed` is the
+    /// executor's head number.
+    pub fn new(config: AppConfig, source: Arc<S>, l1: Arc<dyn L1View>, executed: Arc<AtomicU64>) -> Self {
+        Self { config, source, l1, executed, last_block_at: Instant::now() }
     }
 
     fn payload_of(view: &AppBlockTreeView<'_, ConsensusStore>, block: &CryptoHash) -> Option<Payload> {
@@ -93,16 +149,19 @@ impl<S: TxSource> FlashApp<S> {
             .unwrap_or(self.config.genesis_timestamp)
     }
 
-    /// Transactions in ancestors of (and including) `parent` that have not executed yet, and
-    /// whether any exist: the leader must not propose them again, and if there are any the
-    /// chain needs more blocks now to commit them.
-    fn unexecuted_ancestor_txs(
+    /// Walks back from `parent` through the blocks that have not executed yet: their
+    /// transactions (the leader must not propose them again; if any exist the chain needs more
+    /// blocks now to commit them, when `with_txs`), the newest deposit nonce and the parent's
+    /// L1 origin, falling back to the executed head's record.
+    fn ancestry(
         &self,
         view: &AppBlockTreeView<'_, ConsensusStore>,
         parent: Option<CryptoHash>,
-    ) -> HashSet<B256> {
+        with_txs: bool,
+    ) -> Result<Ancestry, String> {
         let executed = self.executed.load(Ordering::Acquire);
-        let mut hashes = HashSet::new();
+        let mut ancestry = Ancestry::default();
+        let (mut nonce, mut origin) = (None, None);
         let mut cursor = parent;
         while let Some(block) = cursor {
             let Ok(Some(height)) = view.block_height(&block) else { break };
@@ -111,11 +170,28 @@ impl<S: TxSource> FlashApp<S> {
                 break;
             }
             if let Some(payload) = Self::payload_of(view, &block) {
-                hashes.extend(payload.transactions.iter().map(keccak256));
+                if with_txs {
+                    ancestry.unexecuted_txs.extend(payload.transactions.iter().map(keccak256));
+                }
+                origin.get_or_insert(payload.l1_origin);
+                if nonce.is_none() {
+                    nonce = payload.deposits.last().map(|d| d.nonce);
+                }
             }
             cursor = view.block_justify(&block).ok().map(|pc| pc.block).filter(|_| height.int() > 0);
         }
-        hashes
+        if nonce.is_none() || origin.is_none() {
+            let (executed_nonce, executed_origin) = self
+                .l1
+                .executed_record(executed)
+                .ok_or_else(|| format!("no settlement record for executed block {executed}"))?;
+            ancestry.last_deposit_nonce = nonce.unwrap_or(executed_nonce);
+            ancestry.l1_origin = origin.unwrap_or(executed_origin);
+        } else {
+            ancestry.last_deposit_nonce = nonce.unwrap_or_default();
+            ancestry.l1_origin = origin.unwrap_or_default();
+        }
+        Ok(ancestry)
     }
 
     fn now_secs() -> u64 {
@@ -145,6 +221,27 @@ impl<S: TxSource> FlashApp<S> {
         let parent_ts = self.parent_timestamp(request.block_tree(), parent);
         if payload.timestamp < parent_ts {
             return Err(format!("timestamp {} before parent's {parent_ts}", payload.timestamp));
+        }
+        // L1 origin never moves back; deposits continue the chain's nonces without gaps and
+        // match this node's own L1 view.
+        let ancestry = self.ancestry(request.block_tree(), parent, false)?;
+        if payload.l1_origin.number < ancestry.l1_origin.number {
+            return Err(format!(
+                "L1 origin {} before parent's {}",
+                payload.l1_origin.number, ancestry.l1_origin.number
+            ));
+        }
+        if payload.deposits.len() > MAX_DEPOSITS_PER_BLOCK {
+            return Err(format!("{} deposits, over {MAX_DEPOSITS_PER_BLOCK}", payload.deposits.len()));
+        }
+        for (i, deposit) in payload.deposits.iter().enumerate() {
+            let expected = ancestry.last_deposit_nonce + 1 + i as u64;
+            if deposit.nonce != expected {
+                return Err(format!("deposit nonce {} where {expected} is next", deposit.nonce));
+            }
+        }
+        if payload.l1_origin != ancestry.l1_origin || !payload.deposits.is_empty() {
+            self.l1.verify(&payload.l1_origin, &payload.deposits)?;
         }
         if live && payload.timestamp > Self::now_secs() + self.config.max_future_drift.as_secs() {
             return Err(format!("timestamp {} too far in the future", payload.timestamp));
@@ -194,7 +291,15 @@ impl<S: TxSource> App<ConsensusStore> for FlashApp<S> {
     fn produce_block(&mut self, request: ProduceBlockRequest<'_, ConsensusStore>) -> ProduceBlockResponse {
         let view = request.block_tree();
         let parent = request.parent_block();
-        let exclude = self.unexecuted_ancestor_txs(view, parent);
+        let ancestry = match self.ancestry(view, parent, true) {
+            Ok(ancestry) => ancestry,
+            Err(reason) => {
+                // Only a broken store gets here; propose nothing new rather than guess.
+                tracing::error!(%reason, "cannot read the chain's settlement state");
+                Ancestry::default()
+            }
+        };
+        let exclude = &ancestry.unexecuted_txs;
 
         // Pace blocks at the block interval.
         let since = self.last_block_at.elapsed();
@@ -210,11 +315,17 @@ impl<S: TxSource> App<ConsensusStore> for FlashApp<S> {
         }
         let selecting = Instant::now();
         let transactions =
-            self.source.select(self.config.gas_limit, self.config.max_payload_bytes - 64, &exclude);
+            self.source.select(self.config.gas_limit, self.config.max_payload_bytes - 64, exclude);
         let selected = selecting.elapsed();
         let txs = transactions.len();
         let timestamp = Self::now_secs().max(self.parent_timestamp(view, parent));
-        let encoded = Payload { timestamp, transactions, ..Default::default() }.encode();
+        let (mut l1_origin, deposits) =
+            self.l1.next_deposits(ancestry.last_deposit_nonce, MAX_DEPOSITS_PER_BLOCK);
+        // Our watcher may be behind the parent's (another leader's) view: never go back.
+        if l1_origin.number < ancestry.l1_origin.number {
+            l1_origin = ancestry.l1_origin;
+        }
+        let encoded = Payload { timestamp, transactions, l1_origin, deposits }.encode();
         tracing::debug!(
             txs,
             bytes = encoded.len(),

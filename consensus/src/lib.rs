@@ -7,8 +7,10 @@
 //!
 //! # Layout
 //! - [`FlashApp`]: the `hotstuff_rs::app::App`: `produce_block` takes transactions from a
-//!   [`TxSource`] (the mempool) in policy order; `validate_block` checks payload rules. Both run
-//!   on hotstuff_rs's own thread and never wait on anything that may wait on consensus.
+//!   [`TxSource`] (the mempool) in policy order and deposits from an [`L1View`] (the L1
+//!   watcher); `validate_block` checks payload rules, deposits against this node's own L1
+//!   view. Both run on hotstuff_rs's own thread and never wait on anything that may wait on
+//!   consensus.
 //! - [`ConsensusNetwork`]: the `hotstuff_rs` `Network` over a [`Transport`] seam. Its `recv`
 //!   blocks for about a millisecond so hotstuff_rs's polling thread does not spin a core.
 //! - [`Replica`]: starts (and on first run initialises) a replica on a node's RocksDB.
@@ -20,7 +22,7 @@ mod error;
 mod network;
 mod replica;
 
-pub use app::{AppConfig, FlashApp, TxSource};
+pub use app::{AppConfig, FlashApp, L1View, MAX_DEPOSITS_PER_BLOCK, NoL1, TxSource};
 pub use error::{Error, Result};
 pub use network::{ConsensusNetwork, Inbound, Inbox, LocalTransport, Transport, inbox};
 pub use replica::{ConsensusStatus, Replica, ReplicaConfig, ValidatorKey, status};

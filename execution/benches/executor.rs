@@ -119,6 +119,7 @@ impl Run {
         let payload = Payload {
             timestamp: self.executor.head().timestamp + 1,
             transactions: txs.into_iter().map(|t| t.0).collect(),
+            ..Default::default()
         };
         let started = Instant::now();
         let executed =

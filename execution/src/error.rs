@@ -29,6 +29,9 @@ pub enum Error {
     /// The node has no genesis yet.
     #[error("no genesis block in the database")]
     NoGenesis,
+    /// A stored record does not decode.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
 }
 
 /// Result with the execution [`Error`].

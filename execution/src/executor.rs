@@ -2,6 +2,7 @@
 
 use crate::{
     ChainConfig, Error, Payload, Result,
+    messages::{BlockSettlement, L2_MESSAGE_PASSER, SentMessage},
     simulate::evm_env,
     state_root::{AccountChange, StateChanges, apply_changes},
 };
@@ -12,6 +13,7 @@ use alloy::{
         transaction::SignerRecoverable,
     },
     eips::{eip2718::Decodable2718, eip7685::EMPTY_REQUESTS_HASH},
+    genesis::GenesisAccount,
     primitives::{Address, B256, Bloom, Bytes, U256, keccak256},
 };
 use alloy_evm::{Evm, EvmFactory, FromRecoveredTx, eth::EthEvmFactory};
@@ -71,6 +73,8 @@ pub struct ExecutedBlock {
     pub skipped: Vec<SkippedTx>,
     /// New nonce of every sender that had a transaction included.
     pub sender_nonces: HashMap<Address, u64>,
+    /// Deposits credited, messages sent, L1 origin (also stored with the block).
+    pub settlement: BlockSettlement,
 }
 
 /// Recovers the senders of `txs` in parallel (libsecp256k1 through alloy's `secp256k1`
@@ -86,6 +90,8 @@ pub struct BlockExecutor {
     config: ChainConfig,
     head: Header,
     head_hash: B256,
+    /// The head's settlement record (last deposit nonce, L1 origin).
+    head_settlement: BlockSettlement,
 }
 
 impl BlockExecutor {
@@ -106,6 +112,7 @@ impl BlockExecutor {
                     senders: vec![],
                 };
                 write.block(&block, &[]);
+                write.block_settlement(0, &BlockSettlement::default().encode());
                 write.genesis_marker(&genesis_hash);
                 write.commit()?;
                 tracing::info!(hash = %genesis_hash, state_root = %genesis.state_root, "wrote genesis block");
@@ -124,7 +131,19 @@ impl BlockExecutor {
         let number = db.head_number()?.ok_or(Error::NoGenesis)?;
         let head = db.header(number)?.ok_or(Error::NoGenesis)?;
         let head_hash = db.block_hash(number)?.ok_or(Error::NoGenesis)?;
-        Ok(Self { db, config, head, head_hash })
+        let head_settlement = Self::settlement_of(&db, number)?;
+        Ok(Self { db, config, head, head_hash, head_settlement })
+    }
+
+    /// The settlement record stored with block `number`.
+    pub fn settlement_of(db: &Db, number: u64) -> Result<BlockSettlement> {
+        let bytes = db.block_settlement(number)?.ok_or(Error::NoGenesis)?;
+        BlockSettlement::decode(&bytes).map_err(|e| Error::Corrupt(format!("block {number} settlement: {e}")))
+    }
+
+    /// The last deposit nonce credited up to the head.
+    pub fn last_deposit_nonce(&self) -> u64 {
+        self.head_settlement.last_deposit_nonce
     }
 
     /// The genesis header of a layer with the given genesis state root.
@@ -212,6 +231,23 @@ impl BlockExecutor {
         let env = evm_env(&self.config, number, timestamp, base_fee, consensus_hash);
         let mut evm =
             EthEvmFactory::default().create_evm(CacheDB::new(StateReader::new(self.db.clone())), env);
+        // Deposits first, so that deposited funds are spendable by the block's transactions.
+        // Consensus admits only the next nonces in order; anything else is ignored, which keeps
+        // execution total and identical everywhere.
+        let mut settlement = BlockSettlement {
+            l1_origin: payload.l1_origin,
+            last_deposit_nonce: self.head_settlement.last_deposit_nonce,
+            deposits: Vec::new(),
+            messages: Vec::new(),
+        };
+        for deposit in &payload.deposits {
+            if deposit.nonce != settlement.last_deposit_nonce + 1 {
+                continue;
+            }
+            credit(evm.db_mut(), deposit.to, deposit.amount)?;
+            settlement.last_deposit_nonce = deposit.nonce;
+            settlement.deposits.push(deposit.clone());
+        }
         let mut transactions = Vec::with_capacity(decoded.len());
         let mut tx_senders = Vec::with_capacity(decoded.len());
         let mut receipts = Vec::with_capacity(decoded.len());
@@ -236,6 +272,7 @@ impl BlockExecutor {
                         cumulative_gas_used: cumulative_gas,
                         logs: result.into_logs(),
                     };
+                    settlement.messages.extend(receipt.logs.iter().filter_map(SentMessage::from_log));
                     receipts.push(ReceiptEnvelope::from_typed(tx.tx_type(), ReceiptWithBloom::from(receipt)));
                     sender_nonces.insert(sender, tx.nonce() + 1);
                     transactions.push(tx);
@@ -284,6 +321,7 @@ impl BlockExecutor {
         let hash = header.hash_slow();
         let block = StoredBlock { header, hash, transactions, senders: tx_senders };
         write.block(&block, &receipts);
+        write.block_settlement(number, &settlement.encode());
         for tx in &block.transactions {
             write.journal_delete(tx.tx_hash());
         }
@@ -293,7 +331,8 @@ impl BlockExecutor {
         write.commit()?;
         self.head = block.header.clone();
         self.head_hash = hash;
-        Ok(ExecutedBlock { block, receipts, skipped, sender_nonces })
+        self.head_settlement = settlement.clone();
+        Ok(ExecutedBlock { block, receipts, skipped, sender_nonces, settlement })
     }
 }
 
@@ -339,11 +378,25 @@ fn cache_changes(cache: revm::database::Cache) -> StateChanges {
     changes
 }
 
+/// Adds `amount` to `to`'s balance (a deposit: no code runs, it cannot fail).
+fn credit(db: &mut CacheDB<StateReader>, to: Address, amount: U256) -> Result<()> {
+    let mut info = revm::Database::basic(db, to)?.unwrap_or_default();
+    info.balance = info.balance.saturating_add(amount);
+    let mut account = revm::state::Account::from(info);
+    account.mark_touch();
+    db.commit(std::iter::once((to, account)).collect());
+    Ok(())
+}
+
+/// The genesis state: the layer's alloc plus the system contracts every layer has.
 fn genesis_changes(config: &ChainConfig) -> StateChanges {
+    let passer = GenesisAccount::default().with_code(Some(crate::messages::L2_MESSAGE_PASSER_CODE.clone()));
     config
         .genesis
         .alloc
         .iter()
+        .filter(|(address, _)| **address != L2_MESSAGE_PASSER)
+        .chain(std::iter::once((&L2_MESSAGE_PASSER, &passer)))
         .map(|(address, account)| {
             let code = account.code.clone().filter(|c| !c.is_empty());
             let code_hash = code.as_ref().map(keccak256).unwrap_or(KECCAK_EMPTY);

@@ -8,7 +8,10 @@
 //!
 //! # Layout
 //! - [`ChainConfig`]: the execution parameters of a layer (chain id, genesis, gas and fee rules).
-//! - [`Payload`]: the consensus payload format, RLP-encoded.
+//! - [`Payload`]: the consensus payload format, RLP-encoded: timestamp, transactions, and the
+//!   L1 origin with the deposits credited before the transactions.
+//! - [`messages`]: the `L2MessagePasser` system contract in every genesis, the L2->L1
+//!   messages it emits, and the per-block settlement record batches are built from.
 //! - [`BlockExecutor`]: genesis initialisation and block execution on revm (through alloy-evm).
 //! - [`state_root`]: the state trie root of a block's changes over the stored state.
 //! - [`simulate`]: `eth_call` / `eth_estimateGas` against the latest state.
@@ -18,6 +21,7 @@
 mod config;
 mod error;
 mod executor;
+pub mod messages;
 mod payload;
 mod simulate;
 pub mod state_root;
@@ -25,5 +29,5 @@ pub mod state_root;
 pub use config::{ChainConfig, FeeMode, SPEC};
 pub use error::{Error, Result};
 pub use executor::{BlockExecutor, ExecutedBlock, SkipReason, SkippedTx, recover_senders};
-pub use payload::Payload;
+pub use payload::{Deposit, L1Origin, Payload};
 pub use simulate::{SimulateError, evm_env, simulate};

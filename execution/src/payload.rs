@@ -1,19 +1,45 @@
 //! The consensus payload: what HotStuff orders and every node executes.
 
 use alloy::{
-    primitives::{B256, Bytes, keccak256},
+    primitives::{Address, B256, Bytes, U256, keccak256},
     rlp::{Decodable, RlpDecodable, RlpEncodable},
 };
 
-/// Ordered raw EIP-2718 transactions plus the block timestamp chosen by the leader.
-///
-/// Later issues add the L1 origin and its deposits; the RLP list grows at the end.
+/// The L1 block a payload's deposits were read up to (the leader's confirmed L1 view).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, RlpEncodable, RlpDecodable)]
+pub struct L1Origin {
+    /// L1 block number (0 on a layer without an L1).
+    pub number: u64,
+    /// Its hash.
+    pub hash: B256,
+}
+
+/// ETH deposited on L1 (`FlashLayer.deposit(to)`), credited on L2 before the block's
+/// transactions. It cannot fail: no gas, no code runs, the balance just grows.
+#[derive(Debug, Clone, PartialEq, Eq, RlpEncodable, RlpDecodable)]
+pub struct Deposit {
+    /// The contract's deposit nonce (1, 2, 3, ... without gaps across blocks).
+    pub nonce: u64,
+    /// Who deposited on L1.
+    pub from: Address,
+    /// Who is credited on L2.
+    pub to: Address,
+    /// Wei.
+    pub amount: U256,
+}
+
+/// What one block orders: the timestamp chosen by the leader, the L1 origin with the deposits
+/// derived from it, and raw EIP-2718 transactions.
 #[derive(Debug, Clone, Default, PartialEq, Eq, RlpEncodable, RlpDecodable)]
 pub struct Payload {
     /// Block timestamp, Unix seconds.
     pub timestamp: u64,
     /// Transactions in the order they execute.
     pub transactions: Vec<Bytes>,
+    /// L1 block the deposits come from (never moves backwards).
+    pub l1_origin: L1Origin,
+    /// Deposits credited at the start of the block, in nonce order.
+    pub deposits: Vec<Deposit>,
 }
 
 impl Payload {
@@ -43,7 +69,17 @@ mod tests {
 
     #[test]
     fn roundtrip_and_trailing_bytes_rejected() {
-        let p = Payload { timestamp: 7, transactions: vec![Bytes::from_static(&[1, 2, 3])] };
+        let p = Payload {
+            timestamp: 7,
+            transactions: vec![Bytes::from_static(&[1, 2, 3])],
+            l1_origin: L1Origin { number: 9, hash: B256::repeat_byte(9) },
+            deposits: vec![Deposit {
+                nonce: 1,
+                from: Address::repeat_byte(1),
+                to: Address::repeat_byte(2),
+                amount: U256::from(5),
+            }],
+        };
         let enc = p.encode();
         assert_eq!(Payload::decode(&enc).unwrap(), p);
         let mut longer = enc.clone();

@@ -1,6 +1,7 @@
 //! Execution against RocksDB on disk: state roots checked against alloy-trie's reference
 //! implementation, and invalid transactions skipped deterministically.
 
+use alloy::sol_types::SolCall;
 use alloy::{
     consensus::{SignableTransaction, TxEip1559, TxEnvelope},
     eips::eip2718::Encodable2718,
@@ -13,7 +14,10 @@ use alloy_trie::{
     TrieAccount,
     root::{state_root_unhashed, storage_root_unhashed},
 };
-use flashlayer_execution::{BlockExecutor, ChainConfig, FeeMode, Payload, SkipReason};
+use flashlayer_execution::{
+    BlockExecutor, ChainConfig, Deposit, FeeMode, L1Origin, Payload, SkipReason,
+    messages::{L2_MESSAGE_PASSER, L2_MESSAGE_PASSER_CODE},
+};
 use flashlayer_storage::Db;
 use std::collections::BTreeMap;
 
@@ -84,6 +88,9 @@ fn genesis_state_root_matches_reference() {
     );
     let executor = BlockExecutor::open(Db::open(dir.path()).unwrap(), chain(alloc.clone())).unwrap();
 
+    // Every layer's genesis also holds the system contracts.
+    alloc
+        .insert(L2_MESSAGE_PASSER, GenesisAccount::default().with_code(Some(L2_MESSAGE_PASSER_CODE.clone())));
     let reference = state_root_unhashed(alloc.iter().map(|(address, account)| {
         let storage_root = storage_root_unhashed(
             account.storage.iter().flatten().map(|(k, v)| (*k, U256::from_be_bytes(v.0))),
@@ -117,6 +124,7 @@ fn incremental_state_root_equals_from_scratch_and_skips_are_deterministic() {
             tx(&a, 0, TxKind::Call(c), 1, vec![], 21_000), // nonce reused
             tx(&signer(3), 0, TxKind::Call(c), 1, vec![], 21_000), // no funds
         ],
+        ..Default::default()
     };
     let out = executor.execute(&block1, B256::repeat_byte(1), &|_| None).unwrap();
     assert_eq!(out.block.transactions.len(), 2);
@@ -137,6 +145,7 @@ fn incremental_state_root_equals_from_scratch_and_skips_are_deterministic() {
     let block2 = Payload {
         timestamp: 11,
         transactions: vec![tx(&b, 0, TxKind::Call(a.address()), 77, vec![], 21_000)],
+        ..Default::default()
     };
     let out2 = executor.execute(&block2, B256::repeat_byte(2), &|_| None).unwrap();
     assert_eq!(out2.block.header.parent_hash, out.block.hash);
@@ -167,4 +176,67 @@ fn incremental_state_root_equals_from_scratch_and_skips_are_deterministic() {
     let dir3 = tempfile::tempdir().unwrap();
     let scratch = BlockExecutor::open(Db::open(dir3.path()).unwrap(), chain(alloc)).unwrap();
     assert_eq!(scratch.head().state_root, out2.block.header.state_root);
+}
+
+alloy::sol! {
+    function withdraw(address to) payable returns (bytes32);
+}
+
+/// Deposits are credited before the block's transactions (so they can spend them), only in
+/// nonce order, and recorded with the block; a withdrawal through the L2MessagePasser is
+/// recorded as a message whose hash is the one the L1 contract verifies.
+#[test]
+fn deposits_credit_in_order_and_messages_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    let a = signer(1);
+    let mut executor = BlockExecutor::open(db.clone(), chain(funded(&[a.address()]))).unwrap();
+    assert_eq!(executor.last_deposit_nonce(), 0);
+
+    // A fresh account gets a deposit and spends from it in the same block.
+    let fresh = signer(9);
+    let deposit = |nonce: u64, to: Address, wei: u128| Deposit {
+        nonce,
+        from: Address::repeat_byte(0xd0),
+        to,
+        amount: U256::from(wei),
+    };
+    let recipient = Address::repeat_byte(0x44);
+    let origin = L1Origin { number: 12, hash: B256::repeat_byte(12) };
+    let block1 = Payload {
+        timestamp: 10,
+        transactions: vec![
+            tx(&fresh, 0, TxKind::Call(Address::repeat_byte(0x55)), 1_000, vec![], 21_000),
+            tx(
+                &a,
+                0,
+                TxKind::Call(L2_MESSAGE_PASSER),
+                5_000,
+                withdrawCall { to: recipient }.abi_encode(),
+                200_000,
+            ),
+        ],
+        l1_origin: origin,
+        // nonce 3 is out of order and must be ignored
+        deposits: vec![deposit(1, fresh.address(), 10u128.pow(18)), deposit(3, fresh.address(), 7)],
+    };
+    let out = executor.execute(&block1, B256::repeat_byte(1), &|_| None).unwrap();
+    assert_eq!(out.block.transactions.len(), 2, "skipped: {:?}", out.skipped);
+    assert_eq!(out.settlement.last_deposit_nonce, 1);
+    assert_eq!(out.settlement.deposits.len(), 1);
+    assert_eq!(out.settlement.l1_origin, origin);
+    let fresh_account = db.account(&keccak256(fresh.address())).unwrap().unwrap();
+    assert!(fresh_account.balance < U256::from(10u128.pow(18)) && fresh_account.balance > U256::ZERO);
+
+    let [message] = out.settlement.messages.as_slice() else { panic!("{:?}", out.settlement.messages) };
+    assert_eq!((message.sender, message.target, message.value), (a.address(), recipient, U256::from(5_000)));
+    assert_eq!(message.nonce, U256::from(1));
+    let encoded = (message.nonce, message.sender, message.target, message.value, message.data.clone());
+    assert_eq!(message.hash, keccak256(alloy::sol_types::SolValue::abi_encode_params(&encoded)));
+
+    // Stored with the block, and the executor resumes from it.
+    assert_eq!(BlockExecutor::settlement_of(&db, 1).unwrap(), out.settlement);
+    drop(executor);
+    let executor = BlockExecutor::open(db, chain(funded(&[a.address()]))).unwrap();
+    assert_eq!(executor.last_deposit_nonce(), 1);
 }

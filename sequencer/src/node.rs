@@ -116,6 +116,7 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
             max_future_drift: Duration::from_secs(15),
         },
         mempool.clone(),
+        Arc::new(flashlayer_consensus::NoL1),
         executed,
     );
     let (inbound, inbox) = flashlayer_consensus::inbox();

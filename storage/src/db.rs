@@ -169,6 +169,11 @@ impl Db {
         self.decode::<tables::Receipts, Vec<ReceiptEnvelope>>(tables::number_key(number))
     }
 
+    /// A block's settlement data as the executor encoded it.
+    pub fn block_settlement(&self, number: BlockNumber) -> Result<Option<Vec<u8>>> {
+        self.get::<tables::BlockSettlement>(&tables::number_key(number))
+    }
+
     /// Where a transaction was included, if it was.
     pub fn tx_location(&self, hash: &B256) -> Result<Option<TxLocation>> {
         self.get::<tables::TxLookup>(hash)?
@@ -301,6 +306,11 @@ impl BlockWrite {
             self.batch.put_cf(lookup, tx.tx_hash(), location);
         }
         self.batch.put_cf(self.db.cf::<tables::Meta>(), tables::META_HEAD, key);
+    }
+
+    /// Stores a block's settlement data (opaque here; see `Db::block_settlement`).
+    pub fn block_settlement(&mut self, number: BlockNumber, encoded: &[u8]) {
+        self.batch.put_cf(self.db.cf::<tables::BlockSettlement>(), tables::number_key(number), encoded);
     }
 
     /// Drops transactions from the mempool journal in the same write as the block that

@@ -71,6 +71,11 @@ table!(
     MempoolJournal = "mempool"
 );
 table!(
+    /// Block number (u64 BE) -> the block's settlement data (L1 origin, deposits credited,
+    /// L2->L1 messages sent), encoded by the execution crate: what batches commit to.
+    BlockSettlement = "block_settlement"
+);
+table!(
     /// Named node metadata: schema version, head block number.
     Meta = "meta"
 );
@@ -88,6 +93,7 @@ pub const ALL: &[&str] = &[
     Storage::NAME,
     Code::NAME,
     MempoolJournal::NAME,
+    BlockSettlement::NAME,
     Meta::NAME,
 ];
 
