@@ -6,7 +6,9 @@
 //!   length-prefixed, size-capped), used through [`ConsensusTransport`], the p2p side of the
 //!   consensus crate's `Transport` seam;
 //! - **transaction gossip**: gossipsub, transactions batched many to a message (flushed every
-//!   few milliseconds or when a batch grows large), decoded before forwarding.
+//!   few milliseconds or when a batch grows large), decoded before forwarding;
+//! - **settlement gossip**: gossipsub, the validators' signatures over settlement batches,
+//!   checked by the node (signer and batch) before forwarding.
 //!
 //! Peers that send undecodable or oversized messages are disconnected and blocked for a while.
 //! The swarm runs in one tokio task ([`service`]); [`P2p`] is the thread-safe handle to it.
@@ -59,6 +61,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What the service hands to the node: transaction batches from peers.
 pub type TxHandler = Arc<dyn Fn(PeerId, Vec<Bytes>) + Send + Sync>;
 
+/// Settlement messages (batch signatures) from peers. Called on the swarm task, so it must be
+/// quick; returns `false` for a message that can never be valid (undecodable, not signed by a
+/// member), which gossipsub then neither forwards nor credits to its sender.
+pub type SettlementHandler = Arc<dyn Fn(PeerId, &[u8]) -> bool + Send + Sync>;
+
+/// Largest settlement gossip message (a batch signature is well under 1 KiB).
+pub const MAX_SETTLEMENT_MESSAGE: usize = 16 * 1024;
+
 /// How to run the p2p service.
 #[derive(Debug, Clone)]
 pub struct P2pConfig {
@@ -101,6 +111,7 @@ pub(crate) enum Command {
     Broadcast { bytes: Vec<u8> },
     SetValidators(Vec<PeerId>),
     PublishTx(Bytes),
+    PublishSettlement(Vec<u8>),
     Block(PeerId),
     Unblock(PeerId),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
@@ -116,9 +127,14 @@ pub struct P2p {
 impl P2p {
     /// Starts the service on the current tokio runtime. Consensus messages go to `inbound`,
     /// transaction batches to `on_txs`. Returns once it listens.
-    pub async fn spawn(config: P2pConfig, inbound: Inbound, on_txs: TxHandler) -> Result<Self> {
+    pub async fn spawn(
+        config: P2pConfig,
+        inbound: Inbound,
+        on_txs: TxHandler,
+        on_settlement: SettlementHandler,
+    ) -> Result<Self> {
         let (commands, rx) = mpsc::unbounded_channel();
-        let local = service::spawn(config, rx, inbound, on_txs).await?;
+        let local = service::spawn(config, rx, inbound, on_txs, on_settlement).await?;
         Ok(Self { commands, local })
     }
 
@@ -135,6 +151,11 @@ impl P2p {
     /// Gossips a transaction this node admitted (batched with others).
     pub fn publish_tx(&self, raw: Bytes) {
         self.command(Command::PublishTx(raw));
+    }
+
+    /// Gossips a settlement message (a batch signature) to every peer.
+    pub fn publish_settlement(&self, message: Vec<u8>) {
+        self.command(Command::PublishSettlement(message));
     }
 
     /// Blocks a peer (disconnects it and refuses it) until [`unblock`](Self::unblock).

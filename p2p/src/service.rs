@@ -1,8 +1,9 @@
 //! The swarm task: connections, consensus requests, transaction gossip, peer blocking.
 
 use crate::{
-    BLOCK_DURATION, Command, Error, GOSSIP_BATCH_BYTES, GOSSIP_FLUSH, MAX_GOSSIP_MESSAGE, P2pConfig, Result,
-    TxHandler, codec::ConsensusCodec, consensus_key,
+    BLOCK_DURATION, Command, Error, GOSSIP_BATCH_BYTES, GOSSIP_FLUSH, MAX_GOSSIP_MESSAGE,
+    MAX_SETTLEMENT_MESSAGE, P2pConfig, Result, SettlementHandler, TxHandler, codec::ConsensusCodec,
+    consensus_key,
 };
 use alloy::primitives::Bytes;
 use borsh::BorshDeserialize;
@@ -48,6 +49,7 @@ pub(crate) async fn spawn(
     commands: mpsc::UnboundedReceiver<Command>,
     inbound: Inbound,
     on_txs: TxHandler,
+    on_settlement: SettlementHandler,
 ) -> Result<PeerId> {
     let keypair =
         identity::Keypair::ed25519_from_bytes(config.secret).map_err(|e| Error::Identity(e.to_string()))?;
@@ -55,6 +57,8 @@ pub(crate) async fn spawn(
     let protocol = StreamProtocol::try_from_owned(format!("/flashlayer/{}/consensus/1", config.chain_id))
         .map_err(transport_err)?;
     let topic = gossipsub::IdentTopic::new(format!("/flashlayer/{}/txs/1", config.chain_id));
+    let settlement_topic =
+        gossipsub::IdentTopic::new(format!("/flashlayer/{}/settlement/1", config.chain_id));
 
     let mut swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
@@ -93,6 +97,7 @@ pub(crate) async fn spawn(
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(24 * 3600)))
         .build();
     swarm.behaviour_mut().gossip.subscribe(&topic).map_err(transport_err)?;
+    swarm.behaviour_mut().gossip.subscribe(&settlement_topic).map_err(transport_err)?;
     swarm.listen_on(config.listen.clone()).map_err(transport_err)?;
     let mut addresses = HashMap::new();
     for (peer, addr) in &config.peers {
@@ -105,8 +110,10 @@ pub(crate) async fn spawn(
         swarm,
         local,
         topic,
+        settlement_topic,
         inbound,
         on_txs,
+        on_settlement,
         addresses,
         validators: HashSet::new(),
         connected: HashSet::new(),
@@ -125,8 +132,10 @@ struct Service {
     swarm: Swarm<Behaviour>,
     local: PeerId,
     topic: gossipsub::IdentTopic,
+    settlement_topic: gossipsub::IdentTopic,
     inbound: Inbound,
     on_txs: TxHandler,
+    on_settlement: SettlementHandler,
     addresses: HashMap<PeerId, Multiaddr>,
     validators: HashSet<PeerId>,
     connected: HashSet<PeerId>,
@@ -179,6 +188,14 @@ impl Service {
                 self.batch.push(raw);
                 if self.batch_bytes >= GOSSIP_BATCH_BYTES {
                     self.flush();
+                }
+            }
+            Command::PublishSettlement(message) => {
+                let topic = self.settlement_topic.clone();
+                match self.swarm.behaviour_mut().gossip.publish(topic, message) {
+                    Ok(_) | Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
+                    // Signatures are re-gossiped until the batch lands, so a lost one is retried.
+                    Err(e) => tracing::debug!(error = %e, "could not gossip a settlement message"),
                 }
             }
             Command::Block(peer) => {
@@ -277,6 +294,25 @@ impl Service {
                 ..
             })) => {
                 tracing::debug!(%peer, %error, "consensus message not delivered");
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) if message.topic == self.settlement_topic.hash() => {
+                let from = message.source.unwrap_or(propagation_source);
+                let valid =
+                    message.data.len() <= MAX_SETTLEMENT_MESSAGE && (self.on_settlement)(from, &message.data);
+                let acceptance = if valid {
+                    gossipsub::MessageAcceptance::Accept
+                } else {
+                    gossipsub::MessageAcceptance::Reject
+                };
+                let _ = self.swarm.behaviour_mut().gossip.report_message_validation_result(
+                    &message_id,
+                    &propagation_source,
+                    acceptance,
+                );
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
                 propagation_source,

@@ -57,8 +57,104 @@ pub struct DevnetInfo {
     pub layer: PathBuf,
     /// The nodes.
     pub nodes: Vec<DevnetNode>,
-    /// Prefunded accounts.
+    /// Prefunded accounts (the same keys hold 10,000 ETH on the devnet's anvil L1).
     pub accounts: Vec<DevAccount>,
+    /// The L1 the layer settles on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l1: Option<DevnetL1>,
+}
+
+/// The L1 part of `devnet.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DevnetL1 {
+    /// anvil's JSON-RPC URL.
+    pub rpc: String,
+    /// L1 chain id.
+    pub chain_id: u64,
+    /// The layer's FlashLayer contract.
+    pub layer_contract: Address,
+    /// anvil's process id.
+    pub pid: u32,
+}
+
+/// How `flashlayer init --l1-rpc` sets a layer up on its L1.
+#[derive(Debug, Clone)]
+pub struct L1Setup {
+    /// L1 JSON-RPC URL.
+    pub rpc: String,
+    /// Key that deploys the contract and funds the settlement keys (anvil's first dev key by
+    /// default).
+    pub deployer: PrivateKeySigner,
+    /// Batch rules and confirmations written into the layer.
+    pub batch_blocks: u64,
+    /// Longest batch span (seconds of L2 time).
+    pub batch_interval_secs: u64,
+    /// Confirmations before a deposit counts.
+    pub confirmations: u64,
+    /// Submitter takeover timeout.
+    pub submit_timeout_secs: u64,
+    /// Seconds after acceptance before messages may be relayed.
+    pub challenge_window: u64,
+}
+
+/// ETH each settlement key gets from the deployer, for submission gas.
+const SETTLEMENT_FUNDING_ETH: u64 = 10;
+
+/// Deploys the layer's FlashLayer contract on L1 (signer set = the sequencers' settlement
+/// addresses, threshold just over two thirds, the L2 genesis hash), funds the settlement keys
+/// and writes the `l1` section into `layer`.
+pub async fn attach_l1(layer: &mut LayerDescription, setup: &L1Setup) -> eyre::Result<()> {
+    use alloy::{
+        network::EthereumWallet,
+        providers::{Provider, ProviderBuilder},
+        rpc::types::TransactionRequest,
+    };
+    use flashlayer_settlement::{bindings::FlashLayer, threshold_for};
+
+    let url = setup.rpc.parse().wrap_err_with(|| format!("L1 RPC URL {:?}", setup.rpc))?;
+    let provider =
+        ProviderBuilder::new().wallet(EthereumWallet::from(setup.deployer.clone())).connect_http(url);
+    let chain_id =
+        provider.get_chain_id().await.wrap_err_with(|| format!("reaching the L1 at {}", setup.rpc))?;
+    let mut signers: Vec<Address> = layer.sequencers.iter().map(|s| s.settlement_address).collect();
+    signers.sort();
+    let threshold = threshold_for(signers.len());
+    // The contract anchors the batch chain at the L2 genesis block.
+    let scratch = tempfile::tempdir()?;
+    let genesis_hash = flashlayer_execution::BlockExecutor::open(
+        flashlayer_storage::Db::open(scratch.path())?,
+        layer.chain.clone(),
+    )?
+    .head_hash();
+    let deploy = FlashLayer::deploy_builder(
+        provider.clone(),
+        signers.clone(),
+        alloy::primitives::U256::from(threshold),
+        genesis_hash,
+        setup.challenge_window,
+    );
+    let receipt = deploy.send().await?.get_receipt().await.wrap_err("deploying FlashLayer")?;
+    let contract =
+        receipt.contract_address.ok_or_else(|| eyre::eyre!("FlashLayer deployment made no contract"))?;
+    let deployed_at = receipt.block_number.unwrap_or_default();
+    for signer in &signers {
+        let fund = TransactionRequest::default().to(*signer).value(
+            alloy::primitives::U256::from(SETTLEMENT_FUNDING_ETH)
+                * alloy::primitives::U256::from(10u64).pow(alloy::primitives::U256::from(18)),
+        );
+        provider.send_transaction(fund).await?.get_receipt().await.wrap_err("funding a settlement key")?;
+    }
+    layer.l1 = Some(crate::layer::L1Settlement {
+        chain_id,
+        contract,
+        deployed_at,
+        confirmations: setup.confirmations,
+        batch_blocks: setup.batch_blocks,
+        batch_interval_secs: setup.batch_interval_secs,
+        submit_timeout_secs: setup.submit_timeout_secs,
+        threshold,
+    });
+    Ok(())
 }
 
 /// The dev accounts: the first `count` of [`DEV_MNEMONIC`].
@@ -134,14 +230,78 @@ pub struct DevnetOptions {
     pub base_port: Option<u16>,
     /// Log format passed to the nodes.
     pub log_format: String,
+    /// Run an anvil L1 and settle on it (`None`: no L1).
+    pub l1: Option<DevnetL1Options>,
+}
+
+/// The devnet's L1.
+#[derive(Debug, Clone)]
+pub struct DevnetL1Options {
+    /// The anvil binary.
+    pub anvil: PathBuf,
+    /// Deployment and batch parameters (its `rpc` is filled in once anvil runs).
+    pub setup: L1Setup,
+}
+
+/// Starts anvil for a devnet on a free port, its chain kept in `dir/l1/state.json` (loaded at
+/// start, dumped every few seconds and at exit) so that a resumed devnet finds its contract.
+/// Blocks come every second, so confirmations advance on an idle L1.
+async fn start_anvil(anvil: &Path, dir: &Path) -> eyre::Result<(Child, String)> {
+    let l1_dir = dir.join("l1");
+    std::fs::create_dir_all(&l1_dir)?;
+    let port = free_port()?;
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(l1_dir.join("anvil.log"))?;
+    let mut child = Command::new(anvil)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--block-time", "1"])
+        .arg("--state")
+        .arg(l1_dir.join("state.json"))
+        .args(["--state-interval", "5"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .wrap_err_with(|| {
+            format!("starting anvil ({}); run scripts/setup, or pass --no-l1", anvil.display())
+        })?;
+    let rpc = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let client = jsonrpsee::http_client::HttpClientBuilder::default()
+        .request_timeout(Duration::from_secs(2))
+        .build(&rpc)?;
+    loop {
+        use jsonrpsee::core::client::ClientT;
+        if client.request::<serde_json::Value, _>("eth_chainId", jsonrpsee::rpc_params![]).await.is_ok() {
+            return Ok((child, rpc));
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("anvil exited with {status}; see {}", l1_dir.join("anvil.log").display());
+        }
+        ensure!(Instant::now() < deadline, "anvil did not answer at {rpc} within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 struct Running {
     children: Vec<Child>,
+    anvil: Option<Child>,
 }
 
 impl Running {
     fn stop(&mut self) {
+        self.stop_nodes();
+        // The L1 last (SIGTERM: anvil dumps its state for the next start).
+        if let Some(mut anvil) = self.anvil.take() {
+            unsafe { libc::kill(anvil.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(anvil.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = anvil.kill();
+            let _ = anvil.wait();
+        }
+    }
+
+    fn stop_nodes(&mut self) {
         for child in &self.children {
             // SIGTERM: nodes shut down cleanly.
             unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -207,8 +367,22 @@ pub async fn run(options: DevnetOptions) -> eyre::Result<()> {
         );
         std::fs::remove_dir_all(&dir)?;
     }
+    std::fs::create_dir_all(&dir)?;
+    let mut running = Running { children: Vec::new(), anvil: None };
+    let mut l1_rpc = None;
+    if let Some(l1) = &options.l1 {
+        let (child, rpc) = start_anvil(&l1.anvil, &dir).await?;
+        running.anvil = Some(child);
+        l1_rpc = Some(rpc);
+    }
     let layer = if dir.join("layer.json").exists() {
         let layer = LayerDescription::load(&dir.join("layer.json"))?;
+        ensure!(
+            layer.l1.is_some() == options.l1.is_some(),
+            "{} holds a devnet {} an L1; start it the same way or use --fresh",
+            dir.display(),
+            if layer.l1.is_some() { "with" } else { "without" }
+        );
         ensure!(
             layer.sequencers.len() == options.nodes,
             "{} holds a devnet of {} nodes, not {} (use --fresh to start over)",
@@ -220,14 +394,19 @@ pub async fn run(options: DevnetOptions) -> eyre::Result<()> {
         layer
     } else {
         println!("creating a devnet of {} node(s) in {}", options.nodes, dir.display());
-        init(&dir, options.nodes, options.chain_id, 10)?
+        let mut layer = init(&dir, options.nodes, options.chain_id, 10)?;
+        if let (Some(l1), Some(rpc)) = (&options.l1, &l1_rpc) {
+            let setup = L1Setup { rpc: rpc.clone(), ..l1.setup.clone() };
+            attach_l1(&mut layer, &setup).await?;
+            layer.save(&dir.join("layer.json"))?;
+        }
+        layer
     };
     let _ = std::fs::remove_file(&info_path);
     let accounts: Vec<DevAccount> =
         serde_json::from_str(&std::fs::read_to_string(dir.join("accounts.json"))?)?;
 
     let exe = std::env::current_exe()?;
-    let mut running = Running { children: Vec::new() };
     let mut nodes = Vec::new();
     for i in 0..options.nodes {
         let ndir = node_dir(&dir, i);
@@ -239,8 +418,12 @@ pub async fn run(options: DevnetOptions) -> eyre::Result<()> {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
         let rpc_addr: SocketAddr = format!("127.0.0.1:{rpc_port}").parse()?;
         let metrics_addr: SocketAddr = format!("127.0.0.1:{metrics_port}").parse()?;
-        let child = Command::new(&exe)
-            .arg("node")
+        let mut command = Command::new(&exe);
+        command.arg("node");
+        if let Some(rpc) = &l1_rpc {
+            command.arg("--l1-rpc").arg(rpc);
+        }
+        let child = command
             .arg("--layer")
             .arg(dir.join("layer.json"))
             .arg("--keys")
@@ -271,7 +454,17 @@ pub async fn run(options: DevnetOptions) -> eyre::Result<()> {
     for (i, node) in nodes.iter().enumerate() {
         wait_ready(&node.rpc, &mut running.children[i], &node_dir(&dir, i).join("node.log")).await?;
     }
-    let info = DevnetInfo { chain_id: layer.chain.chain_id, layer: dir.join("layer.json"), nodes, accounts };
+    let l1 = match (&layer.l1, &l1_rpc, &running.anvil) {
+        (Some(l1), Some(rpc), Some(anvil)) => Some(DevnetL1 {
+            rpc: rpc.clone(),
+            chain_id: l1.chain_id,
+            layer_contract: l1.contract,
+            pid: anvil.id(),
+        }),
+        _ => None,
+    };
+    let info =
+        DevnetInfo { chain_id: layer.chain.chain_id, layer: dir.join("layer.json"), nodes, accounts, l1 };
     let tmp = dir.join("devnet.json.tmp");
     std::fs::write(&tmp, serde_json::to_string_pretty(&info)? + "\n")?;
     std::fs::rename(&tmp, &info_path)?;
@@ -283,6 +476,16 @@ pub async fn run(options: DevnetOptions) -> eyre::Result<()> {
     println!("  prefunded accounts (1,000,000 ETH each):");
     for a in &info.accounts {
         println!("    {}  {}", a.address, a.private_key);
+    }
+    if let Some(l1) = &info.l1 {
+        println!(
+            "  L1 (anvil): rpc {}  chain id {}  layer contract {}",
+            l1.rpc, l1.chain_id, l1.layer_contract
+        );
+        println!(
+            "  deposit: flashlayer bridge deposit --l1-rpc {} --contract {} --private-key <key> --amount 1",
+            l1.rpc, l1.layer_contract
+        );
     }
     println!("  try: cast block-number --rpc-url {}", info.nodes[0].rpc);
     println!("press Ctrl-C to stop");

@@ -57,6 +57,48 @@ pub struct LayerDescription {
     /// full nodes that relay transactions; a full node dials these and the sequencers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bootnodes: Vec<String>,
+    /// The L1 the layer settles on; absent for a layer without settlement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l1: Option<L1Settlement>,
+}
+
+/// How a layer settles on its L1 (see `docs/layer.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct L1Settlement {
+    /// L1 chain id (part of the batches' EIP-712 domain).
+    pub chain_id: u64,
+    /// The layer's FlashLayer contract.
+    pub contract: Address,
+    /// L1 block the contract was deployed in (deposits are read from there on).
+    pub deployed_at: u64,
+    /// L1 blocks a deposit must be buried under before the layer credits it.
+    #[serde(default = "default_confirmations")]
+    pub confirmations: u64,
+    /// Most L2 blocks per batch.
+    #[serde(default = "default_batch_blocks")]
+    pub batch_blocks: u64,
+    /// Longest span of L2 block timestamps per batch (seconds).
+    #[serde(default = "default_batch_interval_secs")]
+    pub batch_interval_secs: u64,
+    /// Seconds a signed batch waits for its designated submitter before the next member
+    /// submits it.
+    #[serde(default = "default_submit_timeout_secs")]
+    pub submit_timeout_secs: u64,
+    /// Signatures a batch needs (the contract's threshold).
+    pub threshold: usize,
+}
+
+fn default_confirmations() -> u64 {
+    1
+}
+fn default_batch_blocks() -> u64 {
+    100
+}
+fn default_batch_interval_secs() -> u64 {
+    10
+}
+fn default_submit_timeout_secs() -> u64 {
+    10
 }
 
 impl LayerDescription {
@@ -103,6 +145,17 @@ impl LayerDescription {
             ensure!(seen.insert(key.to_bytes()), "consensus key {} appears twice", s.consensus_key);
         }
         self.bootnodes()?;
+        if let Some(l1) = &self.l1 {
+            let n = self.sequencers.len();
+            ensure!(
+                l1.threshold <= n && 3 * l1.threshold > 2 * n,
+                "l1.threshold {} must be more than two thirds of the {n} sequencers and at most {n}",
+                l1.threshold
+            );
+            ensure!(l1.batch_blocks >= 1, "l1.batch_blocks must be at least 1");
+            ensure!(l1.batch_interval_secs >= 1, "l1.batch_interval_secs must be at least 1");
+            ensure!(l1.submit_timeout_secs >= 1, "l1.submit_timeout_secs must be at least 1");
+        }
         Ok(())
     }
 
@@ -159,6 +212,7 @@ impl LayerDescription {
             ordering: OrderingPolicy::Fcfs,
             sequencers,
             bootnodes: Vec::new(),
+            l1: None,
         }
     }
 }

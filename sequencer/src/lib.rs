@@ -10,9 +10,12 @@
 //! - [`executor`]: the actor that executes committed blocks.
 //! - [`rpc`]: Ethereum JSON-RPC (HTTP + WebSocket).
 //! - [`metrics`]: Prometheus `/metrics` and `/health`.
+//! - [`settle`]: the L1 watcher as consensus's L1 view, and the settlement service's feeds.
 //! - [`layer`], [`keys`]: the layer description and node keys on disk.
-//! - [`devnet`]: local layers for development and tests.
+//! - [`devnet`]: local layers for development and tests (with an anvil L1).
+//! - [`bridge`]: deposits, withdrawals and relays for users (`flashlayer bridge`).
 
+pub mod bridge;
 pub mod devnet;
 pub mod executor;
 pub mod keys;
@@ -21,3 +24,4 @@ pub mod mempool;
 pub mod metrics;
 pub mod node;
 pub mod rpc;
+pub mod settle;

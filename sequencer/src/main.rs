@@ -1,6 +1,6 @@
 //! The `flashlayer` command line: see the library docs for the parts it runs.
 
-use flashlayer::{devnet, keys, mempool, node};
+use flashlayer::{bridge, devnet, keys, mempool, node};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::{net::SocketAddr, path::PathBuf};
@@ -61,6 +61,9 @@ enum Command {
         /// Extra peer to keep connected, as a multiaddr ending in /p2p/<peer id> (repeatable).
         #[arg(long = "bootnode", value_name = "MULTIADDR")]
         bootnodes: Vec<libp2p::Multiaddr>,
+        /// L1 JSON-RPC endpoint (HTTP), required when the layer settles on L1.
+        #[arg(long, value_name = "URL")]
+        l1_rpc: Option<String>,
         /// Do not fsync consensus writes (throwaway benchmarks only: a crash may then lose a
         /// vote's backing state).
         #[arg(long)]
@@ -83,6 +86,15 @@ enum Command {
         /// Number of prefunded dev accounts.
         #[arg(long, default_value_t = 10)]
         accounts: u32,
+        /// Settle on this L1 (JSON-RPC URL): deploys the layer contract there, funds the
+        /// settlement keys and writes the layer's `l1` section.
+        #[arg(long, value_name = "URL")]
+        l1_rpc: Option<String>,
+        /// Private key (hex) that deploys and funds on L1; anvil's first dev key by default.
+        #[arg(long, value_name = "HEX")]
+        l1_deployer_key: Option<String>,
+        #[command(flatten)]
+        settlement: SettlementArgs,
     },
     /// Run a local devnet: a layer and its nodes as separate processes, until Ctrl-C.
     Devnet {
@@ -104,12 +116,125 @@ enum Command {
         /// Log format of the nodes.
         #[arg(long, value_enum, default_value = "human")]
         log_format: LogFormat,
+        /// Run without an L1 (no anvil, no settlement).
+        #[arg(long)]
+        no_l1: bool,
+        /// The anvil binary for the L1 (scripts/devnet puts the project's on PATH).
+        #[arg(long, default_value = "anvil")]
+        anvil: PathBuf,
+        #[command(flatten)]
+        settlement: SettlementArgs,
     },
     /// Manage node keys.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Move ETH between the L1 and a layer.
+    Bridge {
+        #[command(subcommand)]
+        command: BridgeCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BridgeCommand {
+    /// Deposit ETH on L1; it is credited on the layer once the L1 block is confirmed.
+    Deposit {
+        /// L1 JSON-RPC URL.
+        #[arg(long)]
+        l1_rpc: String,
+        /// The layer's contract on L1.
+        #[arg(long)]
+        contract: alloy::primitives::Address,
+        /// Private key (hex) paying on L1.
+        #[arg(long)]
+        private_key: String,
+        /// L2 recipient (default: the payer's address).
+        #[arg(long)]
+        to: Option<alloy::primitives::Address>,
+        /// Amount in ETH (decimal, e.g. 0.5).
+        #[arg(long)]
+        amount: String,
+    },
+    /// Start a withdrawal on the layer (an L2->L1 message); relay it once its batch lands.
+    Withdraw {
+        /// The layer's JSON-RPC URL.
+        #[arg(long)]
+        rpc: String,
+        /// Private key (hex) paying on L2.
+        #[arg(long)]
+        private_key: String,
+        /// L1 recipient (default: the payer's address).
+        #[arg(long)]
+        to: Option<alloy::primitives::Address>,
+        /// Amount in ETH (decimal).
+        #[arg(long)]
+        amount: String,
+    },
+    /// Relay an L2->L1 message (a withdrawal) on L1 once its batch is accepted there.
+    Relay {
+        /// The layer's JSON-RPC URL (for the proof).
+        #[arg(long)]
+        rpc: String,
+        /// L1 JSON-RPC URL.
+        #[arg(long)]
+        l1_rpc: String,
+        /// The layer's contract on L1.
+        #[arg(long)]
+        contract: alloy::primitives::Address,
+        /// Private key (hex) paying the L1 gas (anyone may relay).
+        #[arg(long)]
+        private_key: String,
+        /// Message hash (as `bridge withdraw` printed it).
+        #[arg(long)]
+        message: alloy::primitives::B256,
+        /// Seconds to wait for the batch to be accepted.
+        #[arg(long, default_value_t = 120)]
+        wait: u64,
+    },
+}
+
+fn private_key(hex: &str) -> eyre::Result<alloy::signers::local::PrivateKeySigner> {
+    hex.parse().map_err(|e| eyre::eyre!("--private-key: {e}"))
+}
+
+fn ether(amount: &str) -> eyre::Result<alloy::primitives::U256> {
+    alloy::primitives::utils::parse_ether(amount).map_err(|e| eyre::eyre!("--amount {amount:?}: {e}"))
+}
+
+/// Settlement parameters of a new layer.
+#[derive(Debug, Clone, clap::Args)]
+struct SettlementArgs {
+    /// Most L2 blocks per settlement batch.
+    #[arg(long, default_value_t = 50)]
+    batch_blocks: u64,
+    /// Longest span of a batch, in seconds of L2 block time.
+    #[arg(long, default_value_t = 5)]
+    batch_interval: u64,
+    /// L1 blocks a deposit must be buried under before it is credited.
+    #[arg(long, default_value_t = 1)]
+    confirmations: u64,
+    /// Seconds a signed batch waits for its designated submitter before the next one submits.
+    #[arg(long, default_value_t = 5)]
+    submit_timeout: u64,
+    /// Seconds after a batch is accepted before its messages may be relayed.
+    #[arg(long, default_value_t = 0)]
+    challenge_window: u64,
+}
+
+impl SettlementArgs {
+    fn setup(&self, rpc: String, deployer: alloy::signers::local::PrivateKeySigner) -> devnet::L1Setup {
+        devnet::L1Setup {
+            rpc,
+            deployer,
+            batch_blocks: self.batch_blocks,
+            batch_interval_secs: self.batch_interval,
+            confirmations: self.confirmations,
+            submit_timeout_secs: self.submit_timeout,
+            challenge_window: self.challenge_window,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,6 +312,7 @@ fn main() -> eyre::Result<()> {
             enable_admin_rpc,
             full_node,
             bootnodes,
+            l1_rpc,
             log_format,
         } => {
             init_tracing(log_format);
@@ -207,14 +333,25 @@ fn main() -> eyre::Result<()> {
                 admin_rpc: enable_admin_rpc,
                 full_node,
                 bootnodes,
+                l1_rpc,
             };
             // actix actors (the executor) and tokio tasks (RPC) share one multi-threaded
             // runtime.
             actix::System::with_tokio_rt(|| runtime().expect("building the tokio runtime"))
                 .block_on(node::run(options, shutdown_signal()))
         }
-        Command::Init { dir, nodes, chain_id, accounts } => {
-            let layer = devnet::init(&dir, nodes, chain_id, accounts)?;
+        Command::Init { dir, nodes, chain_id, accounts, l1_rpc, l1_deployer_key, settlement } => {
+            let mut layer = devnet::init(&dir, nodes, chain_id, accounts)?;
+            if let Some(rpc) = l1_rpc {
+                let deployer = match l1_deployer_key {
+                    Some(key) => key.parse().map_err(|e| eyre::eyre!("--l1-deployer-key: {e}"))?,
+                    None => devnet::dev_accounts(1)?.remove(0).0,
+                };
+                runtime()?.block_on(devnet::attach_l1(&mut layer, &settlement.setup(rpc, deployer)))?;
+                layer.save(&dir.join("layer.json"))?;
+                let l1 = layer.l1.as_ref().expect("attached");
+                println!("layer contract {} on L1 chain {}", l1.contract, l1.chain_id);
+            }
             println!(
                 "wrote {} (chain id {}, {} sequencer(s))",
                 dir.join("layer.json").display(),
@@ -223,8 +360,13 @@ fn main() -> eyre::Result<()> {
             );
             Ok(())
         }
-        Command::Devnet { nodes, dir, fresh, chain_id, base_port, log_format } => {
+        Command::Devnet { nodes, dir, fresh, chain_id, base_port, log_format, no_l1, anvil, settlement } => {
+            let l1 = (!no_l1).then(|| devnet::DevnetL1Options {
+                anvil,
+                setup: settlement.setup(String::new(), devnet::dev_accounts(1).expect("dev key").remove(0).0),
+            });
             runtime()?.block_on(devnet::run(devnet::DevnetOptions {
+                l1,
                 dir,
                 nodes,
                 chain_id,
@@ -232,6 +374,33 @@ fn main() -> eyre::Result<()> {
                 base_port,
                 log_format: log_format_name(log_format).into(),
             }))
+        }
+        Command::Bridge { command } => {
+            let rt = runtime()?;
+            match command {
+                BridgeCommand::Deposit { l1_rpc, contract, private_key: key, to, amount } => {
+                    let key = private_key(&key)?;
+                    let to = to.unwrap_or(key.address());
+                    rt.block_on(bridge::deposit(&l1_rpc, contract, &key, to, ether(&amount)?))?;
+                }
+                BridgeCommand::Withdraw { rpc, private_key: key, to, amount } => {
+                    let key = private_key(&key)?;
+                    let to = to.unwrap_or(key.address());
+                    rt.block_on(bridge::withdraw(&rpc, &key, to, ether(&amount)?))?;
+                }
+                BridgeCommand::Relay { rpc, l1_rpc, contract, private_key: key, message, wait } => {
+                    let key = private_key(&key)?;
+                    rt.block_on(bridge::relay(
+                        &rpc,
+                        &l1_rpc,
+                        contract,
+                        &key,
+                        message,
+                        std::time::Duration::from_secs(wait),
+                    ))?;
+                }
+            }
+            Ok(())
         }
         Command::Keys { command: KeysCommand::Generate { dir } } => {
             let keys = keys::NodeKeys::generate();

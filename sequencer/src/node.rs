@@ -8,6 +8,7 @@ use crate::{
     mempool::{Mempool, PoolConfig},
     metrics::{self, Metrics},
     rpc::{self, RpcConfig, RpcContext},
+    settle,
 };
 use eyre::{Context, bail};
 use flashlayer_consensus::{
@@ -19,7 +20,7 @@ use flashlayer_storage::Db;
 use std::{
     net::SocketAddr,
     path::PathBuf,
-    sync::{Arc, atomic::AtomicU64},
+    sync::{Arc, OnceLock, atomic::AtomicU64},
     time::Duration,
 };
 use tokio::sync::broadcast;
@@ -50,6 +51,8 @@ pub struct NodeOptions {
     /// Extra peers to keep connected (multiaddrs ending in `/p2p/<peer id>`), besides the
     /// layer's own bootnodes.
     pub bootnodes: Vec<libp2p::Multiaddr>,
+    /// L1 JSON-RPC endpoint (required when the layer settles on L1).
+    pub l1_rpc: Option<String>,
 }
 
 /// Runs a node until `shutdown` resolves.
@@ -89,6 +92,20 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
         tracing::info!(restored, "re-admitted journaled transactions");
     }
 
+    let l1_rpc = match (&layer.l1, &options.l1_rpc) {
+        (Some(_), Some(url)) => Some(url.clone()),
+        (Some(l1), None) => bail!(
+            "the layer settles on L1 (chain {}, contract {}): pass --l1-rpc URL",
+            l1.chain_id,
+            l1.contract
+        ),
+        (None, _) => None,
+    };
+    let watcher = match &l1_rpc {
+        Some(url) => settle::start_watcher(&layer, url)?,
+        None => None,
+    };
+
     let metrics = Metrics::new();
     let (blocks, _) = broadcast::channel(1024);
     let executed = Arc::new(AtomicU64::new(head.number));
@@ -116,16 +133,42 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
             max_future_drift: Duration::from_secs(15),
         },
         mempool.clone(),
-        Arc::new(flashlayer_consensus::NoL1),
+        Arc::new(settle::NodeL1::new(watcher.clone(), db.clone())),
         executed,
     );
     let (inbound, inbox) = flashlayer_consensus::inbox();
-    let p2p = start_p2p(&layer, &keys, &options, inbound.clone(), mempool.clone()).await?;
+    let settlement_in = Arc::new(OnceLock::new());
+    let p2p =
+        start_p2p(&layer, &keys, &options, inbound.clone(), mempool.clone(), settlement_in.clone()).await?;
     let transport: Arc<dyn flashlayer_consensus::Transport> = match &p2p {
         Some(p2p) => Arc::new(ConsensusTransport(p2p.clone())),
         None => Arc::new(LocalTransport),
     };
     let network = ConsensusNetwork::new(me, transport, inbound.clone(), inbox);
+    let settlement = match (watcher, &l1_rpc) {
+        (Some(watcher), Some(url)) => {
+            let gossip: flashlayer_settlement::service::Gossip = match &p2p {
+                Some(p2p) => {
+                    let p2p = p2p.clone();
+                    Arc::new(move |message| p2p.publish_settlement(message))
+                }
+                None => Arc::new(|_| {}),
+            };
+            let service = settle::start_service(
+                &layer,
+                (!options.full_node).then(|| keys.settlement.clone()),
+                url,
+                watcher,
+                db.clone(),
+                &blocks,
+                gossip,
+            )?;
+            let handler = service.clone();
+            let _ = settlement_in.set(Arc::new(move |_peer, message: &[u8]| handler.on_gossip(message)));
+            Some(service)
+        }
+        _ => None,
+    };
     let replica = Replica::start(
         keys.consensus.clone(),
         ReplicaConfig {
@@ -148,6 +191,7 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
         inbound,
         full_node: options.full_node,
         started_at: head.number,
+        settlement,
     };
     let (rpc_addr, rpc_handle) = rpc::start(
         RpcConfig {
@@ -187,6 +231,7 @@ async fn start_p2p(
     options: &NodeOptions,
     inbound: Inbound,
     mempool: Arc<Mempool>,
+    settlement_in: Arc<OnceLock<flashlayer_p2p::SettlementHandler>>,
 ) -> eyre::Result<Option<P2p>> {
     if layer.sequencers.len() == 1 && options.p2p_addr.is_none() && !options.full_node {
         return Ok(None);
@@ -222,6 +267,11 @@ async fn start_p2p(
         Arc::new(move |_peer, txs| {
             let mempool = gossip_in.clone();
             tokio::task::spawn_blocking(move || mempool.admit_gossiped(&txs));
+        }),
+        Arc::new(move |peer, message| match settlement_in.get() {
+            Some(handler) => handler(peer, message),
+            // Settlement starts after p2p (it needs the executed chain); until then relay.
+            None => true,
         }),
     )
     .await?;

@@ -174,6 +174,11 @@ impl SignatureSet {
         self.signatures.len() >= self.threshold
     }
 
+    /// The signature of `signer`, if held.
+    pub fn signature_of(&self, signer: &Address) -> Option<Bytes> {
+        self.signatures.get(signer).cloned()
+    }
+
     /// The members that have signed, ascending.
     pub fn signers(&self) -> impl Iterator<Item = Address> + '_ {
         self.signatures.keys().copied()

@@ -61,6 +61,15 @@ pub enum Error {
     /// An ABI decoding failed (e.g. a log that is not the expected event).
     #[error("abi: {0}")]
     Abi(#[from] alloy::sol_types::Error),
+    /// A block the executor reported is not in the database.
+    #[error("block {0} missing from the database")]
+    MissingBlock(u64),
+    /// The node's database failed.
+    #[error(transparent)]
+    Storage(#[from] flashlayer_storage::Error),
+    /// A stored execution record does not decode.
+    #[error(transparent)]
+    Execution(#[from] flashlayer_execution::Error),
 }
 
 /// Result with the settlement [`Error`].

@@ -21,15 +21,25 @@
 //!   contract's order), [`threshold_for`], and the signer-set update digest.
 //! - [`messages`]: [`L2Message`] (hash, leaf, decoding from a `MessageSent` log),
 //!   [`messages_root`], [`proof`], [`verify`].
+//! - [`chain`]: the batch chain derived from the executed L2 chain (deterministic batch
+//!   boundaries, so every node signs the same batches).
+//! - [`watcher`]: the L1 watcher (confirmed L1 view and deposits for consensus, the contract's
+//!   accepted and finalized batches for `safe` / `finalized`).
+//! - [`service`]: the node's settlement loop: sign, gossip and gather signatures, submit with a
+//!   rotating submitter and takeover.
 
 pub mod batch;
 pub mod bindings;
+pub mod chain;
 mod error;
 pub mod messages;
+pub mod service;
+pub mod watcher;
 
 pub use batch::{
     Batch, SignatureSet, batch_hash, domain, recover, recover_digest, sign, sign_digest,
     signer_set_update_signing_hash, signing_hash, threshold_for,
 };
+pub use chain::{BatchChain, BatchRules, BuiltBatch};
 pub use error::{Error, Result};
 pub use messages::{EMPTY_MESSAGES_ROOT, L2Message, messages_root, proof, verify};

@@ -273,20 +273,36 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     /// The nodes.
     pub nodes: Vec<ClusterNode>,
+    /// The L1 the layer settles on, if any.
+    pub l1_rpc: Option<String>,
 }
 
 impl Cluster {
+    /// Writes a layer of `n` validators settling on `l1` (its contract deployed by
+    /// `flashlayer init --l1-rpc`, with `settlement` flags such as `--batch-blocks 10`) and
+    /// starts every node against it.
+    pub async fn start_with_l1(n: usize, l1: &Anvil, settlement: &[&str]) -> Self {
+        Self::start_inner(n, Some((l1.rpc_url(), settlement))).await
+    }
+
     /// Writes a layer of `n` validators and starts every node.
     pub async fn start(n: usize) -> Self {
+        Self::start_inner(n, None).await
+    }
+
+    async fn start_inner(n: usize, l1: Option<(String, &[&str])>) -> Self {
         let mut dir = tempfile::Builder::new().prefix("flashlayer-cluster-").tempdir().expect("tempdir");
         // Keep the layer and the node logs for a look afterwards.
         if std::env::var_os("FLASHLAYER_TEST_KEEP").is_some() {
             dir.disable_cleanup(true);
             eprintln!("cluster dir (kept): {}", dir.path().display());
         }
-        run(Command::new(flashlayer_bin())
-            .args(["init", "--nodes", &n.to_string(), "--dir"])
-            .arg(dir.path()));
+        let mut init = Command::new(flashlayer_bin());
+        init.args(["init", "--nodes", &n.to_string(), "--dir"]).arg(dir.path());
+        if let Some((rpc, settlement)) = &l1 {
+            init.args(["--l1-rpc", rpc]).args(*settlement);
+        }
+        run(&mut init);
         let nodes = (0..n)
             .map(|index| ClusterNode {
                 index,
@@ -296,7 +312,7 @@ impl Cluster {
                 child: None,
             })
             .collect();
-        let mut cluster = Self { dir, nodes };
+        let mut cluster = Self { dir, nodes, l1_rpc: l1.map(|(rpc, _)| rpc) };
         for i in 0..n {
             cluster.spawn(i);
         }
@@ -310,9 +326,15 @@ impl Cluster {
         let node = &mut self.nodes[i];
         assert!(node.child.is_none(), "node {i} already running");
         let log = self.dir.path().join(format!("node-{i}/node.log"));
-        let extra: &[&str] =
-            if node.full { &["--full-node", "--p2p-addr", "/ip4/127.0.0.1/tcp/0"] } else { &[] };
-        node.child = Some(spawn_node_with(self.dir.path(), i, node.rpc_port, node.metrics_port, &log, extra));
+        let mut extra: Vec<&str> = Vec::new();
+        if node.full {
+            extra.extend(["--full-node", "--p2p-addr", "/ip4/127.0.0.1/tcp/0"]);
+        }
+        if let Some(rpc) = &self.l1_rpc {
+            extra.extend(["--l1-rpc", rpc.as_str()]);
+        }
+        node.child =
+            Some(spawn_node_with(self.dir.path(), i, node.rpc_port, node.metrics_port, &log, &extra));
     }
 
     /// Adds a full node (fresh keys outside the sequencer set) and starts it; returns its index.
@@ -373,6 +395,12 @@ impl Cluster {
         serde_json::from_str(&text).expect("accounts.json parses")
     }
 
+    /// The layer description as JSON.
+    pub fn layer(&self) -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(self.dir.path().join("layer.json")).expect("layer"))
+            .expect("layer.json parses")
+    }
+
     /// libp2p peer id of node `i`: its consensus key from the layer is its identity.
     pub fn peer_id(&self, i: usize) -> String {
         let layer: serde_json::Value = serde_json::from_str(
@@ -429,9 +457,22 @@ pub struct Anvil {
 impl Anvil {
     /// Starts anvil with its default dev accounts and waits for it.
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// An L1 for settlement: a block every second (confirmations advance when idle), and
+    /// `finalized` two blocks behind the head (one-slot epochs), so finality shows within
+    /// seconds.
+    pub async fn start_l1() -> Self {
+        Self::start_with(&["--block-time", "1", "--slots-in-an-epoch", "1"]).await
+    }
+
+    /// Starts anvil with extra arguments and waits for it.
+    pub async fn start_with(args: &[&str]) -> Self {
         let port = free_port();
         let child = Command::new(tool("anvil"))
             .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--silent"])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

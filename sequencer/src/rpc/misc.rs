@@ -4,7 +4,7 @@ use super::{
     RpcContext,
     error::{RpcError, RpcResult},
 };
-use alloy::primitives::{B256, Bytes, U64, keccak256};
+use alloy::primitives::{Address, B256, Bytes, U64, U256, keccak256};
 use jsonrpsee::proc_macros::rpc;
 use serde::Serialize;
 
@@ -72,6 +72,55 @@ pub struct FlashStatus {
     pub role: &'static str,
     /// Sync state against the validators.
     pub sync: SyncView,
+    /// Settlement on L1 (absent on a layer without an L1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settlement: Option<SettlementView>,
+}
+
+/// Settlement part of [`FlashStatus`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettlementView {
+    /// Highest batch derived from the executed chain.
+    pub last_built_batch: u64,
+    /// Highest batch with a quorum of signatures here.
+    pub last_signed_batch: u64,
+    /// Highest batch this node submitted, and its L1 transaction.
+    pub last_submitted_batch: Option<u64>,
+    /// Its transaction hash.
+    pub last_submitted_tx: Option<B256>,
+    /// Last batch the L1 contract accepted.
+    pub last_accepted_batch: u64,
+    /// Last L2 block settled (`safe`).
+    pub safe_block: u64,
+    /// Last L2 block settled as of the L1 finalized block (`finalized`).
+    pub finalized_block: u64,
+    /// The L1 watcher's last error, if its last poll failed.
+    pub l1_error: Option<String>,
+}
+
+/// `flash_messageProof`: what a relayer passes to `FlashLayer.relayMessage`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageProofView {
+    /// The batch that commits to the message.
+    pub batch_index: u64,
+    /// Message nonce.
+    pub nonce: U256,
+    /// L2 sender.
+    pub sender: Address,
+    /// L1 target.
+    pub target: Address,
+    /// Wei.
+    pub value: U256,
+    /// Calldata.
+    pub data: Bytes,
+    /// Merkle proof, leaf to root.
+    pub proof: Vec<B256>,
+    /// The batch's messages root.
+    pub messages_root: B256,
+    /// Whether the batch has been accepted on L1.
+    pub accepted: bool,
 }
 
 /// Sync part of [`FlashStatus`].
@@ -116,6 +165,11 @@ pub trait FlashApi {
     /// `flash_status`: consensus view, committed and executed heights, mempool size.
     #[method(name = "status")]
     async fn status(&self) -> RpcResult<FlashStatus>;
+
+    /// `flash_messageProof`: the batch and Merkle proof of an L2->L1 message (by the
+    /// `messageHash` of its `MessageSent` event), once its batch is built; `null` before.
+    #[method(name = "messageProof")]
+    fn message_proof(&self, message_hash: B256) -> RpcResult<Option<MessageProofView>>;
 }
 
 /// Handler of the small namespaces.
@@ -216,7 +270,37 @@ impl FlashApiServer for Misc {
                 highest_known_height: sync.highest,
                 behind: sync.highest.saturating_sub(sync.committed),
             },
+            settlement: self.ctx.settlement.as_ref().map(|s| {
+                let status = s.status();
+                SettlementView {
+                    last_built_batch: status.built,
+                    last_signed_batch: status.signed,
+                    last_submitted_batch: status.submitted.map(|(i, _)| i),
+                    last_submitted_tx: status.submitted.map(|(_, tx)| tx),
+                    last_accepted_batch: status.accepted,
+                    safe_block: status.safe_block,
+                    finalized_block: status.finalized_block,
+                    l1_error: s.watcher().last_error(),
+                }
+            }),
         })
+    }
+
+    fn message_proof(&self, message_hash: B256) -> RpcResult<Option<MessageProofView>> {
+        let Some(settlement) = &self.ctx.settlement else {
+            return Err(RpcError::InvalidParams("this layer does not settle on L1".into()).into());
+        };
+        Ok(settlement.message_proof(message_hash).map(|p| MessageProofView {
+            batch_index: p.batch_index,
+            nonce: p.message.nonce,
+            sender: p.message.sender,
+            target: p.message.target,
+            value: p.message.value,
+            data: p.message.data.clone(),
+            proof: p.proof,
+            messages_root: p.root,
+            accepted: p.accepted,
+        }))
     }
 }
 

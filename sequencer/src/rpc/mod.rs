@@ -48,6 +48,8 @@ pub struct RpcContext {
     pub full_node: bool,
     /// Executed head when the node started (`eth_syncing`'s `startingBlock`).
     pub started_at: BlockNumber,
+    /// Settlement on L1, when the layer has it (`safe` / `finalized`, batches, proofs).
+    pub settlement: Option<flashlayer_settlement::service::Settlement>,
 }
 
 /// How far a peer's advertised height may run ahead of ours before we call ourselves behind:
@@ -83,12 +85,20 @@ impl RpcContext {
 
     /// Resolves a block tag or number to a block number (`None`: no such block).
     ///
-    /// Until settlement exists the HotStuff commit is the strongest finality there is, so
-    /// `safe` and `finalized` name the executed head like `latest`; `pending` is the head too
-    /// (the next block's contents are the leader's to choose).
+    /// `latest` is the executed head (HotStuff-committed: its order is final); `safe` is the
+    /// last block of the last batch the L1 contract accepted, `finalized` the same as of the
+    /// L1's finalized block (both never past the executed head). On a layer without an L1 the
+    /// commit is the strongest finality there is and both name the head. `pending` is the head
+    /// too (the next block's contents are the leader's to choose).
     pub fn resolve_number(&self, tag: BlockNumberOrTag) -> Result<Option<BlockNumber>, error::RpcError> {
         let head = self.head()?;
         Ok(match tag {
+            BlockNumberOrTag::Safe | BlockNumberOrTag::Finalized if self.settlement.is_some() => {
+                let status = self.settlement.as_ref().map(|s| s.status()).unwrap_or_default();
+                let settled =
+                    if tag == BlockNumberOrTag::Safe { status.safe_block } else { status.finalized_block };
+                Some(settled.min(head))
+            }
             BlockNumberOrTag::Latest
             | BlockNumberOrTag::Pending
             | BlockNumberOrTag::Safe

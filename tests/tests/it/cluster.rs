@@ -272,6 +272,7 @@ async fn garbage_and_oversized_messages_get_a_peer_dropped() {
             },
             inbound,
             std::sync::Arc::new(|_, _| {}),
+            std::sync::Arc::new(|_, _| true),
         )
         .await
         .unwrap();

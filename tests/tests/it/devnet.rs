@@ -5,7 +5,7 @@ use alloy::{
     eips::BlockNumberOrTag,
     providers::{Provider, ProviderBuilder},
 };
-use flashlayer_tests::{cast, flashlayer_bin};
+use flashlayer_tests::{cast, flashlayer_bin, tool};
 use std::{
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -13,7 +13,9 @@ use std::{
 
 fn start(dir: &std::path::Path) -> Child {
     Command::new(flashlayer_bin())
-        .args(["devnet", "--nodes", "1", "--dir"])
+        .args(["devnet", "--nodes", "1", "--anvil"])
+        .arg(tool("anvil"))
+        .arg("--dir")
         .arg(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -40,9 +42,9 @@ fn terminate(child: &mut Child) {
     assert!(status.success(), "devnet did not exit cleanly: {status}");
 }
 
-/// devnet.json appears once the node serves RPC, lists node URLs, pid, datadir and ten
-/// funded accounts; SIGTERM stops everything and removes it; a second start on the same
-/// directory resumes the same chain.
+/// devnet.json appears once the node serves RPC, lists node URLs, pid, datadir, ten funded
+/// accounts and the anvil L1 with the layer contract; SIGTERM stops everything and removes it;
+/// a second start on the same directory resumes the same chain, on the same L1 contract.
 #[tokio::test(flavor = "multi_thread")]
 async fn devnet_writes_its_description_stops_cleanly_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
@@ -59,6 +61,10 @@ async fn devnet_writes_its_description_stops_cleanly_and_resumes() {
     assert!(accounts.len() >= 10);
     let funded = accounts[9]["address"].as_str().unwrap();
     assert_ne!(cast(&["balance", "--rpc-url", &rpc, funded]), "0");
+    let l1_rpc = info["l1"]["rpc"].as_str().expect("l1.rpc").to_string();
+    let contract = info["l1"]["layer_contract"].as_str().expect("l1.layer_contract").to_string();
+    assert!(info["l1"]["chain_id"].as_u64().unwrap() > 0);
+    assert_ne!(cast(&["code", "--rpc-url", &l1_rpc, &contract]), "0x");
 
     // Move the chain on, remember it, stop.
     let key = accounts[0]["private_key"].as_str().unwrap();
@@ -89,5 +95,9 @@ async fn devnet_writes_its_description_stops_cleanly_and_resumes() {
     let again = provider.get_block_by_number(BlockNumberOrTag::Number(number)).await.unwrap().unwrap();
     assert_eq!(again.header.hash, block.header.hash);
     assert_eq!(cast(&["nonce", "--rpc-url", &rpc, accounts[0]["address"].as_str().unwrap()]), "1");
+    // The L1 came back with its state: the same contract, still deployed.
+    assert_eq!(info["l1"]["layer_contract"].as_str().unwrap(), contract);
+    let l1_rpc = info["l1"]["rpc"].as_str().unwrap().to_string();
+    assert_ne!(cast(&["code", "--rpc-url", &l1_rpc, &contract]), "0x");
     terminate(&mut devnet);
 }

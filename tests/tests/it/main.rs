@@ -8,4 +8,5 @@ mod crash;
 mod devnet;
 mod restart;
 mod rpc_surface;
+mod settlement;
 mod tokens;

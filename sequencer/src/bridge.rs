@@ -1,0 +1,140 @@
+//! `flashlayer bridge`: moving ETH between L1 and a layer, for users and scripts.
+//!
+//! - `deposit`: `FlashLayer.deposit(to)` on L1; the cluster credits `to` on L2 once the L1
+//!   block is confirmed.
+//! - `withdraw`: `L2MessagePasser.withdraw(to)` on L2: an L2->L1 message paying `to` on L1.
+//! - `relay`: waits until the message's batch is accepted on L1, then proves and relays it
+//!   (`FlashLayer.relayMessage`), which pays out the withdrawal.
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::{Address, B256, U256},
+    providers::{Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+    sol_types::SolEvent,
+};
+use eyre::{Context, bail};
+use flashlayer_execution::messages::{L2_MESSAGE_PASSER, MessageSent};
+use flashlayer_settlement::bindings::{FlashLayer, L2MessagePasser};
+use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
+use std::time::{Duration, Instant};
+
+fn wallet(url: &str, key: &PrivateKeySigner) -> eyre::Result<impl Provider + Clone> {
+    let url = url.parse().wrap_err_with(|| format!("RPC URL {url:?}"))?;
+    Ok(ProviderBuilder::new().wallet(EthereumWallet::from(key.clone())).connect_http(url))
+}
+
+/// Deposits `amount` wei on L1 for `to` on L2; returns the deposit nonce.
+pub async fn deposit(
+    l1_rpc: &str,
+    contract: Address,
+    key: &PrivateKeySigner,
+    to: Address,
+    amount: U256,
+) -> eyre::Result<u64> {
+    let provider = wallet(l1_rpc, key)?;
+    let layer = FlashLayer::new(contract, provider);
+    let receipt = layer.deposit(to).value(amount).send().await?.get_receipt().await?;
+    if !receipt.status() {
+        bail!("deposit transaction {} reverted", receipt.transaction_hash);
+    }
+    let nonce = receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|log| FlashLayer::Deposit::decode_log(&log.inner).ok())
+        .map(|event| event.nonce)
+        .ok_or_else(|| eyre::eyre!("no Deposit event in {}", receipt.transaction_hash))?;
+    println!("deposited {amount} wei for {to}: L1 tx {}, deposit nonce {nonce}", receipt.transaction_hash);
+    Ok(nonce)
+}
+
+/// Starts a withdrawal of `amount` wei to `to` on L1; returns the message hash to relay.
+pub async fn withdraw(rpc: &str, key: &PrivateKeySigner, to: Address, amount: U256) -> eyre::Result<B256> {
+    let provider = wallet(rpc, key)?;
+    let passer = L2MessagePasser::new(L2_MESSAGE_PASSER, provider);
+    let receipt = passer.withdraw(to).value(amount).send().await?.get_receipt().await?;
+    if !receipt.status() {
+        bail!("withdrawal transaction {} reverted", receipt.transaction_hash);
+    }
+    let hash = receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|log| MessageSent::decode_log(&log.inner).ok())
+        .map(|event| event.messageHash)
+        .ok_or_else(|| eyre::eyre!("no MessageSent event in {}", receipt.transaction_hash))?;
+    println!(
+        "withdrawal of {amount} wei to {to} started: L2 tx {}, message {hash}",
+        receipt.transaction_hash
+    );
+    println!("relay it once its batch lands: flashlayer bridge relay --message {hash} ...");
+    Ok(hash)
+}
+
+/// `flash_messageProof` as the node returns it.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Proof {
+    batch_index: u64,
+    nonce: U256,
+    sender: Address,
+    target: Address,
+    value: U256,
+    data: alloy::primitives::Bytes,
+    proof: Vec<B256>,
+    accepted: bool,
+}
+
+/// Waits (up to `wait`) for the message's batch to be accepted on L1, then relays it; returns
+/// the L1 transaction.
+pub async fn relay(
+    rpc: &str,
+    l1_rpc: &str,
+    contract: Address,
+    key: &PrivateKeySigner,
+    message: B256,
+    wait: Duration,
+) -> eyre::Result<B256> {
+    let client = HttpClientBuilder::default().build(rpc)?;
+    let deadline = Instant::now() + wait;
+    let proof = loop {
+        let proof: Option<Proof> = client.request("flash_messageProof", rpc_params![message]).await?;
+        match proof {
+            Some(proof) if proof.accepted => break proof,
+            _ if Instant::now() > deadline => {
+                bail!("message {message} is not in an accepted batch after {} s", wait.as_secs())
+            }
+            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    };
+    let provider = wallet(l1_rpc, key)?;
+    let layer = FlashLayer::new(contract, provider);
+    let call = layer.relayMessage(
+        proof.batch_index,
+        proof.nonce,
+        proof.sender,
+        proof.target,
+        proof.value,
+        proof.data,
+        proof.proof,
+    );
+    if let Err(e) = call.call().await {
+        match e.as_decoded_interface_error::<FlashLayer::FlashLayerErrors>() {
+            Some(FlashLayer::FlashLayerErrors::AlreadyRelayed(_)) => {
+                bail!("message {message} was already relayed")
+            }
+            Some(other) => bail!("the layer contract refuses the relay: {other:?}"),
+            None => bail!("relay simulation failed: {e}"),
+        }
+    }
+    let receipt = call.send().await?.get_receipt().await?;
+    if !receipt.status() {
+        bail!("relay transaction {} reverted", receipt.transaction_hash);
+    }
+    println!(
+        "relayed message {message} (batch {}): L1 tx {}, {} wei to {}",
+        proof.batch_index, receipt.transaction_hash, proof.value, proof.target
+    );
+    Ok(receipt.transaction_hash)
+}

@@ -1,0 +1,118 @@
+//! Settlement in the node: the L1 watcher as consensus's L1 view, and the settlement service
+//! fed by executed blocks and by the other validators' signatures (see the settlement crate).
+
+use crate::layer::LayerDescription;
+use alloy::{
+    providers::{Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
+use eyre::Context;
+use flashlayer_consensus::L1View;
+use flashlayer_execution::{BlockExecutor, Deposit, ExecutedBlock, L1Origin};
+use flashlayer_settlement::{
+    chain::BatchRules,
+    service::{Gossip, Settlement, SettlementConfig},
+    watcher::{L1Watcher, WatcherConfig},
+};
+use flashlayer_storage::Db;
+use std::{sync::Arc, time::Duration};
+use tokio::sync::broadcast;
+
+/// Consensus's view of the L1: the watcher's, or none on a layer without settlement.
+#[derive(Debug, Clone)]
+pub struct NodeL1 {
+    watcher: Option<L1Watcher>,
+    db: Db,
+}
+
+impl NodeL1 {
+    /// The view through `watcher` (`None`: the layer has no L1), with executed records in `db`.
+    pub fn new(watcher: Option<L1Watcher>, db: Db) -> Self {
+        Self { watcher, db }
+    }
+}
+
+impl L1View for NodeL1 {
+    fn next_deposits(&self, after_nonce: u64, max: usize) -> (L1Origin, Vec<Deposit>) {
+        match &self.watcher {
+            Some(watcher) => watcher.next_deposits(after_nonce, max),
+            None => flashlayer_consensus::NoL1.next_deposits(after_nonce, max),
+        }
+    }
+
+    fn verify(&self, origin: &L1Origin, deposits: &[Deposit]) -> Result<(), String> {
+        match &self.watcher {
+            Some(watcher) => watcher.verify(origin, deposits),
+            None => flashlayer_consensus::NoL1.verify(origin, deposits),
+        }
+    }
+
+    fn executed_record(&self, number: u64) -> Option<(u64, L1Origin)> {
+        let record = BlockExecutor::settlement_of(&self.db, number).ok()?;
+        Some((record.last_deposit_nonce, record.l1_origin))
+    }
+}
+
+/// Starts the L1 watcher of a layer that settles on L1 (it polls from now on, so that the
+/// first proposals already see deposits).
+pub fn start_watcher(layer: &LayerDescription, l1_rpc: &str) -> eyre::Result<Option<L1Watcher>> {
+    let Some(l1) = &layer.l1 else { return Ok(None) };
+    let url = l1_rpc.parse().wrap_err_with(|| format!("L1 RPC URL {l1_rpc:?}"))?;
+    let provider = ProviderBuilder::new().connect_http(url).erased();
+    Ok(Some(L1Watcher::spawn(
+        provider,
+        WatcherConfig {
+            contract: l1.contract,
+            deployed_at: l1.deployed_at,
+            confirmations: l1.confirmations,
+            poll: Duration::from_millis(500),
+        },
+    )))
+}
+
+/// Starts the settlement service: it derives batches as blocks execute (starting with those
+/// already executed), signs them with `key` (`None` on a full node, which only follows) and
+/// submits quorum-signed ones.
+pub fn start_service(
+    layer: &LayerDescription,
+    key: Option<PrivateKeySigner>,
+    l1_rpc: &str,
+    watcher: L1Watcher,
+    db: Db,
+    blocks: &broadcast::Sender<Arc<ExecutedBlock>>,
+    gossip: Gossip,
+) -> eyre::Result<Settlement> {
+    let l1 = layer.l1.as_ref().ok_or_else(|| eyre::eyre!("the layer has no l1 section"))?;
+    let mut members: Vec<_> = layer.sequencers.iter().map(|s| s.settlement_address).collect();
+    members.sort();
+    let config = SettlementConfig {
+        rules: BatchRules { blocks: l1.batch_blocks, interval_secs: l1.batch_interval_secs },
+        l1_chain_id: l1.chain_id,
+        contract: l1.contract,
+        l1_rpc: l1_rpc.to_string(),
+        members,
+        threshold: l1.threshold,
+        key,
+        submit_timeout: Duration::from_secs(l1.submit_timeout_secs),
+    };
+    let service = Settlement::new(config, watcher, db.clone(), gossip);
+    let mut executed = blocks.subscribe();
+    let feeder = service.clone();
+    tokio::spawn(async move {
+        let head = db.head_number().ok().flatten().unwrap_or_default();
+        let catch_up = feeder.clone();
+        let _ = tokio::task::spawn_blocking(move || catch_up.on_executed(head)).await;
+        loop {
+            let head = match executed.recv().await {
+                Ok(block) => block.block.header.number,
+                // Lagged: the next block tells the head; the chain reads what it missed.
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => break,
+            };
+            let service = feeder.clone();
+            let _ = tokio::task::spawn_blocking(move || service.on_executed(head)).await;
+        }
+    });
+    tokio::spawn(service.clone().run());
+    Ok(service)
+}

@@ -1,0 +1,150 @@
+//! The chain of settlement batches, derived from the executed L2 chain.
+//!
+//! Every node must sign the very same batch, so where a batch ends is a function of the
+//! consensus-agreed chain alone: a batch closes at the first block that makes it
+//! [`BatchRules::blocks`] long, or whose timestamp is [`BatchRules::interval_secs`] past the
+//! batch's first block (timestamps are chosen by leaders and agreed by consensus, so an idle
+//! layer, which still makes an empty block every few seconds, settles on time too). Nothing
+//! about batches is stored: a restarted node re-derives them from its blocks.
+//!
+//! A batch commits to (see `contracts/README.md`):
+//! - `lastBlockHash`, `stateRoot`: the last block's header;
+//! - `txDataHash`: keccak256 of the concatenated transactions roots of its blocks, in order
+//!   (each root commits to that block's transactions, so this binds the batch's transaction
+//!   data without hashing megabytes);
+//! - `messagesRoot`: the messages tree over every `MessageSent` in its blocks, in order;
+//! - `lastDepositNonce`: the last L1 deposit credited up to its last block.
+
+use crate::{Batch, Error, L2Message, Result, batch_hash, messages_root};
+use alloy::primitives::{B256, keccak256};
+use flashlayer_execution::{BlockExecutor, messages::BlockSettlement};
+use flashlayer_storage::Db;
+
+/// When a batch closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchRules {
+    /// Most blocks in a batch.
+    pub blocks: u64,
+    /// Longest span of block timestamps in a batch (seconds).
+    pub interval_secs: u64,
+}
+
+/// A batch this node derived from its own executed chain, with what relayers need from it.
+#[derive(Debug, Clone)]
+pub struct BuiltBatch {
+    /// The batch as signed and submitted.
+    pub batch: Batch,
+    /// Its struct hash (the contract's batch hash; the next batch's `prevBatchHash`).
+    pub hash: B256,
+    /// The messages it commits to, in tree order.
+    pub messages: Vec<L2Message>,
+}
+
+/// The batches derived so far, and the open one being accumulated.
+#[derive(Debug)]
+pub struct BatchChain {
+    rules: BatchRules,
+    built: Vec<BuiltBatch>,
+    open: Open,
+}
+
+/// The batch under construction.
+#[derive(Debug, Default)]
+struct Open {
+    first_block: u64,
+    first_timestamp: u64,
+    tx_roots: Vec<u8>,
+    messages: Vec<L2Message>,
+}
+
+impl BatchChain {
+    /// An empty chain: the first batch starts at block 1.
+    pub fn new(rules: BatchRules) -> Self {
+        Self { rules, built: Vec::new(), open: Open { first_block: 1, ..Default::default() } }
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> BatchRules {
+        self.rules
+    }
+
+    /// Every batch closed so far, index 1 first.
+    pub fn built(&self) -> &[BuiltBatch] {
+        &self.built
+    }
+
+    /// Batch `index` (1-based), if closed.
+    pub fn get(&self, index: u64) -> Option<&BuiltBatch> {
+        index.checked_sub(1).and_then(|i| self.built.get(i as usize))
+    }
+
+    /// The next block this chain needs.
+    pub fn next_block(&self) -> u64 {
+        self.open.first_block + self.open.tx_roots.len() as u64 / 32
+    }
+
+    /// Feeds executed blocks from [`next_block`](Self::next_block) up to `head` out of `db`;
+    /// returns the batches that closed.
+    pub fn advance(&mut self, db: &Db, head: u64) -> Result<Vec<BuiltBatch>> {
+        let mut closed = Vec::new();
+        for number in self.next_block()..=head {
+            let header = db.header(number)?.ok_or(Error::MissingBlock(number))?;
+            let hash = db.block_hash(number)?.ok_or(Error::MissingBlock(number))?;
+            let settlement = BlockExecutor::settlement_of(db, number)?;
+            if let Some(batch) = self.push(number, &header, hash, &settlement) {
+                closed.push(batch);
+            }
+        }
+        Ok(closed)
+    }
+
+    /// Adds block `number` (the next one); returns the batch it closes, if it closes one.
+    fn push(
+        &mut self,
+        number: u64,
+        header: &alloy::consensus::Header,
+        hash: B256,
+        settlement: &BlockSettlement,
+    ) -> Option<BuiltBatch> {
+        debug_assert_eq!(number, self.next_block());
+        if self.open.tx_roots.is_empty() {
+            self.open.first_timestamp = header.timestamp;
+        }
+        self.open.tx_roots.extend_from_slice(header.transactions_root.as_slice());
+        self.open.messages.extend(settlement.messages.iter().map(|m| L2Message {
+            nonce: m.nonce,
+            sender: m.sender,
+            target: m.target,
+            value: m.value,
+            data: m.data.clone(),
+        }));
+        let length = number - self.open.first_block + 1;
+        let span = header.timestamp.saturating_sub(self.open.first_timestamp);
+        if length < self.rules.blocks && span < self.rules.interval_secs {
+            return None;
+        }
+        let open = std::mem::replace(&mut self.open, Open { first_block: number + 1, ..Default::default() });
+        let leaves: Vec<B256> = open.messages.iter().map(L2Message::leaf).collect();
+        let batch = Batch {
+            index: self.built.len() as u64 + 1,
+            prevBatchHash: self.built.last().map(|b| b.hash).unwrap_or_default(),
+            firstBlock: open.first_block,
+            lastBlock: number,
+            lastBlockHash: hash,
+            stateRoot: header.state_root,
+            txDataHash: keccak256(&open.tx_roots),
+            messagesRoot: messages_root(&leaves),
+            lastDepositNonce: settlement.last_deposit_nonce,
+        };
+        let built = BuiltBatch { hash: batch_hash(&batch), batch, messages: open.messages };
+        self.built.push(built.clone());
+        Some(built)
+    }
+
+    /// The batch that holds the message with hash `message_hash`, and its position there.
+    pub fn find_message(&self, message_hash: B256) -> Option<(&BuiltBatch, usize)> {
+        self.built
+            .iter()
+            .find_map(|b| b.messages.iter().position(|m| m.hash() == message_hash).map(|i| (b, i)))
+    }
+}

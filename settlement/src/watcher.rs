@@ -1,0 +1,246 @@
+//! The L1 watcher: follows the layer's `FlashLayer` contract on L1.
+//!
+//! One task polls the L1 every [`WatcherConfig::poll`]:
+//! - the newest block `confirmations` deep is the node's **confirmed L1 view**: its number and
+//!   hash (consensus payloads name it as their L1 origin), and every `Deposit` event up to it,
+//!   which the leader puts into payloads and validators check proposals against;
+//! - the contract's settlement state: the last accepted batch at the latest L1 block (what the
+//!   submitter builds on; `safe` on L2) and at the L1 `finalized` block (`finalized` on L2).
+//!
+//! L1 reorganisations deeper than `confirmations` are out of scope: a deposit seen confirmed is
+//! treated as final (pick `confirmations` for the L1 at hand; 0-2 on a devnet).
+
+use crate::bindings::FlashLayer;
+use alloy::{
+    eips::BlockNumberOrTag,
+    primitives::{Address, B256},
+    providers::{DynProvider, Provider},
+    rpc::types::Filter,
+    sol_types::SolEvent,
+};
+use flashlayer_execution::{Deposit, L1Origin};
+use parking_lot::RwLock;
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+/// Where the layer's contract is and how to follow it.
+#[derive(Debug, Clone)]
+pub struct WatcherConfig {
+    /// The FlashLayer contract.
+    pub contract: Address,
+    /// L1 block it was deployed in: deposits are scanned from here.
+    pub deployed_at: u64,
+    /// How many L1 blocks deep a block must be to count.
+    pub confirmations: u64,
+    /// Time between polls.
+    pub poll: Duration,
+}
+
+/// The contract's last accepted batch as of some L1 block.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Settled {
+    /// Index of the last accepted batch (0: none yet).
+    pub batch_index: u64,
+    /// Its hash.
+    pub batch_hash: B256,
+    /// The last L2 block it covers.
+    pub l2_block: u64,
+}
+
+/// What the watcher knows, shared with consensus, RPC and the submitter.
+#[derive(Debug, Default)]
+struct View {
+    confirmed: Option<L1Origin>,
+    /// Hashes of recent confirmed L1 blocks, to check other leaders' origins.
+    hashes: BTreeMap<u64, B256>,
+    /// Deposit nonce -> (deposit, L1 block).
+    deposits: BTreeMap<u64, (Deposit, u64)>,
+    latest: Settled,
+    finalized: Settled,
+    last_poll: Option<Instant>,
+    last_error: Option<String>,
+}
+
+/// How many recent L1 block hashes are kept for origin checks.
+const HASH_WINDOW: u64 = 1024;
+/// Largest block range per `eth_getLogs`.
+const LOG_RANGE: u64 = 5_000;
+
+/// Handle to the watcher's view. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct L1Watcher {
+    view: Arc<RwLock<View>>,
+}
+
+impl L1Watcher {
+    /// Starts following `config.contract` on `provider` (on the current tokio runtime).
+    pub fn spawn(provider: DynProvider, config: WatcherConfig) -> Self {
+        let watcher = Self { view: Arc::new(RwLock::new(View::default())) };
+        let view = watcher.view.clone();
+        tokio::spawn(async move {
+            let mut scanned = config.deployed_at.saturating_sub(1);
+            loop {
+                match poll(&provider, &config, &view, &mut scanned).await {
+                    Ok(()) => view.write().last_error = None,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "L1 watcher: poll failed; retrying");
+                        view.write().last_error = Some(e.to_string());
+                    }
+                }
+                tokio::time::sleep(config.poll).await;
+            }
+        });
+        watcher
+    }
+
+    /// The confirmed L1 view: newest confirmed block, if any poll succeeded yet.
+    pub fn confirmed(&self) -> Option<L1Origin> {
+        self.view.read().confirmed
+    }
+
+    /// Up to `max` deposits after nonce `after`, confirmed by the returned origin.
+    pub fn next_deposits(&self, after: u64, max: usize) -> (L1Origin, Vec<Deposit>) {
+        let view = self.view.read();
+        let Some(origin) = view.confirmed else { return (L1Origin::default(), Vec::new()) };
+        // Only a gapless run: the contract numbers deposits 1, 2, 3, ...
+        let deposits = (after + 1..)
+            .zip(view.deposits.range(after + 1..).take(max))
+            .take_while(|(expected, (nonce, _))| expected == *nonce)
+            .map(|(_, (_, (deposit, _)))| deposit.clone())
+            .collect();
+        (origin, deposits)
+    }
+
+    /// Checks another leader's origin and deposits against this node's view.
+    pub fn verify(&self, origin: &L1Origin, deposits: &[Deposit]) -> Result<(), String> {
+        let view = self.view.read();
+        let confirmed = view.confirmed.ok_or("this node has no confirmed L1 view yet")?;
+        if origin.number > confirmed.number {
+            return Err(format!(
+                "L1 origin {} is ahead of this node's confirmed L1 {}",
+                origin.number, confirmed.number
+            ));
+        }
+        match view.hashes.get(&origin.number) {
+            Some(hash) if *hash == origin.hash => {}
+            Some(hash) => return Err(format!("L1 block {} is {hash}, not {}", origin.number, origin.hash)),
+            None => return Err(format!("L1 block {} is outside this node's recent L1 view", origin.number)),
+        }
+        for deposit in deposits {
+            match view.deposits.get(&deposit.nonce) {
+                Some((seen, block)) if seen == deposit && *block <= origin.number => {}
+                Some((seen, _)) if seen == deposit => {
+                    return Err(format!("deposit {} is after L1 origin {}", deposit.nonce, origin.number));
+                }
+                Some(_) => return Err(format!("deposit {} differs from this node's L1 view", deposit.nonce)),
+                None => return Err(format!("deposit {} not seen on L1 by this node", deposit.nonce)),
+            }
+        }
+        Ok(())
+    }
+
+    /// The last accepted batch at the latest L1 block.
+    pub fn settled(&self) -> Settled {
+        self.view.read().latest
+    }
+
+    /// The last accepted batch at the L1 `finalized` block.
+    pub fn finalized(&self) -> Settled {
+        self.view.read().finalized
+    }
+
+    /// The last poll error, if the last poll failed.
+    pub fn last_error(&self) -> Option<String> {
+        self.view.read().last_error.clone()
+    }
+
+    /// Time since the last successful poll.
+    pub fn since_last_poll(&self) -> Option<Duration> {
+        self.view.read().last_poll.map(|t| t.elapsed())
+    }
+}
+
+async fn poll(
+    provider: &DynProvider,
+    config: &WatcherConfig,
+    view: &RwLock<View>,
+    scanned: &mut u64,
+) -> Result<(), alloy::contract::Error> {
+    let latest = provider.get_block_number().await?;
+    let confirmed = latest.saturating_sub(config.confirmations);
+    if confirmed > *scanned || view.read().confirmed.is_none() {
+        let from = (*scanned + 1).min(confirmed);
+        let mut start = from;
+        while start <= confirmed {
+            let end = (start + LOG_RANGE - 1).min(confirmed);
+            let filter = Filter::new()
+                .address(config.contract)
+                .event_signature(FlashLayer::Deposit::SIGNATURE_HASH)
+                .from_block(start)
+                .to_block(end);
+            let logs = provider.get_logs(&filter).await?;
+            let mut fresh = Vec::new();
+            for log in logs {
+                let block = log.block_number.unwrap_or(end);
+                match FlashLayer::Deposit::decode_log(&log.inner) {
+                    Ok(event) => fresh.push((
+                        Deposit { nonce: event.nonce, from: event.from, to: event.to, amount: event.amount },
+                        block,
+                    )),
+                    Err(e) => tracing::warn!(error = %e, "L1 watcher: undecodable Deposit log"),
+                }
+            }
+            let mut v = view.write();
+            for (deposit, block) in fresh {
+                tracing::info!(nonce = deposit.nonce, to = %deposit.to, amount = %deposit.amount, l1_block = block, "L1 deposit confirmed");
+                v.deposits.insert(deposit.nonce, (deposit, block));
+            }
+            drop(v);
+            start = end + 1;
+        }
+        // Hashes of the newly confirmed blocks (the recent ones), for origin checks.
+        let first_hash = from.max(confirmed.saturating_sub(HASH_WINDOW - 1));
+        let mut hashes = Vec::new();
+        for number in first_hash..=confirmed {
+            if view.read().hashes.contains_key(&number) {
+                continue;
+            }
+            if let Some(block) = provider.get_block_by_number(BlockNumberOrTag::Number(number)).await? {
+                hashes.push((number, block.header.hash));
+            }
+        }
+        let mut v = view.write();
+        v.hashes.extend(hashes);
+        while v.hashes.len() as u64 > HASH_WINDOW {
+            v.hashes.pop_first();
+        }
+        if let Some(hash) = v.hashes.get(&confirmed).copied() {
+            v.confirmed = Some(L1Origin { number: confirmed, hash });
+        }
+        *scanned = confirmed;
+    }
+
+    let contract = FlashLayer::new(config.contract, provider.clone());
+    let latest_settled = settled_at(&contract, BlockNumberOrTag::Latest).await?;
+    // Not every L1 serves a `finalized` block (or it may predate the contract): then nothing
+    // is finalized yet.
+    let finalized = settled_at(&contract, BlockNumberOrTag::Finalized).await.unwrap_or_default();
+    let mut v = view.write();
+    v.latest = latest_settled;
+    v.finalized = finalized;
+    v.last_poll = Some(Instant::now());
+    Ok(())
+}
+
+async fn settled_at(
+    contract: &FlashLayer::FlashLayerInstance<DynProvider>,
+    at: BlockNumberOrTag,
+) -> Result<Settled, alloy::contract::Error> {
+    let batch_index = contract.lastBatchIndex().block(at.into()).call().await?;
+    let batch_hash = contract.lastBatchHash().block(at.into()).call().await?;
+    let l2_block = contract.lastBlock().block(at.into()).call().await?;
+    Ok(Settled { batch_index, batch_hash, l2_block })
+}

@@ -1,0 +1,229 @@
+//! L1 settlement end to end: four node processes settling on a real anvil through the
+//! FlashLayer contract. Deposits credited on L2, quorum-signed batches landing on L1 with the
+//! `safe` and `finalized` tags following them, a withdrawal relayed once (and only once), and
+//! batches that keep landing with a node (the designated submitter) down or killed right after
+//! it submitted.
+
+use alloy::{
+    eips::BlockNumberOrTag,
+    network::TransactionBuilder,
+    primitives::{Address, U256, utils::parse_ether},
+    providers::{Provider, ProviderBuilder},
+    rpc::types::{Filter, TransactionRequest},
+    signers::local::PrivateKeySigner,
+    sol_types::SolEvent,
+};
+use flashlayer_settlement::bindings::FlashLayer;
+use flashlayer_tests::{Anvil, Cluster, flashlayer_bin, output, run};
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
+
+/// Small batches so that several land within a test.
+const SETTLEMENT: &[&str] =
+    &["--batch-blocks", "10", "--batch-interval", "2", "--submit-timeout", "3", "--confirmations", "1"];
+
+/// anvil's dev key 1 (key 0 deployed the contract).
+const L1_USER: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+
+fn contract(cluster: &Cluster) -> Address {
+    cluster.layer()["l1"]["contract"].as_str().expect("l1.contract").parse().expect("address")
+}
+
+fn l1(anvil: &Anvil) -> alloy::providers::DynProvider {
+    ProviderBuilder::new().connect_http(anvil.rpc_url().parse().unwrap()).erased()
+}
+
+async fn wait_for<T>(what: &str, within: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn last_batch(anvil: &Anvil, contract: Address) -> u64 {
+    FlashLayer::new(contract, l1(anvil)).lastBatchIndex().call().await.unwrap()
+}
+
+/// Every `BatchAccepted` event, in order: indices must be 1, 2, 3, ... each once.
+async fn accepted_indices(anvil: &Anvil, contract: Address) -> Vec<u64> {
+    let filter = Filter::new()
+        .address(contract)
+        .event_signature(FlashLayer::BatchAccepted::SIGNATURE_HASH)
+        .from_block(0);
+    l1(anvil)
+        .get_logs(&filter)
+        .await
+        .unwrap()
+        .iter()
+        .map(|log| FlashLayer::BatchAccepted::decode_log(&log.inner).unwrap().index)
+        .collect()
+}
+
+fn bridge(args: &[&str]) -> String {
+    run(Command::new(flashlayer_bin()).arg("bridge").args(args))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deposit_batches_finality_and_withdrawal() {
+    let anvil = Anvil::start_l1().await;
+    let cluster = Cluster::start_with_l1(4, &anvil, SETTLEMENT).await;
+    let contract = contract(&cluster);
+    let node = cluster.nodes[3].provider();
+
+    // Deposit on L1 for a fresh account; it shows up as its L2 balance.
+    let user = PrivateKeySigner::random();
+    let user_key = format!("0x{}", hex::encode(user.to_bytes()));
+    bridge(&[
+        "deposit",
+        "--l1-rpc",
+        &anvil.rpc_url(),
+        "--contract",
+        &contract.to_string(),
+        "--private-key",
+        L1_USER,
+        "--to",
+        &user.address().to_string(),
+        "--amount",
+        "5",
+    ]);
+    let five = parse_ether("5").unwrap();
+    wait_for("the deposit on L2", Duration::from_secs(60), async || {
+        (node.get_balance(user.address()).await.unwrap() == five).then_some(())
+    })
+    .await;
+
+    // L2 transactions from the deposited funds.
+    let wallet = cluster.nodes[1]
+        .wallet(&flashlayer_tests::Account { address: user.address(), private_key: user_key.clone() });
+    let receipt = wallet
+        .send_transaction(
+            TransactionRequest::default().with_to(Address::repeat_byte(0x42)).with_value(U256::from(1_000)),
+        )
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status());
+
+    // Batches land on L1 (the contract takes none with fewer than 3 of the 4 signatures), and
+    // `safe` and `finalized` follow them.
+    wait_for("two accepted batches", Duration::from_secs(90), async || {
+        (last_batch(&anvil, contract).await >= 2).then_some(())
+    })
+    .await;
+    let safe = wait_for("the safe tag", Duration::from_secs(30), async || {
+        let block = node.get_block_by_number(BlockNumberOrTag::Safe).await.unwrap()?;
+        (block.header.number > 0).then_some(block.header.number)
+    })
+    .await;
+    let settled = FlashLayer::new(contract, l1(&anvil)).lastBlock().call().await.unwrap();
+    assert!(safe <= settled, "safe {safe} is past what L1 settled ({settled})");
+    wait_for("the finalized tag", Duration::from_secs(60), async || {
+        let block = node.get_block_by_number(BlockNumberOrTag::Finalized).await.unwrap()?;
+        (block.header.number > 0).then_some(())
+    })
+    .await;
+    let status: serde_json::Value = node.raw_request("flash_status".into(), ()).await.unwrap();
+    assert!(status["settlement"]["lastAcceptedBatch"].as_u64().unwrap() >= 2, "{status}");
+
+    // Withdraw 1 ETH to a fresh L1 address; relay it once its batch lands; only once.
+    let recipient = PrivateKeySigner::random().address();
+    let printed = bridge(&[
+        "withdraw",
+        "--rpc",
+        &cluster.nodes[0].rpc_url(),
+        "--private-key",
+        &user_key,
+        "--to",
+        &recipient.to_string(),
+        "--amount",
+        "1",
+    ]);
+    let message = printed
+        .split_whitespace()
+        .skip_while(|w| *w != "message")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no message hash in: {printed}"))
+        .to_string();
+    let relay_args = [
+        "relay",
+        "--rpc",
+        &cluster.nodes[2].rpc_url(),
+        "--l1-rpc",
+        &anvil.rpc_url(),
+        "--contract",
+        &contract.to_string(),
+        "--private-key",
+        L1_USER,
+        "--message",
+        &message,
+        "--wait",
+        "90",
+    ];
+    bridge(&relay_args);
+    assert_eq!(l1(&anvil).get_balance(recipient).await.unwrap(), parse_ether("1").unwrap());
+    let again = output(Command::new(flashlayer_bin()).arg("bridge").args(relay_args));
+    assert!(!again.status.success());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("already relayed"), "{stderr}");
+    assert_eq!(l1(&anvil).get_balance(recipient).await.unwrap(), parse_ether("1").unwrap());
+
+    let indices = accepted_indices(&anvil, contract).await;
+    assert_eq!(indices, (1..=indices.len() as u64).collect::<Vec<_>>());
+}
+
+/// With one node of four down (also the designated submitter of the next batch) batches keep
+/// landing; a node killed right after it submitted and restarted leaves no batch skipped and
+/// none accepted twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn batches_land_with_a_node_down_and_across_a_submitter_crash() {
+    let anvil = Anvil::start_l1().await;
+    let mut cluster = Cluster::start_with_l1(4, &anvil, SETTLEMENT).await;
+    let contract = contract(&cluster);
+    wait_for("a first accepted batch", Duration::from_secs(90), async || {
+        (last_batch(&anvil, contract).await >= 1).then_some(())
+    })
+    .await;
+
+    // The designated submitter of batch i is member (i - 1) mod 4 of the sorted signer set.
+    let layer = cluster.layer();
+    let mut members: Vec<(Address, usize)> = layer["sequencers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s["settlement_address"].as_str().unwrap().parse().unwrap(), i))
+        .collect();
+    members.sort();
+    let next = last_batch(&anvil, contract).await + 1;
+    let designated = members[((next - 1) % 4) as usize].1;
+    cluster.kill(designated);
+    wait_for("batches with the designated submitter down", Duration::from_secs(120), async || {
+        (last_batch(&anvil, contract).await > next).then_some(())
+    })
+    .await;
+    cluster.restart(designated).await;
+
+    // Kill whichever node submits next, right after it sent its transaction; restart it.
+    let before = last_batch(&anvil, contract).await;
+    let logs_before: Vec<usize> = (0..4).map(|i| cluster.log(i).matches("batch submitted").count()).collect();
+    let submitter = wait_for("a submission", Duration::from_secs(90), async || {
+        (0..4).find(|i| cluster.log(*i).matches("batch submitted").count() > logs_before[*i])
+    })
+    .await;
+    cluster.kill(submitter);
+    cluster.restart(submitter).await;
+    wait_for("more batches after the crash", Duration::from_secs(120), async || {
+        (last_batch(&anvil, contract).await >= before + 2).then_some(())
+    })
+    .await;
+    let indices = accepted_indices(&anvil, contract).await;
+    assert_eq!(indices, (1..=indices.len() as u64).collect::<Vec<_>>(), "skipped or repeated batches");
+}
