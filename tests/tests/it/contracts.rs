@@ -1,5 +1,6 @@
 //! The Solidity test suite, run with forge (installed by scripts/setup, compiling offline with
-//! solc-js), so that `scripts/test` fails when a contract test fails.
+//! solc-js), so that `scripts/test` fails when a contract test fails or the checked-in artifacts
+//! drift from the sources.
 
 use flashlayer_tests::{repo_root, tool};
 use std::process::Command;
@@ -16,4 +17,23 @@ fn forge_tests_pass() {
     println!("{stdout}");
     assert!(out.status.success(), "forge test failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("passed") && !stdout.contains("0 tests passed"), "forge ran no test:\n{stdout}");
+}
+
+/// The artifacts checked in under contracts/artifacts (which the node embeds through alloy's
+/// `sol!`) are what the sources compile to: `scripts/contract-artifacts --check` builds afresh
+/// and compares.
+#[test]
+fn checked_in_artifacts_match_the_sources() {
+    tool("forge");
+    let out = Command::new(repo_root().join("scripts/contract-artifacts"))
+        .arg("--check")
+        .env("FLASHLAYER_SKIP_SETUP", "1")
+        .output()
+        .expect("running scripts/contract-artifacts --check");
+    assert!(
+        out.status.success(),
+        "contract artifacts are stale (run scripts/contract-artifacts and commit contracts/artifacts):\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
