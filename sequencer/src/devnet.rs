@@ -253,6 +253,9 @@ async fn start_anvil(anvil: &Path, dir: &Path) -> eyre::Result<(Child, String)> 
     let log = std::fs::OpenOptions::new().create(true).append(true).open(l1_dir.join("anvil.log"))?;
     let mut child = Command::new(anvil)
         .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--block-time", "1"])
+        // One-slot epochs: L1 `finalized` trails the head by two blocks, so `finalized` on the
+        // layer moves within seconds (the default is 64 blocks behind).
+        .args(["--slots-in-an-epoch", "1"])
         .arg("--state")
         .arg(l1_dir.join("state.json"))
         .args(["--state-interval", "5"])
