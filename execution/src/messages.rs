@@ -6,7 +6,6 @@ use crate::{Deposit, L1Origin};
 use alloy::{
     primitives::{Address, B256, Bytes, U256, address},
     rlp::{RlpDecodable, RlpEncodable},
-    sol,
     sol_types::SolEvent,
 };
 use std::sync::LazyLock;
@@ -14,29 +13,20 @@ use std::sync::LazyLock;
 /// Where `L2MessagePasser` lives on every layer.
 pub const L2_MESSAGE_PASSER: Address = address!("0xf1a5000000000000000000000000000000000001");
 
-sol! {
-    /// `L2MessagePasser`'s event (contracts/src/L2MessagePasser.sol).
-    event MessageSent(
-        uint256 indexed nonce,
-        address indexed sender,
-        address indexed target,
-        uint256 value,
-        bytes data,
-        bytes32 messageHash
-    );
+/// `sol!` over the checked-in artifact (kept in step with the sources by
+/// `scripts/contract-artifacts --check`): the event and the runtime code come from the compiler,
+/// not from a second hand-written copy.
+mod passer {
+    #![allow(missing_docs, unreachable_pub, clippy::all)]
+    alloy::sol!(L2MessagePasser, "../contracts/artifacts/L2MessagePasser.json");
 }
 
-/// Runtime bytecode of `L2MessagePasser`, from the checked-in artifact (kept in step with the
-/// sources by `scripts/contract-artifacts --check`).
-pub static L2_MESSAGE_PASSER_CODE: LazyLock<Bytes> = LazyLock::new(|| {
-    let artifact: serde_json::Value =
-        serde_json::from_str(include_str!("../../contracts/artifacts/L2MessagePasser.json"))
-            .expect("the checked-in L2MessagePasser artifact is JSON");
-    artifact["deployedBytecode"]
-        .as_str()
-        .and_then(|hex| hex.parse().ok())
-        .expect("the L2MessagePasser artifact has hex deployedBytecode")
-});
+/// `L2MessagePasser`'s `MessageSent(nonce, sender, target, value, data, messageHash)`.
+pub use passer::L2MessagePasser::MessageSent;
+
+/// Runtime bytecode of `L2MessagePasser`, placed at [`L2_MESSAGE_PASSER`] in every genesis.
+pub static L2_MESSAGE_PASSER_CODE: LazyLock<Bytes> =
+    LazyLock::new(|| passer::L2MessagePasser::DEPLOYED_BYTECODE.clone());
 
 /// One L2->L1 message, as `MessageSent` reported it.
 #[derive(Debug, Clone, PartialEq, Eq, RlpEncodable, RlpDecodable)]

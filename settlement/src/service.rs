@@ -6,9 +6,9 @@
 //! waiting `r * submit_timeout` without the batch landing, so a dead submitter costs one
 //! timeout. Before sending, the call is simulated against the latest L1 state: a batch that
 //! already landed (another submitter was faster) is never sent. Each attempt takes the
-//! account's confirmed nonce and doubles the tip of the previous attempt, so a stuck
-//! transaction is replaced rather than queued behind, and an L1 node restart only costs a
-//! retry.
+//! account's confirmed nonce; a transaction not mined in time is replaced by the next attempt
+//! with twice its tip (attempts that sent nothing bump nothing), so a stuck transaction is
+//! replaced rather than queued behind, and an L1 node restart only costs a retry.
 
 use crate::{
     BuiltBatch, L2Message, SignatureSet,
@@ -103,6 +103,8 @@ pub struct MessageProof {
 
 /// Signatures for batches not built here yet are held up to this many per batch.
 const MAX_EARLY_SIGNATURES: usize = 64;
+/// How long a sent submission may take to be mined before it is replaced with a higher tip.
+const RECEIPT_WAIT: Duration = Duration::from_secs(36);
 /// Own signatures of unsettled batches are gossiped again this often (gossip keeps no history:
 /// a node that was down or behind would otherwise never see them).
 const REGOSSIP: Duration = Duration::from_secs(3);
@@ -112,7 +114,12 @@ struct State {
     sets: BTreeMap<u64, SignatureSet>,
     early: BTreeMap<u64, Vec<BatchSignature>>,
     quorum_at: BTreeMap<u64, Instant>,
-    in_flight: Option<(u64, Instant, u32)>,
+    /// The batch being attempted (`None`: the attempt is still running) or last attempted and
+    /// when it ended: the next attempt waits `submit_timeout` after it.
+    in_flight: Option<(u64, Option<Instant>)>,
+    /// Transactions actually sent per batch: each resend doubles the tip (a failed simulation
+    /// or an unreachable L1 sends nothing and bumps nothing).
+    sent: BTreeMap<u64, u32>,
     submitted: Option<(u64, B256)>,
     last_gossip: Option<Instant>,
 }
@@ -145,6 +152,7 @@ impl Settlement {
             early: BTreeMap::new(),
             quorum_at: BTreeMap::new(),
             in_flight: None,
+            sent: BTreeMap::new(),
             submitted: None,
             last_gossip: None,
         };
@@ -246,7 +254,12 @@ impl Settlement {
             tick.tick().await;
             self.housekeeping();
             if let Some((index, batch, signatures, attempt)) = self.due() {
-                self.submit(index, batch, signatures, attempt).await;
+                // Its own task: waiting for an L1 receipt must not hold up re-gossiping.
+                let this = self.clone();
+                tokio::spawn(async move {
+                    this.submit(index, batch, signatures, attempt).await;
+                    this.state.lock().in_flight = Some((index, Some(Instant::now())));
+                });
             }
         }
     }
@@ -258,7 +271,8 @@ impl Settlement {
         state.sets.retain(|index, _| *index > settled);
         state.quorum_at.retain(|index, _| *index > settled);
         state.early.retain(|index, _| *index > settled);
-        if state.in_flight.is_some_and(|(index, _, _)| index <= settled) {
+        state.sent.retain(|index, _| *index > settled);
+        if state.in_flight.is_some_and(|(index, _)| index <= settled) {
             state.in_flight = None;
         }
         let Some(key) = &self.config.key else { return };
@@ -294,16 +308,14 @@ impl Settlement {
         if waited < self.config.submit_timeout * rank as u32 {
             return None;
         }
-        let attempt = match state.in_flight {
-            Some((index, at, attempt)) if index == next => {
-                if at.elapsed() < self.config.submit_timeout {
-                    return None;
-                }
-                attempt + 1
-            }
-            _ => 0,
-        };
-        state.in_flight = Some((next, Instant::now(), attempt));
+        if let Some((index, ended)) = state.in_flight
+            && index == next
+            && ended.is_none_or(|at| at.elapsed() < self.config.submit_timeout)
+        {
+            return None;
+        }
+        state.in_flight = Some((next, None));
+        let attempt = state.sent.get(&next).copied().unwrap_or_default();
         Some((next, built.batch, signatures, attempt))
     }
 
@@ -343,16 +355,35 @@ impl Settlement {
                 .max_fee_per_gas(fees.max_fee_per_gas * bump + tip)
                 .send()
                 .await?;
-            Ok::<_, alloy::contract::Error>(*pending.tx_hash())
+            Ok::<_, alloy::contract::Error>(pending)
         }
         .await;
-        match sent {
-            Ok(hash) => {
-                tracing::info!(index, tx = %hash, attempt, "settlement: batch submitted");
-                self.state.lock().submitted = Some((index, hash));
+        let pending = match sent {
+            Ok(pending) => pending,
+            Err(e) => {
+                tracing::warn!(index, attempt, error = %e, "settlement: sending submitBatch failed; will retry");
+                return;
+            }
+        };
+        let hash = *pending.tx_hash();
+        tracing::info!(index, tx = %hash, attempt, "settlement: batch submitted");
+        {
+            let mut state = self.state.lock();
+            state.submitted = Some((index, hash));
+            *state.sent.entry(index).or_default() += 1;
+        }
+        // Wait for it to be mined (a few L1 blocks); if it is not, the next attempt replaces it
+        // with a higher tip.
+        let wait = self.config.submit_timeout.max(RECEIPT_WAIT);
+        match pending.with_timeout(Some(wait)).get_receipt().await {
+            Ok(receipt) if receipt.status() => {
+                tracing::info!(index, tx = %hash, "settlement: batch accepted on L1")
+            }
+            Ok(_) => {
+                tracing::warn!(index, tx = %hash, "settlement: submitBatch reverted (raced by another submitter?)")
             }
             Err(e) => {
-                tracing::warn!(index, attempt, error = %e, "settlement: sending submitBatch failed; will retry")
+                tracing::warn!(index, tx = %hash, error = %e, "settlement: no receipt yet; will resubmit with a higher tip")
             }
         }
     }

@@ -54,8 +54,9 @@ pub struct Settled {
 #[derive(Debug, Default)]
 struct View {
     confirmed: Option<L1Origin>,
-    /// Hashes of recent confirmed L1 blocks, to check other leaders' origins.
-    hashes: BTreeMap<u64, B256>,
+    /// Hashes of recent confirmed L1 blocks (to check other leaders' origins), and when this
+    /// node learned each.
+    hashes: BTreeMap<u64, (B256, Instant)>,
     /// Deposit nonce -> (deposit, L1 block).
     deposits: BTreeMap<u64, (Deposit, u64)>,
     latest: Settled,
@@ -63,6 +64,12 @@ struct View {
     last_poll: Option<Instant>,
     last_error: Option<String>,
 }
+
+/// How long a confirmed L1 block must have been known here before this node, as leader, names
+/// it as a payload's origin. Every validator polls on its own schedule; naming a block the
+/// moment it is confirmed here would have the others refuse the proposal until their next poll
+/// (and the view time out). Several poll periods make that rare.
+const ORIGIN_SETTLE: Duration = Duration::from_millis(1_500);
 
 /// How many recent L1 block hashes are kept for origin checks.
 const HASH_WINDOW: u64 = 1024;
@@ -101,14 +108,24 @@ impl L1Watcher {
         self.view.read().confirmed
     }
 
-    /// Up to `max` deposits after nonce `after`, confirmed by the returned origin.
+    /// The origin for a new payload (the newest confirmed L1 block known here for a while,
+    /// see `ORIGIN_SETTLE`) and up to `max` deposits after nonce `after` that it confirms.
     pub fn next_deposits(&self, after: u64, max: usize) -> (L1Origin, Vec<Deposit>) {
         let view = self.view.read();
-        let Some(origin) = view.confirmed else { return (L1Origin::default(), Vec::new()) };
-        // Only a gapless run: the contract numbers deposits 1, 2, 3, ...
+        let Some(origin) = view
+            .hashes
+            .iter()
+            .rev()
+            .find(|(_, (_, learned))| learned.elapsed() >= ORIGIN_SETTLE)
+            .map(|(number, (hash, _))| L1Origin { number: *number, hash: *hash })
+        else {
+            return (L1Origin::default(), Vec::new());
+        };
+        // Only a gapless run (the contract numbers deposits 1, 2, 3, ...) of deposits in blocks
+        // the origin confirms.
         let deposits = (after + 1..)
             .zip(view.deposits.range(after + 1..).take(max))
-            .take_while(|(expected, (nonce, _))| expected == *nonce)
+            .take_while(|(expected, (nonce, (_, block)))| expected == *nonce && *block <= origin.number)
             .map(|(_, (_, (deposit, _)))| deposit.clone())
             .collect();
         (origin, deposits)
@@ -125,8 +142,10 @@ impl L1Watcher {
             ));
         }
         match view.hashes.get(&origin.number) {
-            Some(hash) if *hash == origin.hash => {}
-            Some(hash) => return Err(format!("L1 block {} is {hash}, not {}", origin.number, origin.hash)),
+            Some((hash, _)) if *hash == origin.hash => {}
+            Some((hash, _)) => {
+                return Err(format!("L1 block {} is {hash}, not {}", origin.number, origin.hash));
+            }
             None => return Err(format!("L1 block {} is outside this node's recent L1 view", origin.number)),
         }
         for deposit in deposits {
@@ -209,7 +228,7 @@ async fn poll(
                 continue;
             }
             if let Some(block) = provider.get_block_by_number(BlockNumberOrTag::Number(number)).await? {
-                hashes.push((number, block.header.hash));
+                hashes.push((number, (block.header.hash, Instant::now())));
             }
         }
         let mut v = view.write();
@@ -217,7 +236,7 @@ async fn poll(
         while v.hashes.len() as u64 > HASH_WINDOW {
             v.hashes.pop_first();
         }
-        if let Some(hash) = v.hashes.get(&confirmed).copied() {
+        if let Some((hash, _)) = v.hashes.get(&confirmed).copied() {
             v.confirmed = Some(L1Origin { number: confirmed, hash });
         }
         *scanned = confirmed;

@@ -492,6 +492,16 @@ impl Anvil {
     pub fn rpc_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
+
+    /// SIGSTOP: the L1 stops answering (an outage), keeping its state.
+    pub fn pause(&self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGSTOP) };
+    }
+
+    /// SIGCONT after [`pause`](Self::pause).
+    pub fn resume(&self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGCONT) };
+    }
 }
 
 impl Drop for Anvil {

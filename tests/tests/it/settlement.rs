@@ -2,7 +2,7 @@
 //! FlashLayer contract. Deposits credited on L2, quorum-signed batches landing on L1 with the
 //! `safe` and `finalized` tags following them, a withdrawal relayed once (and only once), and
 //! batches that keep landing with a node (the designated submitter) down or killed right after
-//! it submitted.
+//! it submitted, or after an L1 outage.
 
 use alloy::{
     eips::BlockNumberOrTag,
@@ -226,4 +226,35 @@ async fn batches_land_with_a_node_down_and_across_a_submitter_crash() {
     .await;
     let indices = accepted_indices(&anvil, contract).await;
     assert_eq!(indices, (1..=indices.len() as u64).collect::<Vec<_>>(), "skipped or repeated batches");
+}
+
+/// An L1 outage (anvil stopped) does not stop the layer: blocks keep coming, and once the L1
+/// answers again the batches that piled up land in order, none skipped or doubled.
+#[tokio::test(flavor = "multi_thread")]
+async fn layer_runs_through_an_l1_outage_and_catches_up() {
+    let anvil = Anvil::start_l1().await;
+    let cluster = Cluster::start_with_l1(4, &anvil, SETTLEMENT).await;
+    let contract = contract(&cluster);
+    wait_for("a first accepted batch", Duration::from_secs(90), async || {
+        (last_batch(&anvil, contract).await >= 1).then_some(())
+    })
+    .await;
+    let node = cluster.nodes[0].provider();
+    let head = node.get_block_number().await.unwrap();
+    anvil.pause();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let during = node.get_block_number().await.unwrap();
+    assert!(during > head + 2, "the layer stalled with its L1 ({head} -> {during})");
+    anvil.resume();
+    let before = last_batch(&anvil, contract).await;
+    wait_for("the piled-up batches", Duration::from_secs(120), async || {
+        let settled = FlashLayer::new(contract, l1(&anvil)).lastBlock().call().await.unwrap();
+        (settled >= during).then_some(())
+    })
+    .await;
+    assert!(last_batch(&anvil, contract).await > before);
+    let indices = accepted_indices(&anvil, contract).await;
+    assert_eq!(indices, (1..=indices.len() as u64).collect::<Vec<_>>(), "skipped or repeated batches");
+    let status: serde_json::Value = node.raw_request("flash_status".into(), ()).await.unwrap();
+    assert!(status["settlement"]["l1Error"].is_null(), "{status}");
 }
