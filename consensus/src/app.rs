@@ -180,17 +180,17 @@ impl<S: TxSource> FlashApp<S> {
             }
             cursor = view.block_justify(&block).ok().map(|pc| pc.block).filter(|_| height.int() > 0);
         }
-        if nonce.is_none() || origin.is_none() {
-            let (executed_nonce, executed_origin) = self
-                .l1
-                .executed_record(executed)
-                .ok_or_else(|| format!("no settlement record for executed block {executed}"))?;
-            ancestry.last_deposit_nonce = nonce.unwrap_or(executed_nonce);
-            ancestry.l1_origin = origin.unwrap_or(executed_origin);
-        } else {
-            ancestry.last_deposit_nonce = nonce.unwrap_or_default();
-            ancestry.l1_origin = origin.unwrap_or_default();
-        }
+        (ancestry.last_deposit_nonce, ancestry.l1_origin) = match (nonce, origin) {
+            (Some(nonce), Some(origin)) => (nonce, origin),
+            // What the unexecuted blocks did not say, the executed head's record does.
+            _ => {
+                let (executed_nonce, executed_origin) = self
+                    .l1
+                    .executed_record(executed)
+                    .ok_or_else(|| format!("no settlement record for executed block {executed}"))?;
+                (nonce.unwrap_or(executed_nonce), origin.unwrap_or(executed_origin))
+            }
+        };
         Ok(ancestry)
     }
 
