@@ -20,6 +20,7 @@ pub mod devnet;
 pub mod executor;
 pub mod keys;
 pub mod layer;
+pub mod loadgen;
 pub mod mempool;
 pub mod metrics;
 pub mod node;

@@ -1,6 +1,6 @@
 //! The `flashlayer` command line: see the library docs for the parts it runs.
 
-use flashlayer::{bridge, devnet, keys, mempool, node};
+use flashlayer::{bridge, devnet, keys, loadgen, mempool, node};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::{net::SocketAddr, path::PathBuf};
@@ -93,6 +93,12 @@ enum Command {
         /// Private key (hex) that deploys and funds on L1; anvil's first dev key by default.
         #[arg(long, value_name = "HEX")]
         l1_deployer_key: Option<String>,
+        /// Block gas limit of the layer.
+        #[arg(long, default_value_t = 100_000_000)]
+        gas_limit: u64,
+        /// Milliseconds between blocks while there are transactions.
+        #[arg(long, default_value_t = 200)]
+        block_interval_ms: u64,
         #[command(flatten)]
         settlement: SettlementArgs,
     },
@@ -130,6 +136,9 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Flood JSON-RPC endpoints (a layer's nodes, anvil, any Ethereum node) with signed
+    /// transactions and measure throughput and submit-to-inclusion latency.
+    Loadgen(Box<loadgen::LoadgenArgs>),
     /// Move ETH between the L1 and a layer.
     Bridge {
         #[command(subcommand)]
@@ -340,8 +349,24 @@ fn main() -> eyre::Result<()> {
             actix::System::with_tokio_rt(|| runtime().expect("building the tokio runtime"))
                 .block_on(node::run(options, shutdown_signal()))
         }
-        Command::Init { dir, nodes, chain_id, accounts, l1_rpc, l1_deployer_key, settlement } => {
+        Command::Init {
+            dir,
+            nodes,
+            chain_id,
+            accounts,
+            l1_rpc,
+            l1_deployer_key,
+            gas_limit,
+            block_interval_ms,
+            settlement,
+        } => {
             let mut layer = devnet::init(&dir, nodes, chain_id, accounts)?;
+            if gas_limit != layer.chain.genesis.gas_limit || block_interval_ms != layer.block_interval_ms {
+                layer.chain.genesis.gas_limit = gas_limit;
+                layer.block_interval_ms = block_interval_ms;
+                layer.check()?;
+                layer.save(&dir.join("layer.json"))?;
+            }
             if let Some(rpc) = l1_rpc {
                 let deployer = match l1_deployer_key {
                     Some(key) => key.parse().map_err(|e| eyre::eyre!("--l1-deployer-key: {e}"))?,
@@ -374,6 +399,14 @@ fn main() -> eyre::Result<()> {
                 base_port,
                 log_format: log_format_name(log_format).into(),
             }))
+        }
+        Command::Loadgen(args) => {
+            // Quiet by default: the progress display is the output.
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+            tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+            runtime()?.block_on(loadgen::run(*args))?;
+            Ok(())
         }
         Command::Bridge { command } => {
             let rt = runtime()?;

@@ -282,15 +282,25 @@ impl Cluster {
     /// `flashlayer init --l1-rpc`, with `settlement` flags such as `--batch-blocks 10`) and
     /// starts every node against it.
     pub async fn start_with_l1(n: usize, l1: &Anvil, settlement: &[&str]) -> Self {
-        Self::start_inner(n, Some((l1.rpc_url(), settlement))).await
+        Self::start_inner(n, Some((l1.rpc_url(), settlement)), &[]).await
     }
 
     /// Writes a layer of `n` validators and starts every node.
     pub async fn start(n: usize) -> Self {
-        Self::start_inner(n, None).await
+        Self::start_inner(n, None, &[]).await
     }
 
-    async fn start_inner(n: usize, l1: Option<(String, &[&str])>) -> Self {
+    /// [`start`](Self::start) with extra `flashlayer init` flags (`--gas-limit`, ...).
+    pub async fn start_with_init(n: usize, init_args: &[&str]) -> Self {
+        Self::start_inner(n, None, init_args).await
+    }
+
+    /// The operating-system process id of node `i`, while it runs.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.nodes[i].child.as_ref().map(Child::id)
+    }
+
+    async fn start_inner(n: usize, l1: Option<(String, &[&str])>, init_args: &[&str]) -> Self {
         let mut dir = tempfile::Builder::new().prefix("flashlayer-cluster-").tempdir().expect("tempdir");
         // Keep the layer and the node logs for a look afterwards.
         if std::env::var_os("FLASHLAYER_TEST_KEEP").is_some() {
@@ -298,7 +308,7 @@ impl Cluster {
             eprintln!("cluster dir (kept): {}", dir.path().display());
         }
         let mut init = Command::new(flashlayer_bin());
-        init.args(["init", "--nodes", &n.to_string(), "--dir"]).arg(dir.path());
+        init.args(["init", "--nodes", &n.to_string(), "--dir"]).arg(dir.path()).args(init_args);
         if let Some((rpc, settlement)) = &l1 {
             init.args(["--l1-rpc", rpc]).args(*settlement);
         }
@@ -491,6 +501,11 @@ impl Anvil {
     /// Its HTTP URL.
     pub fn rpc_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Its operating-system process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGSTOP: the L1 stops answering (an outage), keeping its state.
