@@ -122,8 +122,10 @@ impl Run {
             ..Default::default()
         };
         let started = Instant::now();
-        let executed =
-            self.executor.execute(&payload, B256::ZERO, &|hash| known.get(hash).copied()).expect("execute");
+        let executed = self
+            .executor
+            .execute(&payload, B256::ZERO, &|hash: &B256| known.get(hash).copied())
+            .expect("execute");
         let secs = started.elapsed().as_secs_f64();
         assert_eq!(executed.block.transactions.len(), count, "skipped: {:?}", executed.skipped.first());
         count as f64 / secs

@@ -83,6 +83,25 @@ pub fn recover_senders(txs: &[TxEnvelope]) -> Vec<Option<Address>> {
     txs.par_iter().map(|tx| tx.recover_signer().ok()).collect()
 }
 
+/// What the node's mempool knows of a block's transactions when it executes them.
+pub trait KnownTxs: Sync {
+    /// The sender, if the mempool recovered it at admission.
+    fn sender(&self, hash: &B256) -> Option<Address>;
+
+    /// Whether the transaction is in the mempool journal (its entry then goes with the block's
+    /// write).
+    fn journaled(&self, _hash: &B256) -> bool {
+        true
+    }
+}
+
+/// A plain sender lookup (benches, tests): every transaction counts as journaled.
+impl<F: Fn(&B256) -> Option<Address> + Sync> KnownTxs for F {
+    fn sender(&self, hash: &B256) -> Option<Address> {
+        self(hash)
+    }
+}
+
 /// Executes committed payloads on top of the stored chain.
 #[derive(Debug)]
 pub struct BlockExecutor {
@@ -195,13 +214,14 @@ impl BlockExecutor {
     ///
     /// `consensus_hash` (the HotStuff block hash) becomes the header's `mix_hash`
     /// (PREVRANDAO), linking the Ethereum block to the consensus block that ordered it.
-    /// `known_sender` returns senders already recovered by the mempool so that each node
+    /// `known` gives senders already recovered by the mempool, so that each node recovers
+    /// each signature once, and says which transactions are in the mempool journal.
     /// recovers each signature once.
     pub fn execute(
         &mut self,
         payload: &Payload,
         consensus_hash: B256,
-        known_sender: &(dyn Fn(&B256) -> Option<Address> + Sync),
+        known: &dyn KnownTxs,
     ) -> Result<ExecutedBlock> {
         let parent = &self.head;
         let number = parent.number + 1;
@@ -225,7 +245,7 @@ impl BlockExecutor {
         }
         let senders: Vec<Option<Address>> = decoded
             .par_iter()
-            .map(|tx| known_sender(tx.tx_hash()).or_else(|| tx.recover_signer().ok()))
+            .map(|tx| known.sender(tx.tx_hash()).or_else(|| tx.recover_signer().ok()))
             .collect();
 
         let env = evm_env(&self.config, number, timestamp, base_fee, consensus_hash);
@@ -322,11 +342,17 @@ impl BlockExecutor {
         let block = StoredBlock { header, hash, transactions, senders: tx_senders };
         write.block(&block, &receipts);
         write.block_settlement(number, &settlement.encode());
+        // Only journaled entries are deleted: a delete of an absent key still writes a
+        // tombstone, and most of a block's transactions reached this node by gossip.
         for tx in &block.transactions {
-            write.journal_delete(tx.tx_hash());
+            if known.journaled(tx.tx_hash()) {
+                write.journal_delete(tx.tx_hash());
+            }
         }
         for skip in skipped.iter().filter(|s| s.reason.is_final()) {
-            write.journal_delete(&skip.hash);
+            if known.journaled(&skip.hash) {
+                write.journal_delete(&skip.hash);
+            }
         }
         write.commit()?;
         self.head = block.header.clone();

@@ -28,6 +28,6 @@ pub mod state_root;
 
 pub use config::{ChainConfig, FeeMode, SPEC};
 pub use error::{Error, Result};
-pub use executor::{BlockExecutor, ExecutedBlock, SkipReason, SkippedTx, recover_senders};
+pub use executor::{BlockExecutor, ExecutedBlock, KnownTxs, SkipReason, SkippedTx, recover_senders};
 pub use payload::{Deposit, L1Origin, Payload};
 pub use simulate::{SimulateError, evm_env, simulate};

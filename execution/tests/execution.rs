@@ -126,7 +126,7 @@ fn incremental_state_root_equals_from_scratch_and_skips_are_deterministic() {
         ],
         ..Default::default()
     };
-    let out = executor.execute(&block1, B256::repeat_byte(1), &|_| None).unwrap();
+    let out = executor.execute(&block1, B256::repeat_byte(1), &|_: &B256| None).unwrap();
     assert_eq!(out.block.transactions.len(), 2);
     let reasons: Vec<SkipReason> = out.skipped.iter().map(|s| s.reason.clone()).collect();
     assert_eq!(reasons[0], SkipReason::Undecodable);
@@ -140,14 +140,17 @@ fn incremental_state_root_equals_from_scratch_and_skips_are_deterministic() {
     let mut other =
         BlockExecutor::open(Db::open(dir2.path()).unwrap(), chain(funded(&[a.address(), b.address()])))
             .unwrap();
-    assert_eq!(other.execute(&block1, B256::repeat_byte(1), &|_| None).unwrap().block.hash, out.block.hash);
+    assert_eq!(
+        other.execute(&block1, B256::repeat_byte(1), &|_: &B256| None).unwrap().block.hash,
+        out.block.hash
+    );
 
     let block2 = Payload {
         timestamp: 11,
         transactions: vec![tx(&b, 0, TxKind::Call(a.address()), 77, vec![], 21_000)],
         ..Default::default()
     };
-    let out2 = executor.execute(&block2, B256::repeat_byte(2), &|_| None).unwrap();
+    let out2 = executor.execute(&block2, B256::repeat_byte(2), &|_: &B256| None).unwrap();
     assert_eq!(out2.block.header.parent_hash, out.block.hash);
 
     // Read the final state of every touched account back and build a genesis from it.
@@ -220,7 +223,7 @@ fn deposits_credit_in_order_and_messages_are_recorded() {
         // nonce 3 is out of order and must be ignored
         deposits: vec![deposit(1, fresh.address(), 10u128.pow(18)), deposit(3, fresh.address(), 7)],
     };
-    let out = executor.execute(&block1, B256::repeat_byte(1), &|_| None).unwrap();
+    let out = executor.execute(&block1, B256::repeat_byte(1), &|_: &B256| None).unwrap();
     assert_eq!(out.block.transactions.len(), 2, "skipped: {:?}", out.skipped);
     assert_eq!(out.settlement.last_deposit_nonce, 1);
     assert_eq!(out.settlement.deposits.len(), 1);

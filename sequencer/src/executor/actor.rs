@@ -87,9 +87,7 @@ impl ExecutorActor {
             let height = self.executor.head().number;
             let (consensus_hash, payload) = committed_payload(&self.store, height)?;
             let started = Instant::now();
-            let mempool = &self.mempool;
-            let executed =
-                self.executor.execute(&payload, consensus_hash, &|hash| mempool.sender_of(hash))?;
+            let executed = self.executor.execute(&payload, consensus_hash, &*self.mempool)?;
             let elapsed = started.elapsed();
             self.mempool.on_executed(&executed);
             let number = executed.block.header.number;

@@ -144,14 +144,29 @@ impl Mempool {
     }
 
     /// Admits a batch of transactions gossiped by a peer: senders recovered in parallel, each
-    /// admitted (and journaled) on its own; refusals (mostly "already known") are expected and
-    /// dropped. Returns how many were new.
+    /// admitted on its own; refusals (mostly "already known") are expected and dropped.
+    /// Returns how many were new. Not journaled: the node that acknowledged a transaction to
+    /// its client journaled it, and restores and proposes it after a crash.
     pub fn admit_gossiped(&self, raws: &[Bytes]) -> usize {
-        let prepared: Vec<_> = raws.par_iter().map(|raw| self.prepare(raw)).collect();
+        // Sender recovery is the costliest step of admission: skip it for transactions this
+        // node already holds or has executed (a block can overtake the gossip carrying its
+        // transactions, and then execution has recovered them already).
+        let hashes: Vec<B256> = raws.par_iter().map(keccak256).collect();
+        let known: Vec<bool> = {
+            let pool = self.pool.lock();
+            hashes.iter().map(|hash| pool.get(hash).is_some()).collect()
+        };
+        let fresh: Vec<&Bytes> = raws
+            .iter()
+            .zip(hashes.iter().zip(known))
+            .filter(|(_, (hash, known))| !known && !matches!(self.db.tx_location(hash), Ok(Some(_))))
+            .map(|(raw, _)| raw)
+            .collect();
+        let prepared: Vec<_> = fresh.par_iter().map(|raw| self.prepare(raw)).collect();
         prepared
             .into_iter()
             .filter_map(Result::ok)
-            .map(|(_, tx)| self.insert(tx, true))
+            .map(|(_, tx)| self.insert(tx, false))
             .filter(Result::is_ok)
             .count()
     }
@@ -218,6 +233,7 @@ impl Mempool {
             max_tip: tx.max_priority_fee_per_gas().unwrap_or(max_fee),
             cost,
             raw: Bytes::copy_from_slice(raw),
+            journaled: false,
         };
         Ok((tx, pooled))
     }
@@ -225,6 +241,10 @@ impl Mempool {
     /// Admits a raw transaction (`eth_sendRawTransaction`). On `Ok` the transaction is in the
     /// journal: acknowledged, it survives a crash of this process.
     pub fn admit(&self, raw: &[u8]) -> Result<B256, AdmitError> {
+        // A resend of a pooled transaction is answered without recovering its sender again.
+        if raw.len() <= MAX_TX_BYTES && self.pool.lock().get(&keccak256(raw)).is_some() {
+            return Err(PoolError::AlreadyKnown.into());
+        }
         let (_, tx) = self.prepare(raw)?;
         let raw = tx.raw.clone();
         let hash = self.insert(tx, true)?;
@@ -234,7 +254,8 @@ impl Mempool {
         Ok(hash)
     }
 
-    fn insert(&self, tx: PooledTx, journal: bool) -> Result<B256, AdmitError> {
+    fn insert(&self, mut tx: PooledTx, journal: bool) -> Result<B256, AdmitError> {
+        tx.journaled |= journal;
         let base_fee = self.next_base_fee.load(Ordering::Relaxed);
         if tx.max_fee < base_fee as u128 {
             return Err(AdmitError::FeeCapTooLow { sender: tx.sender, fee_cap: tx.max_fee, base_fee });
@@ -268,7 +289,8 @@ impl Mempool {
         let mut restored = 0;
         let mut dropped = Vec::new();
         for (hash, result) in prepared {
-            match result.and_then(|(_, tx)| self.insert(tx, false)) {
+            // Already in the journal: flagged so the entry goes when the block executes.
+            match result.and_then(|(_, tx)| self.insert(PooledTx { journaled: true, ..tx }, false)) {
                 Ok(_) => restored += 1,
                 Err(e) => {
                     tracing::debug!(%hash, error = %e, "journaled transaction no longer admissible");
@@ -296,6 +318,11 @@ impl Mempool {
         {
             tracing::warn!(error = %e, "could not drop superseded transactions from the journal");
         }
+    }
+
+    /// Whether a pooled transaction is in the journal.
+    pub fn journaled(&self, hash: &B256) -> bool {
+        self.pool.lock().get(hash).is_some_and(|tx| tx.journaled)
     }
 
     /// Sender of a pooled transaction, recovered at admission.
@@ -338,5 +365,15 @@ impl TxSource for Mempool {
             }
         }
         true
+    }
+}
+
+impl flashlayer_execution::KnownTxs for Mempool {
+    fn sender(&self, hash: &B256) -> Option<Address> {
+        self.sender_of(hash)
+    }
+
+    fn journaled(&self, hash: &B256) -> bool {
+        Mempool::journaled(self, hash)
     }
 }

@@ -75,6 +75,9 @@ pub struct PooledTx {
     pub cost: U256,
     /// Raw EIP-2718 bytes.
     pub raw: Bytes,
+    /// In this node's journal: admitted through its RPC (gossiped transactions are journaled
+    /// by the node that acknowledged them).
+    pub journaled: bool,
 }
 
 /// Why the pool refused a transaction. Messages are geth's, since wallets match on them.
@@ -368,6 +371,7 @@ mod tests {
             max_tip: fee,
             cost: U256::from(21_000u128 * fee),
             raw,
+            journaled: false,
         }
     }
 
