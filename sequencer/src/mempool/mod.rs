@@ -21,7 +21,10 @@ use rayon::prelude::*;
 use revm::context_interface::cfg::gas::calculate_initial_tx_gas;
 use std::{
     collections::HashSet,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 use tokio::sync::broadcast;
@@ -96,6 +99,9 @@ pub enum AdmitError {
     /// The journal could not be written: the transaction is not acknowledged.
     #[error("internal error: {0}")]
     Storage(#[from] flashlayer_storage::Error),
+    /// The admission workers are gone (the node is shutting down).
+    #[error("internal error: node shutting down")]
+    Shutdown,
 }
 
 /// What the mempool calls with each transaction its own RPC admitted.
@@ -112,6 +118,34 @@ pub struct Mempool {
     pending_txs: broadcast::Sender<B256>,
     /// Told of every transaction admitted from this node's RPC (the p2p gossip).
     on_local_admit: std::sync::OnceLock<GossipHook>,
+    /// Where admission work (sender recovery above all) runs: see [`admission_pool`].
+    admission: rayon::ThreadPool,
+}
+
+/// Nice value of the admission threads.
+const ADMISSION_NICE: libc::c_int = 10;
+
+/// The threads that admit transactions, one per core at a lower CPU priority (nice 10) than
+/// the rest of the node. Under a flood, recovering senders could take every core; the consensus
+/// threads, the libp2p task that carries their messages and the executor must still get the
+/// CPU the moment they need it, or views time out and the chain stops while the pool fills.
+/// Admission off the tokio workers also keeps the RPC and p2p tasks responsive.
+fn admission_pool() -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("admission-{i}"))
+        .start_handler(|_| {
+            // Linux keeps a nice value per thread: set this thread's own.
+            // SAFETY: plain syscalls on the calling thread's id.
+            let result = unsafe {
+                let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                libc::setpriority(libc::PRIO_PROCESS, tid, ADMISSION_NICE)
+            };
+            if result != 0 {
+                tracing::debug!("could not lower the admission threads' priority");
+            }
+        })
+        .build()
+        .expect("starting the admission threads")
 }
 
 impl std::fmt::Debug for Mempool {
@@ -132,6 +166,7 @@ impl Mempool {
             next_base_fee: AtomicU64::new(next_base_fee),
             pending_txs: broadcast::channel(16 * 1024).0,
             on_local_admit: std::sync::OnceLock::new(),
+            admission: admission_pool(),
         }
     }
 
@@ -162,7 +197,8 @@ impl Mempool {
             .filter(|(_, (hash, known))| !known && !matches!(self.db.tx_location(hash), Ok(Some(_))))
             .map(|(raw, _)| raw)
             .collect();
-        let prepared: Vec<_> = fresh.par_iter().map(|raw| self.prepare(raw)).collect();
+        let prepared: Vec<_> =
+            self.admission.install(|| fresh.par_iter().map(|raw| self.prepare(raw)).collect());
         prepared
             .into_iter()
             .filter_map(Result::ok)
@@ -236,6 +272,16 @@ impl Mempool {
             journaled: false,
         };
         Ok((tx, pooled))
+    }
+
+    /// [`admit`](Self::admit) on the admission threads, for async callers (the RPC server).
+    pub async fn admit_async(self: &Arc<Self>, raw: Bytes) -> Result<B256, AdmitError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let this = Arc::clone(self);
+        self.admission.spawn(move || {
+            let _ = tx.send(this.admit(&raw));
+        });
+        rx.await.unwrap_or(Err(AdmitError::Shutdown))
     }
 
     /// Admits a raw transaction (`eth_sendRawTransaction`). On `Ok` the transaction is in the

@@ -55,7 +55,7 @@ pub enum RpcError {
 impl From<RpcError> for ErrorObjectOwned {
     fn from(e: RpcError) -> Self {
         match &e {
-            RpcError::Admit(AdmitError::Storage(_)) | RpcError::Storage(_) => {
+            RpcError::Admit(AdmitError::Storage(_) | AdmitError::Shutdown) | RpcError::Storage(_) => {
                 ErrorObjectOwned::owned(INTERNAL_ERROR, e.to_string(), None::<()>)
             }
             RpcError::Reverted { data, .. } => {

@@ -79,7 +79,7 @@ pub trait EthApi {
     ) -> RpcResult<FeeHistory>;
     /// `eth_sendRawTransaction`.
     #[method(name = "sendRawTransaction")]
-    fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256>;
+    async fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256>;
     /// `eth_getTransactionByHash`: included or pooled.
     #[method(name = "getTransactionByHash")]
     fn transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Transaction>>;
@@ -392,8 +392,8 @@ impl EthApiServer for EthApi {
         Ok(history)
     }
 
-    fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
-        Ok(self.ctx.mempool.admit(&raw).map_err(RpcError::from)?)
+    async fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
+        Ok(self.ctx.mempool.admit_async(raw).await.map_err(RpcError::from)?)
     }
 
     fn transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Transaction>> {
