@@ -27,6 +27,8 @@ use tokio::sync::{Notify, watch};
 const RETRYABLE: [&str; 2] = ["txpool is full", "account limit exceeded"];
 /// Pause before sending a batch's retryable transactions again.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
+/// How long after the sending time pool-full refusals are still sent again.
+const OVERTIME: Duration = Duration::from_secs(30);
 /// How often the head watcher polls when it has no subscription.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -332,17 +334,34 @@ async fn worker(
     deadline: Option<Instant>,
 ) {
     loop {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d + OVERTIME) {
             return;
         }
+        let overtime = deadline.is_some_and(|d| now >= d);
         let notified = queue.notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         let batch: Vec<u32> = {
             let mut q = queue.items.lock();
-            let n = q.len().min(batch_size);
-            q.drain(..n).collect()
+            if overtime {
+                // Time is up for new transactions, but ones refused with "pool full" go again
+                // (they wait at the front): a sender's later nonces were accepted after them.
+                let mut retries = Vec::new();
+                while retries.len() < batch_size
+                    && q.front().is_some_and(|&i| ledger.sent_at[i as usize].load(Ordering::Relaxed) != 0)
+                {
+                    retries.extend(q.pop_front());
+                }
+                retries
+            } else {
+                let n = q.len().min(batch_size);
+                q.drain(..n).collect()
+            }
         };
+        if overtime && batch.is_empty() {
+            return;
+        }
         if batch.is_empty() {
             if queue.closed.load(Ordering::Acquire) {
                 return;
