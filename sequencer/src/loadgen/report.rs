@@ -394,7 +394,10 @@ pub fn html(runs: &[(&str, &Report)], text: &str) -> String {
          svg{border:1px solid #ddd;margin:.5em 0}</style></head><body><h1>flashlayer loadgen</h1>",
     );
     let _ = write!(page, "<pre>{}</pre>", escape(text));
-    let colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
+    let colors = [
+        "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
+        "#7f7f7f",
+    ];
     let mut tps = Vec::new();
     let mut lat = Vec::new();
     for (i, (name, report)) in runs.iter().enumerate() {
@@ -404,8 +407,12 @@ pub fn html(runs: &[(&str, &Report)], text: &str) -> String {
         };
         tps.push((format!("{name} included/s"), color, false, points(&|s| s.included as f64)));
         tps.push((format!("{name} submitted/s"), color, true, points(&|s| s.submitted as f64)));
-        lat.push((format!("{name} p50 ms"), color, false, points(&|s| s.latency_p50_ms)));
-        lat.push((format!("{name} p99 ms"), color, true, points(&|s| s.latency_p99_ms)));
+        // Latency exists only for seconds in which something was included.
+        let latency = |f: &dyn Fn(&Second) -> f64| -> Vec<(f64, f64)> {
+            report.timeline.iter().filter(|s| s.included > 0).map(|s| (s.t as f64, f(s))).collect()
+        };
+        lat.push((format!("{name} p50 ms"), color, false, latency(&|s| s.latency_p50_ms)));
+        lat.push((format!("{name} p99 ms"), color, true, latency(&|s| s.latency_p99_ms)));
     }
     page.push_str("<h2>Throughput (transactions per second)</h2>");
     page.push_str(&chart(&tps));
@@ -418,9 +425,11 @@ pub fn html(runs: &[(&str, &Report)], text: &str) -> String {
 type Series<'a> = (String, &'a str, bool, Vec<(f64, f64)>);
 
 fn chart(series: &[Series<'_>]) -> String {
-    let (w, h, left, bottom, top, right) = (900.0, 320.0, 70.0, 40.0, 20.0, 220.0);
+    let (w, left, bottom, top, right) = (1100.0, 70.0, 40.0, 20.0, 320.0);
+    // Tall enough for the legend.
+    let h = f64::max(320.0, top + bottom + 14.0 * series.len() as f64);
     let max_x = series.iter().flat_map(|s| s.3.iter().map(|p| p.0)).fold(1.0, f64::max);
-    let max_y = series.iter().flat_map(|s| s.3.iter().map(|p| p.1)).fold(1.0, f64::max) * 1.1;
+    let max_y = nice_ceiling(series.iter().flat_map(|s| s.3.iter().map(|p| p.1)).fold(1.0, f64::max));
     let px = |x: f64| left + x / max_x * (w - left - right);
     let py = |y: f64| h - bottom - y / max_y * (h - bottom - top);
     let mut svg =
@@ -439,13 +448,14 @@ fn chart(series: &[Series<'_>]) -> String {
             py = py(y)
         );
     }
-    for i in 0..=5 {
-        let x = max_x * f64::from(i) / 5.0;
+    let step = nice_ceiling(max_x / 5.0);
+    for x in (0..).map(|i| f64::from(i) * step).take_while(|x| *x <= max_x) {
         let _ = write!(
             svg,
-            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{:.0}s</text>",
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{:.*}s</text>",
             px(x),
             h - bottom + 15.0,
+            usize::from(step < 1.0),
             x
         );
     }
@@ -482,6 +492,16 @@ fn chart(series: &[Series<'_>]) -> String {
     svg
 }
 
+/// The smallest of 1, 2, 2.5, 5 x 10^k at or above `v`, so that axis ticks are round numbers.
+fn nice_ceiling(v: f64) -> f64 {
+    let magnitude = 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * magnitude)
+        .find(|c| *c >= v)
+        .unwrap_or(10.0 * magnitude)
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
@@ -498,6 +518,14 @@ mod tests {
         assert_eq!(percentile(&v, 1.0), 100.0);
         assert_eq!(percentile(&[7.0], 0.9), 7.0);
         assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+
+    #[test]
+    fn axis_maxima_are_round() {
+        assert_eq!(nice_ceiling(17_600.0), 20_000.0);
+        assert_eq!(nice_ceiling(3_455.0), 5_000.0);
+        assert_eq!(nice_ceiling(2_100.0), 2_500.0);
+        assert_eq!(nice_ceiling(1.0), 1.0);
     }
 
     #[test]
