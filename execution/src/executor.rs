@@ -216,7 +216,6 @@ impl BlockExecutor {
     /// (PREVRANDAO), linking the Ethereum block to the consensus block that ordered it.
     /// `known` gives senders already recovered by the mempool, so that each node recovers
     /// each signature once, and says which transactions are in the mempool journal.
-    /// recovers each signature once.
     pub fn execute(
         &mut self,
         payload: &Payload,

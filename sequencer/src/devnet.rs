@@ -3,7 +3,7 @@
 
 use crate::{
     keys::NodeKeys,
-    layer::{LayerDescription, Sequencer},
+    layer::{DEV_BLOCK_INTERVAL_MS, DEV_GAS_LIMIT, LayerDescription, Sequencer},
 };
 use alloy::{
     primitives::Address,
@@ -177,19 +177,24 @@ fn node_dir(dir: &Path, i: usize) -> PathBuf {
 }
 
 /// Writes a development layer into `dir`: `layer.json`, keys for `nodes` validators under
-/// `node-N/keys`, and `accounts.json`.
-pub fn init(dir: &Path, nodes: usize, chain_id: u64, accounts: u32) -> eyre::Result<LayerDescription> {
+/// `node-N/keys`, and `accounts.json`. The parameters are checked before anything is written.
+pub fn init(
+    dir: &Path,
+    nodes: usize,
+    chain_id: u64,
+    accounts: u32,
+    gas_limit: u64,
+    block_interval_ms: u64,
+) -> eyre::Result<LayerDescription> {
     ensure!(nodes >= 1, "--nodes must be at least 1");
     ensure!(
         !dir.join("layer.json").exists(),
         "{} already holds a layer (use --fresh to start over)",
         dir.display()
     );
-    std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+    let keys: Vec<NodeKeys> = (0..nodes).map(|_| NodeKeys::generate()).collect();
     let mut sequencers = Vec::new();
-    for i in 0..nodes {
-        let keys = NodeKeys::generate();
-        keys.save(&node_dir(dir, i).join("keys"))?;
+    for keys in &keys {
         // p2p ports are part of the layer (every node must know every other's), so they are
         // chosen once here and kept when the devnet resumes.
         let p2p =
@@ -203,7 +208,14 @@ pub fn init(dir: &Path, nodes: usize, chain_id: u64, accounts: u32) -> eyre::Res
     let accounts = dev_accounts(accounts)?;
     let addresses: Vec<Address> = accounts.iter().map(|(_, a)| a.address).collect();
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-    let layer = LayerDescription::dev(chain_id, sequencers, &addresses, now);
+    let mut layer = LayerDescription::dev(chain_id, sequencers, &addresses, now);
+    layer.chain.genesis.gas_limit = gas_limit;
+    layer.block_interval_ms = block_interval_ms;
+    layer.check()?;
+    std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+    for (i, keys) in keys.iter().enumerate() {
+        keys.save(&node_dir(dir, i).join("keys"))?;
+    }
     layer.save(&dir.join("layer.json"))?;
     let listed: Vec<DevAccount> = accounts.into_iter().map(|(_, a)| a).collect();
     std::fs::write(dir.join("accounts.json"), serde_json::to_string_pretty(&listed)? + "\n")?;
@@ -397,7 +409,8 @@ pub async fn run(options: DevnetOptions) -> eyre::Result<()> {
         layer
     } else {
         println!("creating a devnet of {} node(s) in {}", options.nodes, dir.display());
-        let mut layer = init(&dir, options.nodes, options.chain_id, 10)?;
+        let mut layer =
+            init(&dir, options.nodes, options.chain_id, 10, DEV_GAS_LIMIT, DEV_BLOCK_INTERVAL_MS)?;
         if let (Some(l1), Some(rpc)) = (&options.l1, &l1_rpc) {
             let setup = L1Setup { rpc: rpc.clone(), ..l1.setup.clone() };
             attach_l1(&mut layer, &setup).await?;

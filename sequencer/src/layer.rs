@@ -12,6 +12,11 @@ use flashlayer_execution::{ChainConfig, FeeMode};
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, path::Path, time::Duration};
 
+/// Block gas limit of a development layer.
+pub const DEV_GAS_LIMIT: u64 = 100_000_000;
+/// Block interval of a development layer, in milliseconds.
+pub const DEV_BLOCK_INTERVAL_MS: u64 = 200;
+
 /// One member of the sequencer set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sequencer {
@@ -192,7 +197,7 @@ impl LayerDescription {
             .collect();
         let mut genesis = Genesis {
             timestamp,
-            gas_limit: 100_000_000,
+            gas_limit: DEV_GAS_LIMIT,
             base_fee_per_gas: Some(1_000_000_000),
             alloc,
             ..Default::default()
@@ -206,7 +211,7 @@ impl LayerDescription {
                 fee_recipient: Address::ZERO,
                 genesis,
             },
-            block_interval_ms: 200,
+            block_interval_ms: DEV_BLOCK_INTERVAL_MS,
             empty_block_interval_ms: 2_000,
             max_view_time_ms: 3_000,
             ordering: OrderingPolicy::Fcfs,

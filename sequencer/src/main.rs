@@ -1,6 +1,6 @@
 //! The `flashlayer` command line: see the library docs for the parts it runs.
 
-use flashlayer::{bridge, devnet, keys, loadgen, mempool, node};
+use flashlayer::{bridge, devnet, keys, layer, loadgen, mempool, node};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::{net::SocketAddr, path::PathBuf};
@@ -94,10 +94,10 @@ enum Command {
         #[arg(long, value_name = "HEX")]
         l1_deployer_key: Option<String>,
         /// Block gas limit of the layer.
-        #[arg(long, default_value_t = 100_000_000)]
+        #[arg(long, default_value_t = layer::DEV_GAS_LIMIT)]
         gas_limit: u64,
         /// Milliseconds between blocks while there are transactions.
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, default_value_t = layer::DEV_BLOCK_INTERVAL_MS)]
         block_interval_ms: u64,
         #[command(flatten)]
         settlement: SettlementArgs,
@@ -360,13 +360,7 @@ fn main() -> eyre::Result<()> {
             block_interval_ms,
             settlement,
         } => {
-            let mut layer = devnet::init(&dir, nodes, chain_id, accounts)?;
-            if gas_limit != layer.chain.genesis.gas_limit || block_interval_ms != layer.block_interval_ms {
-                layer.chain.genesis.gas_limit = gas_limit;
-                layer.block_interval_ms = block_interval_ms;
-                layer.check()?;
-                layer.save(&dir.join("layer.json"))?;
-            }
+            let mut layer = devnet::init(&dir, nodes, chain_id, accounts, gas_limit, block_interval_ms)?;
             if let Some(rpc) = l1_rpc {
                 let deployer = match l1_deployer_key {
                     Some(key) => key.parse().map_err(|e| eyre::eyre!("--l1-deployer-key: {e}"))?,

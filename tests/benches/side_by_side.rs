@@ -71,7 +71,16 @@ fn peak_rss_mib(pid: u32) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-fn loadgen(system: &str, urls: &[String], workload: &str, rate: &str, secs: u64, out: &Path) -> Report {
+/// Runs `flashlayer loadgen` into its own directory under `out`; returns its report and that
+/// directory.
+fn loadgen(
+    system: &str,
+    urls: &[String],
+    workload: &str,
+    rate: &str,
+    secs: u64,
+    out: &Path,
+) -> (Report, PathBuf) {
     let dir = out.join(format!("{}-{workload}-{rate}", system.split_whitespace().next().unwrap_or(system)));
     println!("--- {system}: loadgen {workload} at rate {rate} for {secs} s");
     let status = Command::new(flashlayer_bin())
@@ -85,7 +94,7 @@ fn loadgen(system: &str, urls: &[String], workload: &str, rate: &str, secs: u64,
         .expect("run flashlayer loadgen");
     assert!(status.success(), "loadgen against {system} failed ({status})");
     let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json");
-    serde_json::from_str(&text).expect("report")
+    (serde_json::from_str(&text).expect("report"), dir)
 }
 
 fn row(system: &str, report: &Report, rss: Option<f64>, dir: PathBuf) -> Row {
@@ -118,9 +127,7 @@ fn phases(
     for (workload, rate) in
         workloads.iter().map(|w| (*w, "max".to_owned())).chain([("eth", rate.to_string())])
     {
-        let report = loadgen(system, urls, workload, &rate, secs, out);
-        let dir =
-            out.join(format!("{}-{workload}-{rate}", system.split_whitespace().next().unwrap_or(system)));
+        let (report, dir) = loadgen(system, urls, workload, &rate, secs, out);
         runs.push((row(system, &report, rss(), dir), report));
     }
     runs
