@@ -48,9 +48,24 @@ pub trait L1View: Send + Sync + 'static {
     /// deposits (each one this node has seen, identical, confirmed by that origin).
     fn verify(&self, origin: &L1Origin, deposits: &[Deposit]) -> Result<(), String>;
 
-    /// The last deposit nonce credited and the L1 origin recorded with executed L2 block
-    /// `number`.
-    fn executed_record(&self, number: u64) -> Option<(u64, L1Origin)>;
+    /// The L1 block in which the layer's owner closed it, once this node has seen the close
+    /// confirmed. A block whose L1 origin is at or past it ends the layer.
+    fn closed_at(&self) -> Option<u64>;
+
+    /// What executed L2 block `number` recorded: last deposit nonce credited, L1 origin, and
+    /// whether the layer had ended by then.
+    fn executed_record(&self, number: u64) -> Option<ExecutedRecord>;
+}
+
+/// The part of an executed block's settlement record that the next blocks depend on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExecutedRecord {
+    /// Last deposit nonce credited up to the block.
+    pub last_deposit_nonce: u64,
+    /// The block's L1 origin.
+    pub l1_origin: L1Origin,
+    /// The layer ended at or before the block.
+    pub ended: bool,
 }
 
 /// A layer without an L1: no origin, no deposits.
@@ -69,8 +84,12 @@ impl L1View for NoL1 {
         Ok(())
     }
 
-    fn executed_record(&self, _number: u64) -> Option<(u64, L1Origin)> {
-        Some((0, L1Origin::default()))
+    fn closed_at(&self) -> Option<u64> {
+        None
+    }
+
+    fn executed_record(&self, _number: u64) -> Option<ExecutedRecord> {
+        Some(ExecutedRecord::default())
     }
 }
 
@@ -86,6 +105,10 @@ struct Ancestry {
     last_deposit_nonce: u64,
     /// The parent's L1 origin.
     l1_origin: L1Origin,
+    /// The layer has ended at or before the parent.
+    ended: bool,
+    /// The end is in a block that has not executed yet (the chain must move on to commit it).
+    end_unexecuted: bool,
 }
 
 /// Block production and validation parameters.
@@ -106,6 +129,10 @@ pub struct AppConfig {
     pub genesis_timestamp: u64,
     /// How far a proposal's timestamp may run ahead of this node's clock.
     pub max_future_drift: Duration,
+    /// The first block with a timestamp at or past this (Unix seconds) ends the layer.
+    pub end_time: Option<u64>,
+    /// This L2 block number ends the layer (if it is not over by then).
+    pub end_block: Option<u64>,
 }
 
 /// The flash layer's hotstuff_rs application.
@@ -170,6 +197,10 @@ impl<S: TxSource> FlashApp<S> {
                 break;
             }
             if let Some(payload) = Self::payload_of(view, &block) {
+                if payload.end {
+                    ancestry.ended = true;
+                    ancestry.end_unexecuted = true;
+                }
                 if with_txs {
                     ancestry.unexecuted_txs.extend(payload.transactions.iter().map(keccak256));
                 }
@@ -180,18 +211,24 @@ impl<S: TxSource> FlashApp<S> {
             }
             cursor = view.block_justify(&block).ok().map(|pc| pc.block).filter(|_| height.int() > 0);
         }
-        (ancestry.last_deposit_nonce, ancestry.l1_origin) = match (nonce, origin) {
-            (Some(nonce), Some(origin)) => (nonce, origin),
-            // What the unexecuted blocks did not say, the executed head's record does.
-            _ => {
-                let (executed_nonce, executed_origin) = self
-                    .l1
-                    .executed_record(executed)
-                    .ok_or_else(|| format!("no settlement record for executed block {executed}"))?;
-                (nonce.unwrap_or(executed_nonce), origin.unwrap_or(executed_origin))
-            }
-        };
+        // What the unexecuted blocks did not say, the executed head's record does.
+        let record = self
+            .l1
+            .executed_record(executed)
+            .ok_or_else(|| format!("no settlement record for executed block {executed}"))?;
+        ancestry.last_deposit_nonce = nonce.unwrap_or(record.last_deposit_nonce);
+        ancestry.l1_origin = origin.unwrap_or(record.l1_origin);
+        ancestry.ended |= record.ended;
         Ok(ancestry)
+    }
+
+    /// Whether L2 block `number` with `timestamp` and L1 `origin` must end the layer (if it has
+    /// not ended yet): its deadline or end block is reached, or the owner's close on L1 is at or
+    /// before the origin (`with_l1`: as far as this node's watcher knows).
+    fn end_due(&self, number: u64, timestamp: u64, origin: &L1Origin, with_l1: bool) -> bool {
+        self.config.end_time.is_some_and(|end| timestamp >= end)
+            || self.config.end_block.is_some_and(|end| number >= end)
+            || (with_l1 && self.l1.closed_at().is_some_and(|closed| origin.number >= closed))
     }
 
     fn now_secs() -> u64 {
@@ -239,6 +276,25 @@ impl<S: TxSource> FlashApp<S> {
             if deposit.nonce != expected {
                 return Err(format!("deposit nonce {} where {expected} is next", deposit.nonce));
             }
+        }
+        // End of life: the block that ends the layer and every block after it are empty.
+        let number = block.height.int() + 1;
+        if ancestry.ended || payload.end {
+            if !payload.transactions.is_empty() || !payload.deposits.is_empty() {
+                return Err("blocks from the layer's end on carry no transactions or deposits".into());
+            }
+            if ancestry.ended && payload.end {
+                return Err("the layer has already ended".into());
+            }
+            if ancestry.ended && payload.l1_origin != ancestry.l1_origin {
+                return Err("the L1 origin does not move after the layer's end".into());
+            }
+            // A leader may not end the layer early; synced blocks carry the quorum's word.
+            if payload.end && live && !self.end_due(number, payload.timestamp, &payload.l1_origin, true) {
+                return Err(format!("block {number} ends the layer before its end"));
+            }
+        } else if self.end_due(number, payload.timestamp, &payload.l1_origin, live) {
+            return Err(format!("block {number} must end the layer"));
         }
         // Blocks fetched by block sync come with the quorum's certificates and may name L1
         // blocks long out of this node's recent view: the quorum vouches for those.
@@ -289,6 +345,21 @@ impl<S: TxSource> FlashApp<S> {
     }
 }
 
+impl<S: TxSource> FlashApp<S> {
+    fn respond(&mut self, payload: Payload, what: &str) -> ProduceBlockResponse {
+        let encoded = payload.encode();
+        tracing::debug!(end = payload.end, "{what}");
+        let data_hash = CryptoHash::new(Payload::hash_encoded(&encoded).0);
+        self.last_block_at = Instant::now();
+        ProduceBlockResponse {
+            data_hash,
+            data: Data::new(vec![Datum::new(encoded)]),
+            app_state_updates: None,
+            validator_set_updates: None,
+        }
+    }
+}
+
 impl<S: TxSource> App<ConsensusStore> for FlashApp<S> {
     fn produce_block(&mut self, request: ProduceBlockRequest<'_, ConsensusStore>) -> ProduceBlockResponse {
         let view = request.block_tree();
@@ -302,11 +373,22 @@ impl<S: TxSource> App<ConsensusStore> for FlashApp<S> {
             }
         };
         let exclude = &ancestry.unexecuted_txs;
+        let number = parent.and_then(|p| view.block_height(&p).ok().flatten()).map_or(0, |h| h.int() + 1) + 1;
 
         // Pace blocks at the block interval.
         let since = self.last_block_at.elapsed();
         if since < self.config.block_interval {
             std::thread::sleep(self.config.block_interval - since);
+        }
+        if ancestry.ended {
+            // After the end the chain only moves to commit the end block, then idles.
+            if !ancestry.end_unexecuted {
+                let waited = self.last_block_at.elapsed();
+                std::thread::sleep(self.config.empty_block_interval.saturating_sub(waited));
+            }
+            let timestamp = Self::now_secs().max(self.parent_timestamp(view, parent));
+            let payload = Payload { timestamp, l1_origin: ancestry.l1_origin, ..Default::default() };
+            return self.respond(payload, "produced block after the end");
         }
         // With transactions waiting in uncommitted ancestors the chain must move on now to
         // commit them; otherwise wait for work, up to the empty-block interval.
@@ -315,11 +397,6 @@ impl<S: TxSource> App<ConsensusStore> for FlashApp<S> {
             let budget = self.config.empty_block_interval.saturating_sub(waited);
             self.source.wait_pending(budget);
         }
-        let selecting = Instant::now();
-        let transactions =
-            self.source.select(self.config.gas_limit, self.config.max_payload_bytes - 64, exclude);
-        let selected = selecting.elapsed();
-        let txs = transactions.len();
         let timestamp = Self::now_secs().max(self.parent_timestamp(view, parent));
         let (mut l1_origin, deposits) =
             self.l1.next_deposits(ancestry.last_deposit_nonce, MAX_DEPOSITS_PER_BLOCK);
@@ -327,7 +404,22 @@ impl<S: TxSource> App<ConsensusStore> for FlashApp<S> {
         if l1_origin.number < ancestry.l1_origin.number {
             l1_origin = ancestry.l1_origin;
         }
-        let encoded = Payload { timestamp, transactions, l1_origin, deposits }.encode();
+        if self.end_due(number, timestamp, &l1_origin, true) {
+            tracing::info!(
+                number,
+                timestamp,
+                l1_origin = l1_origin.number,
+                "proposing the block that ends the layer"
+            );
+            let payload = Payload { timestamp, l1_origin, end: true, ..Default::default() };
+            return self.respond(payload, "produced the end block");
+        }
+        let selecting = Instant::now();
+        let transactions =
+            self.source.select(self.config.gas_limit, self.config.max_payload_bytes - 64, exclude);
+        let selected = selecting.elapsed();
+        let txs = transactions.len();
+        let encoded = Payload { timestamp, transactions, l1_origin, deposits, end: false }.encode();
         tracing::debug!(
             txs,
             bytes = encoded.len(),

@@ -22,7 +22,7 @@ mod error;
 mod network;
 mod replica;
 
-pub use app::{AppConfig, FlashApp, L1View, MAX_DEPOSITS_PER_BLOCK, NoL1, TxSource};
+pub use app::{AppConfig, ExecutedRecord, FlashApp, L1View, MAX_DEPOSITS_PER_BLOCK, NoL1, TxSource};
 pub use error::{Error, Result};
 pub use network::{ConsensusNetwork, Inbound, Inbox, LocalTransport, Transport, inbox};
 pub use replica::{ConsensusStatus, Replica, ReplicaConfig, ValidatorKey, status};

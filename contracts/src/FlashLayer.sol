@@ -29,9 +29,19 @@ import {MessageTree} from "./MessageTree.sol";
 ///   wei (paid from the deposited ETH) and `data`. An ETH withdrawal is a message with empty data.
 ///   Each message is relayed at most once.
 ///
+/// - **End of life.** A layer is disposable: it ends at its {deadline} (if set), when the {owner} calls
+///   {close}, or at an end the cluster agreed on at creation (an L2 block number). From then on no
+///   deposits are taken. The cluster executes what it committed and signs the **final batch**
+///   ({settle}): a {Batch} plus the root of every L2 account's remaining ETH balance. Once the final
+///   batch is accepted the layer is settled: anyone {claim}s an account's balance with a proof against
+///   that root, messages of every accepted batch stay relayable, and deposits the layer never credited
+///   are refunded to their senders ({refundDeposit}). ETH a layer's genesis gives its accounts is
+///   locked here at deployment ({genesisSupply}), so every L2 balance is backed by ETH this contract
+///   holds.
+///
 /// There is no fraud or validity proof: a batch is final once accepted, trusted on the strength of the
-/// signer quorum. The challenge window only delays relaying so that operators can notice and react
-/// (e.g. stop relayers) before funds leave the bridge.
+/// signer quorum. The challenge window only delays relaying and claiming so that operators can notice
+/// and react (e.g. stop relayers) before funds leave the bridge.
 contract FlashLayer is EIP712, ReentrancyGuardTransient {
     /// @notice A settlement batch: a contiguous range of L2 blocks, as signed by the cluster. The
     /// EIP-712 struct hash of a batch is {batchHash}; the signed digest is {batchDigest}.
@@ -85,13 +95,38 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     /// (`epoch` is the new epoch; `signers` is encoded as keccak256 of the 32-byte padded addresses).
     bytes32 public constant SIGNER_SET_UPDATE_TYPEHASH =
         keccak256("SignerSetUpdate(uint64 epoch,address[] signers,uint256 threshold)");
+    /// @notice EIP-712 type hash of the final batch: the last {Batch} and the root of the layer's final
+    /// ETH balances (see {claim} for its leaves).
+    bytes32 public constant FINAL_BATCH_TYPEHASH = keccak256(
+        "FinalBatch(Batch batch,bytes32 balancesRoot)Batch(uint64 index,bytes32 prevBatchHash,uint64 firstBlock,uint64 lastBlock,bytes32 lastBlockHash,bytes32 stateRoot,bytes32 txDataHash,bytes32 messagesRoot,uint64 lastDepositNonce)"
+    );
     /// @notice The messagesRoot of a batch without L2->L1 messages: keccak256("").
     bytes32 public constant EMPTY_MESSAGES_ROOT = MessageTree.EMPTY_ROOT;
 
     /// @notice Hash of the L2 genesis block (the block before the first batch's range).
     bytes32 public immutable genesisBlockHash;
-    /// @notice Seconds after a batch's acceptance before its messages can be relayed.
+    /// @notice Seconds after a batch's acceptance before its messages can be relayed (and, for the
+    /// final batch, before balances can be claimed).
     uint64 public immutable challengeWindow;
+    /// @notice Who created the layer: the only account that may {close} it early.
+    address public immutable owner;
+    /// @notice L1 timestamp at which the layer ends (0: no deadline; it ends by {close} or at an L2
+    /// block fixed at creation).
+    uint64 public immutable deadline;
+    /// @notice Wei locked at deployment to back the ETH the L2 genesis allocates.
+    uint256 public immutable genesisSupply;
+
+    /// @notice L1 block in which the owner closed the layer (0: not closed).
+    uint64 public closedAt;
+    /// @notice Whether the final batch was accepted.
+    bool public settled;
+    /// @notice Root of the final ETH balances (set with the final batch).
+    bytes32 public balancesRoot;
+    /// @notice Whether the balance of this account was claimed.
+    mapping(address account => bool) public claimed;
+    /// Deposit nonce => keccak256(abi.encode(from, to, amount)), kept so that deposits the layer
+    /// never credited can be refunded; cleared on refund.
+    mapping(uint64 nonce => bytes32) private _depositHashes;
 
     /// @notice The signer-set epoch: 0 for the set given at deployment, +1 per {updateSigners}.
     uint64 public epoch;
@@ -126,6 +161,14 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     /// @notice `amount` wei were deposited by `from` for `to` on L2; `nonce` is the deposit's
     /// sequence number (1, 2, ...), the order in which L2 credits deposits.
     event Deposit(uint64 indexed nonce, address indexed from, address indexed to, uint256 amount);
+    /// @notice The owner closed the layer at L1 block `l1Block`.
+    event Closed(uint64 l1Block);
+    /// @notice The final batch `index` was accepted: the layer is settled.
+    event Settled(uint64 indexed index, bytes32 balancesRoot);
+    /// @notice `amount` wei of `account`'s final L2 balance were paid to it on L1.
+    event Claimed(address indexed account, uint256 amount);
+    /// @notice Deposit `nonce`, never credited on L2, was paid back to `from`.
+    event DepositRefunded(uint64 indexed nonce, address indexed from, uint256 amount);
     /// @notice A message was relayed: `target` was called with `value` wei and the message's data.
     event MessageRelayed(bytes32 indexed messageHash, uint256 indexed nonce, address indexed target, uint256 value);
 
@@ -186,6 +229,33 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     /// @notice Plain ETH transfer to the contract; call {deposit} instead.
     error UseDeposit();
 
+    // ------------------------------------------------------------------ errors: lifecycle
+    /// @notice The value sent at deployment differs from `genesisSupply_`.
+    error GenesisSupplyMismatch(uint256 sent, uint256 genesisSupply);
+    /// @notice The deadline given at deployment is not in the future.
+    error DeadlineInPast(uint64 deadline, uint256 now_);
+    /// @notice Only the owner may do this.
+    error NotOwner(address caller);
+    /// @notice The layer is closing or closed (deadline passed or {close} called): no deposits.
+    error LayerClosing();
+    /// @notice The layer was already closed.
+    error AlreadyClosed();
+    /// @notice The layer is settled: no more batches or signer-set changes.
+    error LayerSettled();
+    /// @notice The layer is not settled yet.
+    error NotSettled();
+    /// @notice The account's balance was already claimed.
+    error AlreadyClaimed(address account);
+    /// @notice The proof does not show (account, amount) in the final balances root.
+    error InvalidBalanceProof(address account, uint256 amount);
+    /// @notice The final batch's challenge window has not passed; claimable from `claimableAt`.
+    error ClaimWindowOpen(uint256 claimableAt);
+    /// @notice The deposit was credited on L2 (nonce <= the final batch's lastDepositNonce), does not
+    /// exist, was already refunded, or the given fields do not match it.
+    error NotRefundable(uint64 nonce);
+    /// @notice Paying out failed (the recipient rejected the ETH).
+    error PaymentFailed(address to, uint256 amount);
+
     // ------------------------------------------------------------------ errors: relaying
     /// @notice No accepted batch with this index (0 is the genesis, which has no messages).
     error UnknownBatch(uint64 batchIndex);
@@ -207,13 +277,27 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     /// @param threshold_ Signatures needed: `threshold_ <= signers_.length` and `3 * threshold_ > 2 * signers_.length`.
     /// @param genesisBlockHash_ Hash of the L2 genesis block (nonzero).
     /// @param challengeWindow_ Seconds between a batch's acceptance and the relay of its messages.
-    constructor(address[] memory signers_, uint256 threshold_, bytes32 genesisBlockHash_, uint64 challengeWindow_)
-        EIP712("FlashLayer", "1")
-    {
+    /// @param deadline_ L1 timestamp at which the layer ends (0: none); must be in the future.
+    /// @param genesisSupply_ Total wei the L2 genesis allocates; exactly this must be sent along.
+    /// The deployer becomes the {owner}.
+    constructor(
+        address[] memory signers_,
+        uint256 threshold_,
+        bytes32 genesisBlockHash_,
+        uint64 challengeWindow_,
+        uint64 deadline_,
+        uint256 genesisSupply_
+    ) payable EIP712("FlashLayer", "1") {
         if (genesisBlockHash_ == bytes32(0)) revert ZeroGenesisHash();
+        // forge-lint: disable-next-line(block-timestamp)
+        if (deadline_ != 0 && deadline_ <= block.timestamp) revert DeadlineInPast(deadline_, block.timestamp);
+        if (msg.value != genesisSupply_) revert GenesisSupplyMismatch(msg.value, genesisSupply_);
         _validateSignerSet(signers_, threshold_);
         genesisBlockHash = genesisBlockHash_;
         challengeWindow = challengeWindow_;
+        owner = msg.sender;
+        deadline = deadline_;
+        genesisSupply = genesisSupply_;
         _batches[0] = BatchRecord({
             batchHash: bytes32(0),
             lastBlockHash: genesisBlockHash_,
@@ -264,6 +348,26 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         );
     }
 
+    /// @notice The EIP-712 digest the signers sign for the final batch: the batch and the root of the
+    /// final balances.
+    function finalBatchDigest(Batch calldata b, bytes32 balancesRoot_) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(FINAL_BATCH_TYPEHASH, batchHash(b), balancesRoot_)));
+    }
+
+    /// @notice Whether the layer has ended on L1: closed by the owner or past its deadline. Deposits
+    /// stop; the cluster ends the L2 chain and signs the final batch.
+    function isClosing() public view returns (bool) {
+        // forge-lint: disable-next-line(block-timestamp)
+        return closedAt != 0 || (deadline != 0 && block.timestamp >= deadline);
+    }
+
+    /// @notice The leaf of `account`'s final balance in {balancesRoot}: the tree of {MessageTree} over
+    /// `keccak256(abi.encode(keccak256(abi.encodePacked(account)), amount))`, leaves sorted by hashed
+    /// address (the L2 state keys accounts by hashed address).
+    function balanceLeaf(address account, uint256 amount) public pure returns (bytes32) {
+        return MessageTree.leaf(keccak256(abi.encode(keccak256(abi.encodePacked(account)), amount)));
+    }
+
     /// @notice The current signer set, sorted ascending.
     function signers() external view returns (address[] memory) {
         return _signers;
@@ -308,41 +412,36 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     /// @param signatures 65-byte r || s || v signatures (v 27 or 28, low s) of {batchDigest}`(b)`,
     /// ordered by strictly ascending signer address.
     function submitBatch(Batch calldata b, bytes[] calldata signatures) external {
-        uint64 index = lastBatchIndex;
-        BatchRecord storage prev = _batches[index];
-        unchecked {
-            ++index;
-        }
-        if (b.index != index) revert WrongBatchIndex(index, b.index);
-        if (b.prevBatchHash != prev.batchHash) revert WrongPrevBatchHash(prev.batchHash, b.prevBatchHash);
-        uint64 prevLast = prev.lastBlock;
-        if (b.firstBlock != prevLast + 1) revert WrongFirstBlock(prevLast + 1, b.firstBlock);
-        if (b.lastBlock < b.firstBlock) revert EmptyRange(b.firstBlock, b.lastBlock);
-        if (b.lastBlockHash == bytes32(0)) revert ZeroLastBlockHash();
-        if (b.stateRoot == bytes32(0)) revert ZeroStateRoot();
-        if (b.txDataHash == bytes32(0)) revert ZeroTxDataHash();
-        if (b.messagesRoot == bytes32(0)) revert ZeroMessagesRoot();
-        uint64 minNonce = prev.lastDepositNonce;
-        uint64 maxNonce = depositCount;
-        if (b.lastDepositNonce < minNonce || b.lastDepositNonce > maxNonce) {
-            revert DepositNonceOutOfRange(b.lastDepositNonce, minNonce, maxNonce);
-        }
-
-        bytes32 h = batchHash(b);
+        if (settled) revert LayerSettled();
+        bytes32 h = _checkBatch(b);
         _checkQuorum(_hashTypedDataV4(h), signatures);
+        _acceptBatch(b, h);
+    }
 
-        lastBatchIndex = index;
-        _batches[index] = BatchRecord({
-            batchHash: h,
-            lastBlockHash: b.lastBlockHash,
-            stateRoot: b.stateRoot,
-            messagesRoot: b.messagesRoot,
-            lastBlock: b.lastBlock,
-            lastDepositNonce: b.lastDepositNonce,
-            acceptedBlock: uint64(block.number),
-            acceptedAt: uint64(block.timestamp)
-        });
-        emit BatchAccepted(index, h, b.firstBlock, b.lastBlock, b.lastBlockHash, b.stateRoot, b.messagesRoot);
+    /// @notice Accepts the final batch and settles the layer: like {submitBatch}, but the signers sign
+    /// {finalBatchDigest}`(b, balancesRoot_)`, which adds the root of every L2 account's final ETH
+    /// balance. From then on balances are claimable ({claim}) and uncredited deposits refundable.
+    /// @param b The final batch (same rules as {submitBatch}).
+    /// @param balancesRoot_ Root of the final balances (see {balanceLeaf}).
+    /// @param signatures As for {submitBatch}, over the final batch digest.
+    function settle(Batch calldata b, bytes32 balancesRoot_, bytes[] calldata signatures) external {
+        if (settled) revert LayerSettled();
+        bytes32 h = _checkBatch(b);
+        _checkQuorum(_hashTypedDataV4(keccak256(abi.encode(FINAL_BATCH_TYPEHASH, h, balancesRoot_))), signatures);
+        _acceptBatch(b, h);
+        settled = true;
+        balancesRoot = balancesRoot_;
+        emit Settled(b.index, balancesRoot_);
+    }
+
+    /// @notice Ends the layer now (before its deadline): no more deposits; the cluster sees the close
+    /// through its L1 watcher, ends the L2 chain and settles. Owner only, once.
+    function close() external {
+        if (msg.sender != owner) revert NotOwner(msg.sender);
+        if (closedAt != 0) revert AlreadyClosed();
+        if (settled) revert LayerSettled();
+        closedAt = uint64(block.number);
+        emit Closed(uint64(block.number));
     }
 
     /// @notice Replaces the signer set, signed by at least {threshold} members of the CURRENT set over
@@ -353,6 +452,7 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     function updateSigners(address[] calldata newSigners, uint256 newThreshold, bytes[] calldata signatures)
         external
     {
+        if (settled) revert LayerSettled();
         _validateSignerSet(newSigners, newThreshold);
         uint64 newEpoch = epoch + 1;
         _checkQuorum(signerSetUpdateDigest(newEpoch, newSigners, newThreshold), signatures);
@@ -367,8 +467,45 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     function deposit(address to) external payable {
         if (msg.value == 0) revert ZeroDeposit();
         if (to == address(0)) revert ZeroRecipient();
+        if (settled || isClosing()) revert LayerClosing();
         uint64 nonce = ++depositCount;
+        _depositHashes[nonce] = keccak256(abi.encode(msg.sender, to, msg.value));
         emit Deposit(nonce, msg.sender, to, msg.value);
+    }
+
+    // ================================================================== after settlement
+
+    /// @notice Pays `account` its final L2 ETH balance, proven against {balancesRoot}, once the final
+    /// batch's challenge window has passed. Callable by anyone (the ETH goes to `account`), once per
+    /// account.
+    /// @param account The L2 account (same address on L1).
+    /// @param amount Its final balance in wei.
+    /// @param proof Merkle proof of {balanceLeaf}`(account, amount)`.
+    function claim(address account, uint256 amount, bytes32[] calldata proof) external nonReentrant {
+        if (!settled) revert NotSettled();
+        uint256 claimableAt = uint256(_batches[lastBatchIndex].acceptedAt) + challengeWindow;
+        // forge-lint: disable-next-line(block-timestamp)
+        if (block.timestamp < claimableAt) revert ClaimWindowOpen(claimableAt);
+        if (claimed[account]) revert AlreadyClaimed(account);
+        if (!MerkleProof.verifyCalldata(proof, balancesRoot, balanceLeaf(account, amount))) {
+            revert InvalidBalanceProof(account, amount);
+        }
+        claimed[account] = true;
+        _pay(account, amount);
+        emit Claimed(account, amount);
+    }
+
+    /// @notice Pays back deposit `nonce` to its sender when the settled layer never credited it (it
+    /// was made after the final batch's last credited deposit). Callable by anyone, once.
+    /// @param nonce The deposit's nonce; `from`, `to`, `amount` as in its {Deposit} event.
+    function refundDeposit(uint64 nonce, address from, address to, uint256 amount) external nonReentrant {
+        if (!settled) revert NotSettled();
+        if (nonce <= _batches[lastBatchIndex].lastDepositNonce) revert NotRefundable(nonce);
+        bytes32 h = _depositHashes[nonce];
+        if (h == bytes32(0) || h != keccak256(abi.encode(from, to, amount))) revert NotRefundable(nonce);
+        delete _depositHashes[nonce];
+        _pay(from, amount);
+        emit DepositRefunded(nonce, from, amount);
     }
 
     // ================================================================== messages
@@ -418,6 +555,52 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     }
 
     // ================================================================== internals
+
+    /// Checks `b` continues the accepted chain; returns its struct hash.
+    function _checkBatch(Batch calldata b) private view returns (bytes32) {
+        uint64 index = lastBatchIndex;
+        BatchRecord storage prev = _batches[index];
+        unchecked {
+            ++index;
+        }
+        if (b.index != index) revert WrongBatchIndex(index, b.index);
+        if (b.prevBatchHash != prev.batchHash) revert WrongPrevBatchHash(prev.batchHash, b.prevBatchHash);
+        uint64 prevLast = prev.lastBlock;
+        if (b.firstBlock != prevLast + 1) revert WrongFirstBlock(prevLast + 1, b.firstBlock);
+        if (b.lastBlock < b.firstBlock) revert EmptyRange(b.firstBlock, b.lastBlock);
+        if (b.lastBlockHash == bytes32(0)) revert ZeroLastBlockHash();
+        if (b.stateRoot == bytes32(0)) revert ZeroStateRoot();
+        if (b.txDataHash == bytes32(0)) revert ZeroTxDataHash();
+        if (b.messagesRoot == bytes32(0)) revert ZeroMessagesRoot();
+        uint64 minNonce = prev.lastDepositNonce;
+        uint64 maxNonce = depositCount;
+        if (b.lastDepositNonce < minNonce || b.lastDepositNonce > maxNonce) {
+            revert DepositNonceOutOfRange(b.lastDepositNonce, minNonce, maxNonce);
+        }
+        return batchHash(b);
+    }
+
+    function _acceptBatch(Batch calldata b, bytes32 h) private {
+        uint64 index = b.index;
+        lastBatchIndex = index;
+        _batches[index] = BatchRecord({
+            batchHash: h,
+            lastBlockHash: b.lastBlockHash,
+            stateRoot: b.stateRoot,
+            messagesRoot: b.messagesRoot,
+            lastBlock: b.lastBlock,
+            lastDepositNonce: b.lastDepositNonce,
+            acceptedBlock: uint64(block.number),
+            acceptedAt: uint64(block.timestamp)
+        });
+        emit BatchAccepted(index, h, b.firstBlock, b.lastBlock, b.lastBlockHash, b.stateRoot, b.messagesRoot);
+    }
+
+    function _pay(address to, uint256 amount) private {
+        if (amount > address(this).balance) revert InsufficientBalance(amount, address(this).balance);
+        (bool ok,) = to.call{value: amount}("");
+        if (!ok) revert PaymentFailed(to, amount);
+    }
 
     /// Reverts unless `signatures` are >= threshold valid signatures of `digest` by distinct members of
     /// the current set, ordered by ascending signer address.

@@ -37,7 +37,7 @@ contract FlashLayerDeployTest is LayerTestBase {
     function test_ConstructorEmitsInitialSignerSet() public {
         vm.expectEmit(true, false, false, true);
         emit FlashLayer.SignerSetUpdated(0, addrs, 3);
-        new FlashLayer(addrs, 3, GENESIS, WINDOW);
+        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0);
     }
 
     function test_Constants() public view {
@@ -150,17 +150,17 @@ contract FlashLayerDeployTest is LayerTestBase {
 
     function test_RevertWhen_ThresholdTooLow() public {
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.InvalidThreshold.selector, 2, 4));
-        new FlashLayer(addrs, 2, GENESIS, WINDOW);
+        new FlashLayer(addrs, 2, GENESIS, WINDOW, 0, 0);
     }
 
     function test_RevertWhen_ThresholdZero() public {
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.InvalidThreshold.selector, 0, 4));
-        new FlashLayer(addrs, 0, GENESIS, WINDOW);
+        new FlashLayer(addrs, 0, GENESIS, WINDOW, 0, 0);
     }
 
     function test_RevertWhen_ThresholdAboveSignerCount() public {
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.InvalidThreshold.selector, 5, 4));
-        new FlashLayer(addrs, 5, GENESIS, WINDOW);
+        new FlashLayer(addrs, 5, GENESIS, WINDOW, 0, 0);
     }
 
     function test_ThresholdBoundaries() public {
@@ -169,10 +169,10 @@ contract FlashLayerDeployTest is LayerTestBase {
         uint256[5] memory ts = [uint256(1), 3, 3, 5, 7];
         for (uint256 k = 0; k < ns.length; ++k) {
             (, address[] memory set) = sortedKeys("boundary", ns[k]);
-            new FlashLayer(set, ts[k], GENESIS, WINDOW);
-            new FlashLayer(set, ns[k], GENESIS, WINDOW);
+            new FlashLayer(set, ts[k], GENESIS, WINDOW, 0, 0);
+            new FlashLayer(set, ns[k], GENESIS, WINDOW, 0, 0);
             vm.expectRevert(abi.encodeWithSelector(FlashLayer.InvalidThreshold.selector, ts[k] - 1, ns[k]));
-            new FlashLayer(set, ts[k] - 1, GENESIS, WINDOW);
+            new FlashLayer(set, ts[k] - 1, GENESIS, WINDOW, 0, 0);
         }
     }
 
@@ -180,31 +180,31 @@ contract FlashLayerDeployTest is LayerTestBase {
         address[] memory set = _copy(addrs);
         (set[1], set[2]) = (set[2], set[1]);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.SignerSetNotSorted.selector, 2));
-        new FlashLayer(set, 3, GENESIS, WINDOW);
+        new FlashLayer(set, 3, GENESIS, WINDOW, 0, 0);
     }
 
     function test_RevertWhen_SignersDuplicated() public {
         address[] memory set = _copy(addrs);
         set[3] = set[2];
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.SignerSetNotSorted.selector, 3));
-        new FlashLayer(set, 3, GENESIS, WINDOW);
+        new FlashLayer(set, 3, GENESIS, WINDOW, 0, 0);
     }
 
     function test_RevertWhen_SignerZeroAddress() public {
         address[] memory set = _copy(addrs);
         set[0] = address(0);
         vm.expectRevert(FlashLayer.ZeroSignerAddress.selector);
-        new FlashLayer(set, 3, GENESIS, WINDOW);
+        new FlashLayer(set, 3, GENESIS, WINDOW, 0, 0);
     }
 
     function test_RevertWhen_SignerSetEmpty() public {
         vm.expectRevert(FlashLayer.EmptySignerSet.selector);
-        new FlashLayer(new address[](0), 0, GENESIS, WINDOW);
+        new FlashLayer(new address[](0), 0, GENESIS, WINDOW, 0, 0);
     }
 
     function test_RevertWhen_GenesisHashZero() public {
         vm.expectRevert(FlashLayer.ZeroGenesisHash.selector);
-        new FlashLayer(addrs, 3, bytes32(0), WINDOW);
+        new FlashLayer(addrs, 3, bytes32(0), WINDOW, 0, 0);
     }
 
     function _copy(address[] memory a) internal pure returns (address[] memory c) {
@@ -1000,12 +1000,12 @@ contract FlashLayerGasTest is LayerTestBase {
 
     function test_gas_submitBatch_7of10() public {
         (uint256[] memory ks, address[] memory as_) = sortedKeys("ten", 10);
-        _measureSubmit(new FlashLayer(as_, 7, GENESIS, WINDOW), ks, 7, "submitBatch 7 of 10");
+        _measureSubmit(new FlashLayer(as_, 7, GENESIS, WINDOW, 0, 0), ks, 7, "submitBatch 7 of 10");
     }
 
     function test_gas_submitBatch_10of10() public {
         (uint256[] memory ks, address[] memory as_) = sortedKeys("ten", 10);
-        _measureSubmit(new FlashLayer(as_, 7, GENESIS, WINDOW), ks, 10, "submitBatch 10 of 10");
+        _measureSubmit(new FlashLayer(as_, 7, GENESIS, WINDOW, 0, 0), ks, 10, "submitBatch 10 of 10");
     }
 
     function test_gas_deposit() public {
@@ -1038,5 +1038,50 @@ contract FlashLayerGasTest is LayerTestBase {
         uint256 g = gasleft();
         relay(b, ms[1], proof);
         logUint("relayMessage (ETH withdrawal, 5-leaf tree)", g - gasleft());
+    }
+
+    /// A final batch (3 of 4) after a first batch, like `_measureSubmit`.
+    function test_gas_settle() public {
+        submit(nextBatch(10));
+        FlashLayer.Batch memory b = nextBatch(10);
+        b.messagesRoot = keccak256("some messages");
+        bytes32 root = keccak256("balances");
+        bytes[] memory sigs = sigsFirst(keys, 3, layer.finalBatchDigest(b, root));
+        uint256 g = gasleft();
+        layer.settle(b, root, sigs);
+        logUint("settle 3 of 4", g - gasleft());
+    }
+
+    /// A claim from an 8-account balances tree (3 proof elements) to a fresh account.
+    function test_gas_claim() public {
+        vm.deal(address(this), 8 ether);
+        layer.deposit{value: 8 ether}(address(this));
+        bytes32[] memory leaves = new bytes32[](8);
+        for (uint256 i = 0; i < 8; ++i) {
+            leaves[i] = layer.balanceLeaf(makeAddr(string.concat("gas account ", vm.toString(i))), 1 ether);
+        }
+        FlashLayer.Batch memory b = nextBatch(10);
+        b.lastDepositNonce = 1;
+        bytes32 root = MessageTree.root(leaves);
+        layer.settle(b, root, sigsFirst(keys, 3, layer.finalBatchDigest(b, root)));
+        vm.warp(block.timestamp + WINDOW);
+        bytes32[] memory proof = MessageTree.proof(leaves, 5);
+        address account = makeAddr("gas account 5");
+        uint256 g = gasleft();
+        layer.claim(account, 1 ether, proof);
+        logUint("claim (8-leaf tree, fresh account)", g - gasleft());
+    }
+
+    function test_gas_refundDeposit() public {
+        address alice = makeAddr("alice");
+        vm.deal(alice, 1 ether);
+        vm.prank(alice);
+        layer.deposit{value: 1 ether}(alice);
+        FlashLayer.Batch memory b = nextBatch(10);
+        bytes32 root = keccak256("balances");
+        layer.settle(b, root, sigsFirst(keys, 3, layer.finalBatchDigest(b, root)));
+        uint256 g = gasleft();
+        layer.refundDeposit(1, alice, alice, 1 ether);
+        logUint("refundDeposit", g - gasleft());
     }
 }

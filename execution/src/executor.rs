@@ -230,9 +230,22 @@ impl BlockExecutor {
         let timestamp = payload.timestamp.max(parent.timestamp);
         let gas_limit = self.config.gas_limit();
 
+        // Nothing runs once the layer has ended (consensus admits no such block; this keeps
+        // execution total).
+        let ended_at = match self.head_settlement.ended_at {
+            0 if payload.end => number,
+            ended_at => ended_at,
+        };
         let mut skipped = Vec::new();
         let mut decoded = Vec::with_capacity(payload.transactions.len());
         for raw in &payload.transactions {
+            if ended_at != 0 {
+                skipped.push(SkippedTx {
+                    hash: keccak256(raw),
+                    reason: SkipReason::Invalid("the layer has ended".into()),
+                });
+                continue;
+            }
             match TxEnvelope::decode_2718(&mut raw.as_ref()) {
                 Ok(tx) if !tx.is_eip4844() => decoded.push(tx),
                 Ok(_) => skipped.push(SkippedTx {
@@ -258,9 +271,10 @@ impl BlockExecutor {
             last_deposit_nonce: self.head_settlement.last_deposit_nonce,
             deposits: Vec::new(),
             messages: Vec::new(),
+            ended_at,
         };
         for deposit in &payload.deposits {
-            if deposit.nonce != settlement.last_deposit_nonce + 1 {
+            if ended_at != 0 || deposit.nonce != settlement.last_deposit_nonce + 1 {
                 continue;
             }
             credit(evm.db_mut(), deposit.to, deposit.amount)?;

@@ -74,6 +74,8 @@ pub struct BlockSettlement {
     pub deposits: Vec<Deposit>,
     /// Messages sent in this block, in order.
     pub messages: Vec<SentMessage>,
+    /// The L2 block that ended the layer, if it ended at or before this block (0: live).
+    pub ended_at: u64,
 }
 
 impl BlockSettlement {

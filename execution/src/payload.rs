@@ -40,6 +40,10 @@ pub struct Payload {
     pub l1_origin: L1Origin,
     /// Deposits credited at the start of the block, in nonce order.
     pub deposits: Vec<Deposit>,
+    /// This block ends the layer (its deadline passed, its end block was reached or its owner
+    /// closed it on L1): it and every block after it carry no transactions and no deposits, and
+    /// the final settlement batch ends with it.
+    pub end: bool,
 }
 
 impl Payload {
@@ -79,6 +83,7 @@ mod tests {
                 to: Address::repeat_byte(2),
                 amount: U256::from(5),
             }],
+            end: true,
         };
         let enc = p.encode();
         assert_eq!(Payload::decode(&enc).unwrap(), p);

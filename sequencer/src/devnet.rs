@@ -6,7 +6,7 @@ use crate::{
     layer::{DEV_BLOCK_INTERVAL_MS, DEV_GAS_LIMIT, LayerDescription, Sequencer},
 };
 use alloy::{
-    primitives::Address,
+    primitives::{Address, U256},
     signers::local::{MnemonicBuilder, PrivateKeySigner, coins_bip39::English},
 };
 use eyre::{Context, bail, ensure};
@@ -77,13 +77,13 @@ pub struct DevnetL1 {
     pub pid: u32,
 }
 
-/// How `flashlayer init --l1-rpc` sets a layer up on its L1.
+/// How a layer is set up on its L1 (`flashlayer init --l1-rpc`, `flashlayer create`).
 #[derive(Debug, Clone)]
 pub struct L1Setup {
     /// L1 JSON-RPC URL.
     pub rpc: String,
-    /// Key that deploys the contract and funds the settlement keys (anvil's first dev key by
-    /// default).
+    /// Key that deploys the contract (and becomes the layer's owner) and funds the settlement
+    /// keys.
     pub deployer: PrivateKeySigner,
     /// Batch rules and confirmations written into the layer.
     pub batch_blocks: u64,
@@ -95,14 +95,23 @@ pub struct L1Setup {
     pub submit_timeout_secs: u64,
     /// Seconds after acceptance before messages may be relayed.
     pub challenge_window: u64,
+    /// Signatures a batch needs (default: just over two thirds of the set).
+    pub threshold: Option<usize>,
+    /// Wei sent to each settlement key for its submission gas (0: operators fund their own).
+    pub fund_settlement: U256,
 }
 
-/// ETH each settlement key gets from the deployer, for submission gas.
-const SETTLEMENT_FUNDING_ETH: u64 = 10;
+/// ETH each devnet settlement key gets from the deployer, for submission gas.
+pub const DEV_SETTLEMENT_FUNDING_ETH: u64 = 10;
 
-/// Deploys the layer's FlashLayer contract on L1 (signer set = the sequencers' settlement
-/// addresses, threshold just over two thirds, the L2 genesis hash), funds the settlement keys
-/// and writes the `l1` section into `layer`.
+/// How long `create` waits for its L1 transactions to be mined.
+const L1_RECEIPT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Deploys the layer's FlashLayer contract on L1 and writes the `l1` section into `layer`:
+/// signer set = the sequencers' settlement addresses, the L2 genesis hash as the batch chain's
+/// anchor, the layer's deadline, and the ETH its genesis allocates locked in as backing (so
+/// that every L2 balance can be claimed back at the end). Everything that can be checked is
+/// checked before the first L1 transaction; a failure after it names what was sent.
 pub async fn attach_l1(layer: &mut LayerDescription, setup: &L1Setup) -> eyre::Result<()> {
     use alloy::{
         network::EthereumWallet,
@@ -114,11 +123,19 @@ pub async fn attach_l1(layer: &mut LayerDescription, setup: &L1Setup) -> eyre::R
     let url = setup.rpc.parse().wrap_err_with(|| format!("L1 RPC URL {:?}", setup.rpc))?;
     let provider =
         ProviderBuilder::new().wallet(EthereumWallet::from(setup.deployer.clone())).connect_http(url);
-    let chain_id =
-        provider.get_chain_id().await.wrap_err_with(|| format!("reaching the L1 at {}", setup.rpc))?;
+    let chain_id = tokio::time::timeout(Duration::from_secs(10), provider.get_chain_id())
+        .await
+        .map_err(|_| eyre::eyre!("the L1 at {} did not answer within 10 s", setup.rpc))?
+        .wrap_err_with(|| format!("cannot reach the L1 at {}", setup.rpc))?;
     let mut signers: Vec<Address> = layer.sequencers.iter().map(|s| s.settlement_address).collect();
     signers.sort();
-    let threshold = threshold_for(signers.len());
+    let n = signers.len();
+    let threshold = setup.threshold.unwrap_or_else(|| threshold_for(n));
+    ensure!(
+        threshold <= n && 3 * threshold > 2 * n,
+        "a threshold of {threshold} is impossible for {n} sequencer(s): it must be more than two thirds of them and at most all ({} to {n})",
+        threshold_for(n)
+    );
     // The contract anchors the batch chain at the L2 genesis block.
     let scratch = tempfile::tempdir()?;
     let genesis_hash = flashlayer_execution::BlockExecutor::open(
@@ -126,23 +143,66 @@ pub async fn attach_l1(layer: &mut LayerDescription, setup: &L1Setup) -> eyre::R
         layer.chain.clone(),
     )?
     .head_hash();
+    let genesis_supply: U256 = layer.chain.genesis.alloc.values().map(|a| a.balance).sum();
+    let deadline = layer.end_time.unwrap_or(0);
+    let latest = provider
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await?
+        .ok_or_else(|| eyre::eyre!("the L1 has no latest block"))?;
+    ensure!(
+        deadline == 0 || deadline > latest.header.timestamp,
+        "the deadline {deadline} is not in the future (the L1's latest block is at {})",
+        latest.header.timestamp
+    );
+    let funding = setup.fund_settlement * U256::from(n);
+    let needed = genesis_supply + funding;
+    let balance = provider.get_balance(setup.deployer.address()).await?;
+    ensure!(
+        balance > needed,
+        "the owner {} holds {} wei on L1; creating this layer locks {} wei backing its genesis balances and sends {} wei to the settlement keys, plus gas",
+        setup.deployer.address(),
+        balance,
+        genesis_supply,
+        funding
+    );
+    let nonce = provider.get_transaction_count(setup.deployer.address()).await?;
+    let expected = setup.deployer.address().create(nonce);
     let deploy = FlashLayer::deploy_builder(
         provider.clone(),
         signers.clone(),
-        alloy::primitives::U256::from(threshold),
+        U256::from(threshold),
         genesis_hash,
         setup.challenge_window,
-    );
-    let receipt = deploy.send().await?.get_receipt().await.wrap_err("deploying FlashLayer")?;
+        deadline,
+        genesis_supply,
+    )
+    .value(genesis_supply)
+    .nonce(nonce);
+    let pending = deploy.send().await.wrap_err("sending the FlashLayer deployment")?;
+    let tx = *pending.tx_hash();
+    let receipt = pending.with_timeout(Some(L1_RECEIPT_TIMEOUT)).get_receipt().await.wrap_err_with(|| {
+        format!(
+            "the FlashLayer deployment {tx} was sent but not mined within {} s; if it is mined later, the contract is at {expected} and holds {genesis_supply} wei",
+            L1_RECEIPT_TIMEOUT.as_secs()
+        )
+    })?;
+    ensure!(receipt.status(), "the FlashLayer deployment {tx} reverted");
     let contract =
-        receipt.contract_address.ok_or_else(|| eyre::eyre!("FlashLayer deployment made no contract"))?;
+        receipt.contract_address.ok_or_else(|| eyre::eyre!("FlashLayer deployment {tx} made no contract"))?;
     let deployed_at = receipt.block_number.unwrap_or_default();
-    for signer in &signers {
-        let fund = TransactionRequest::default().to(*signer).value(
-            alloy::primitives::U256::from(SETTLEMENT_FUNDING_ETH)
-                * alloy::primitives::U256::from(10u64).pow(alloy::primitives::U256::from(18)),
-        );
-        provider.send_transaction(fund).await?.get_receipt().await.wrap_err("funding a settlement key")?;
+    if !setup.fund_settlement.is_zero() {
+        for signer in &signers {
+            let fund = TransactionRequest::default().to(*signer).value(setup.fund_settlement);
+            provider
+                .send_transaction(fund)
+                .await?
+                .with_timeout(Some(L1_RECEIPT_TIMEOUT))
+                .get_receipt()
+                .await
+                .wrap_err_with(|| {
+                    format!("funding settlement key {signer} (the layer contract {contract} is deployed)")
+                })?;
+        }
     }
     layer.l1 = Some(crate::layer::L1Settlement {
         chain_id,
@@ -153,6 +213,8 @@ pub async fn attach_l1(layer: &mut LayerDescription, setup: &L1Setup) -> eyre::R
         batch_interval_secs: setup.batch_interval_secs,
         submit_timeout_secs: setup.submit_timeout_secs,
         threshold,
+        owner: Some(setup.deployer.address()),
+        challenge_window_secs: setup.challenge_window,
     });
     Ok(())
 }

@@ -65,6 +65,31 @@ pub struct LayerDescription {
     /// The L1 the layer settles on; absent for a layer without settlement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub l1: Option<L1Settlement>,
+    /// The layer's deadline (Unix seconds): the first block at or past it ends the layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<u64>,
+    /// The L2 block that ends the layer (if it has not ended before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_block: Option<u64>,
+    /// Display name and symbol of the layer's gas token (wallet metadata; 18 decimals, as
+    /// the EVM's native unit has).
+    #[serde(default)]
+    pub token: GasToken,
+}
+
+/// The gas token's display metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GasToken {
+    /// Name, e.g. "Ether".
+    pub name: String,
+    /// Symbol, e.g. "ETH".
+    pub symbol: String,
+}
+
+impl Default for GasToken {
+    fn default() -> Self {
+        Self { name: "Ether".into(), symbol: "ETH".into() }
+    }
 }
 
 /// How a layer settles on its L1 (see `docs/layer.md`).
@@ -91,6 +116,13 @@ pub struct L1Settlement {
     pub submit_timeout_secs: u64,
     /// Signatures a batch needs (the contract's threshold).
     pub threshold: usize,
+    /// Who created the layer (may close it early on L1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Address>,
+    /// Seconds after a batch's acceptance before its messages (and, for the final batch,
+    /// balances) may be taken out on L1.
+    #[serde(default)]
+    pub challenge_window_secs: u64,
 }
 
 fn default_confirmations() -> u64 {
@@ -150,6 +182,16 @@ impl LayerDescription {
             ensure!(seen.insert(key.to_bytes()), "consensus key {} appears twice", s.consensus_key);
         }
         self.bootnodes()?;
+        let mut addresses = std::collections::HashSet::new();
+        for s in &self.sequencers {
+            ensure!(
+                addresses.insert(s.settlement_address),
+                "settlement address {} appears twice",
+                s.settlement_address
+            );
+        }
+        ensure!(self.end_block != Some(0), "end_block must be at least 1");
+        ensure!(!self.token.symbol.is_empty(), "token.symbol must not be empty");
         if let Some(l1) = &self.l1 {
             let n = self.sequencers.len();
             ensure!(
@@ -218,6 +260,9 @@ impl LayerDescription {
             sequencers,
             bootnodes: Vec::new(),
             l1: None,
+            end_time: None,
+            end_block: None,
+            token: GasToken::default(),
         }
     }
 }

@@ -16,10 +16,13 @@
 //! - [`bridge`]: deposits, withdrawals and relays for users (`flashlayer bridge`).
 
 pub mod bridge;
+pub mod create;
 pub mod devnet;
+pub mod dispose;
 pub mod executor;
 pub mod keys;
 pub mod layer;
+pub mod lifecycle;
 pub mod loadgen;
 pub mod mempool;
 pub mod metrics;

@@ -1,6 +1,6 @@
 //! The `flashlayer` command line: see the library docs for the parts it runs.
 
-use flashlayer::{bridge, devnet, keys, layer, loadgen, mempool, node};
+use flashlayer::{bridge, create, devnet, dispose, keys, layer, lifecycle, loadgen, mempool, node};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::{net::SocketAddr, path::PathBuf};
@@ -144,6 +144,122 @@ enum Command {
         #[command(subcommand)]
         command: BridgeCommand,
     },
+    /// Create a layer on an L1: check the parameters, deploy its contract (the owner's key pays
+    /// and locks the genesis ETH), write the layer description operators start from.
+    Create(Box<CreateArgs>),
+    /// Where a layer stands: phase, heights, finality, peers, sequencer set, batches, time left.
+    Status {
+        /// A node's JSON-RPC URL.
+        #[arg(long, default_value = "http://127.0.0.1:8545")]
+        rpc: String,
+        /// Print flash_status as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Claim an account's final L2 ETH balance on L1, once the layer is settled.
+    Claim {
+        /// L1 JSON-RPC URL.
+        #[arg(long)]
+        l1_rpc: String,
+        /// The layer's contract on L1.
+        #[arg(long)]
+        contract: alloy::primitives::Address,
+        /// Private key (hex) paying the L1 gas; its address is the account unless --account.
+        #[arg(long)]
+        private_key: String,
+        /// The account to pay (anyone may claim for anyone; the ETH goes to the account).
+        #[arg(long)]
+        account: Option<alloy::primitives::Address>,
+        /// A node of the layer (for the proof).
+        #[arg(long, conflicts_with = "archive", required_unless_present = "archive")]
+        rpc: Option<String>,
+        /// An archive written by `flashlayer dispose --archive` (for the proof, once no node runs).
+        #[arg(long)]
+        archive: Option<PathBuf>,
+        /// Seconds to wait for the layer to be settled and its challenge window to pass.
+        #[arg(long, default_value_t = 300)]
+        wait: u64,
+    },
+    /// Stop a node and delete its data once the layer's final batch is final on L1.
+    Dispose {
+        /// The layer description.
+        #[arg(long)]
+        layer: PathBuf,
+        /// The node's data directory.
+        #[arg(long)]
+        datadir: PathBuf,
+        /// L1 JSON-RPC URL (to check the layer is settled).
+        #[arg(long)]
+        l1_rpc: Option<String>,
+        /// First export the chain (blocks, receipts, final balances) to this file (JSON Lines).
+        #[arg(long)]
+        archive: Option<PathBuf>,
+        /// Dispose even if the final batch is not final on L1.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `flashlayer create`'s flags (each overrides the parameter file).
+#[derive(Debug, clap::Args)]
+struct CreateArgs {
+    /// L1 JSON-RPC URL.
+    #[arg(long)]
+    l1_rpc: String,
+    /// The owner's private key (hex): deploys, pays, may close the layer early.
+    #[arg(long, env = "FLASHLAYER_OWNER_KEY", hide_env_values = true)]
+    owner_key: String,
+    /// Parameter file (JSON; see docs/lifecycle.md).
+    #[arg(long)]
+    params: Option<PathBuf>,
+    /// Where to write the layer description.
+    #[arg(long, default_value = "layer.json")]
+    out: PathBuf,
+    /// Layer name.
+    #[arg(long)]
+    name: Option<String>,
+    /// L2 chain id.
+    #[arg(long)]
+    chain_id: Option<u64>,
+    /// A sequencer: CONSENSUS_KEY,SETTLEMENT_ADDRESS,P2P_MULTIADDR (repeatable; added to the file's).
+    #[arg(long = "sequencer", value_parser = create::parse_sequencer)]
+    sequencers: Vec<layer::Sequencer>,
+    /// Signatures a batch needs (default: just over two thirds).
+    #[arg(long)]
+    threshold: Option<usize>,
+    /// Lifetime from now, in seconds.
+    #[arg(long)]
+    duration: Option<u64>,
+    /// Deadline, Unix seconds.
+    #[arg(long)]
+    end_time: Option<u64>,
+    /// L2 block that ends the layer.
+    #[arg(long)]
+    end_block: Option<u64>,
+    /// Milliseconds between blocks.
+    #[arg(long)]
+    block_interval_ms: Option<u64>,
+    /// Block gas limit.
+    #[arg(long)]
+    gas_limit: Option<u64>,
+    /// Transaction ordering: fcfs or priority.
+    #[arg(long)]
+    ordering: Option<mempool::OrderingPolicy>,
+    /// No fees (base fee zero; transactions may pay nothing).
+    #[arg(long)]
+    gasless: bool,
+    /// Gas token name.
+    #[arg(long)]
+    token_name: Option<String>,
+    /// Gas token symbol.
+    #[arg(long)]
+    token_symbol: Option<String>,
+    /// Seconds after a batch lands before its messages / the final balances can be taken out.
+    #[arg(long)]
+    challenge_window: Option<u64>,
+    /// ETH (decimal) the owner sends each settlement key for submission gas.
+    #[arg(long)]
+    fund_settlement: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -242,6 +358,11 @@ impl SettlementArgs {
             confirmations: self.confirmations,
             submit_timeout_secs: self.submit_timeout,
             challenge_window: self.challenge_window,
+            threshold: None,
+            fund_settlement: alloy::primitives::utils::parse_ether(
+                &devnet::DEV_SETTLEMENT_FUNDING_ETH.to_string(),
+            )
+            .expect("a whole number of ETH"),
         }
     }
 }
@@ -429,6 +550,89 @@ fn main() -> eyre::Result<()> {
             }
             Ok(())
         }
+        Command::Create(args) => {
+            let args = *args;
+            let owner = args.owner_key.parse().map_err(|e| eyre::eyre!("--owner-key: {e}"))?;
+            let file = match &args.params {
+                Some(path) => create::CreateParams::load(path)?,
+                None => create::CreateParams::default(),
+            };
+            let token = match (args.token_name, args.token_symbol) {
+                (None, None) => None,
+                (name, symbol) => {
+                    let base = file.token.clone().unwrap_or_default();
+                    Some(layer::GasToken {
+                        name: name.unwrap_or(base.name),
+                        symbol: symbol.unwrap_or(base.symbol),
+                    })
+                }
+            };
+            let flags = create::CreateParams {
+                name: args.name,
+                chain_id: args.chain_id,
+                sequencers: args.sequencers,
+                threshold: args.threshold,
+                duration_secs: args.duration,
+                end_time: args.end_time,
+                end_block: args.end_block,
+                block_interval_ms: args.block_interval_ms,
+                gas_limit: args.gas_limit,
+                ordering: args.ordering,
+                gasless: args.gasless.then_some(true),
+                token,
+                challenge_window_secs: args.challenge_window,
+                fund_settlement_eth: args.fund_settlement,
+                ..Default::default()
+            };
+            let params = file.overridden_by(flags);
+            let created = runtime()?.block_on(create::create(params, &args.l1_rpc, owner, &args.out))?;
+            let l1 = created.layer.l1.as_ref().expect("created on L1");
+            println!(
+                "created layer {:?}: contract {} on L1 chain {} (block {}), {} sequencers, threshold {}",
+                created.layer.name,
+                l1.contract,
+                l1.chain_id,
+                l1.deployed_at,
+                created.layer.sequencers.len(),
+                l1.threshold
+            );
+            if let Some(end) = created.layer.end_time {
+                println!("ends at {end} (Unix time), or earlier if the owner closes it on L1");
+            }
+            println!(
+                "wrote {}; operators start with: flashlayer node --layer {} --keys <dir> --datadir <dir> --l1-rpc {}",
+                created.path.display(),
+                created.path.display(),
+                args.l1_rpc
+            );
+            Ok(())
+        }
+        Command::Status { rpc, json } => runtime()?.block_on(lifecycle::print_status(&rpc, json)),
+        Command::Claim { l1_rpc, contract, private_key: key, account, rpc, archive, wait } => {
+            let key = private_key(&key)?;
+            let account = account.unwrap_or(key.address());
+            let source = match (&rpc, &archive) {
+                (Some(rpc), _) => dispose::ProofSource::Rpc(rpc),
+                (None, Some(path)) => dispose::ProofSource::Archive(path),
+                (None, None) => eyre::bail!("pass --rpc or --archive"),
+            };
+            runtime()?.block_on(dispose::claim(
+                source,
+                &l1_rpc,
+                contract,
+                &key,
+                account,
+                std::time::Duration::from_secs(wait),
+            ))?;
+            Ok(())
+        }
+        Command::Dispose { layer, datadir, l1_rpc, archive, force } => runtime()?.block_on(dispose::dispose(
+            &layer,
+            &datadir,
+            l1_rpc.as_deref(),
+            archive.as_deref(),
+            force,
+        )),
         Command::Keys { command: KeysCommand::Generate { dir } } => {
             let keys = keys::NodeKeys::generate();
             keys.save(&dir)?;

@@ -5,6 +5,7 @@ use crate::{
     executor::ExecutorActor,
     keys::NodeKeys,
     layer::LayerDescription,
+    lifecycle::Lifecycle,
     mempool::{Mempool, PoolConfig},
     metrics::{self, Metrics},
     rpc::{self, RpcConfig, RpcContext},
@@ -79,6 +80,8 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
     }
     std::fs::create_dir_all(&options.datadir)
         .wrap_err_with(|| format!("creating {}", options.datadir.display()))?;
+    // For `flashlayer dispose`, which stops the node before deleting its data.
+    let pid_file = PidFile::write(&options.datadir)?;
     let db = Db::open(&options.datadir.join("db")).wrap_err("opening the database")?;
     let executor = BlockExecutor::open(db.clone(), layer.chain.clone())?;
     let head = executor.head().clone();
@@ -105,6 +108,10 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
         Some(url) => settle::start_watcher(&layer, url)?,
         None => None,
     };
+    let lifecycle = Lifecycle::new(layer.end_time, layer.end_block, watcher.clone(), db.clone());
+    if let Some(reason) = lifecycle.closed_reason() {
+        tracing::info!(%reason, "the layer is closing: no transactions are taken");
+    }
 
     let metrics = Metrics::new();
     let (blocks, _) = broadcast::channel(1024);
@@ -131,6 +138,8 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
             max_payload_bytes: 16 * 1024 * 1024,
             genesis_timestamp: layer.chain.genesis.timestamp,
             max_future_drift: Duration::from_secs(15),
+            end_time: layer.end_time,
+            end_block: layer.end_block,
         },
         mempool.clone(),
         Arc::new(settle::NodeL1::new(watcher.clone(), db.clone())),
@@ -192,6 +201,12 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
         full_node: options.full_node,
         started_at: head.number,
         settlement,
+        lifecycle,
+        sequencers: layer
+            .sequencers
+            .iter()
+            .map(|s| (s.consensus_key.clone(), s.settlement_address))
+            .collect(),
     };
     let (rpc_addr, rpc_handle) = rpc::start(
         RpcConfig {
@@ -218,8 +233,30 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
     // hotstuff_rs joins its threads on drop; the leader may be waiting for transactions.
     tokio::task::spawn_blocking(move || drop(replica)).await?;
     actix::System::current().stop();
+    drop(pid_file);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `DATADIR/node.pid` while the node runs.
+struct PidFile(PathBuf);
+
+/// Name of the pid file in the data directory.
+pub const PID_FILE: &str = "node.pid";
+
+impl PidFile {
+    fn write(datadir: &std::path::Path) -> eyre::Result<Self> {
+        let path = datadir.join(PID_FILE);
+        std::fs::write(&path, format!("{}\n", std::process::id()))
+            .wrap_err_with(|| format!("writing {}", path.display()))?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Starts libp2p when the layer has other sequencers: this node listens on its own entry's p2p

@@ -7,7 +7,7 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use eyre::Context;
-use flashlayer_consensus::L1View;
+use flashlayer_consensus::{ExecutedRecord, L1View};
 use flashlayer_execution::{BlockExecutor, Deposit, ExecutedBlock, L1Origin};
 use flashlayer_settlement::{
     chain::BatchRules,
@@ -47,9 +47,17 @@ impl L1View for NodeL1 {
         }
     }
 
-    fn executed_record(&self, number: u64) -> Option<(u64, L1Origin)> {
+    fn closed_at(&self) -> Option<u64> {
+        self.watcher.as_ref().and_then(L1Watcher::closed_at)
+    }
+
+    fn executed_record(&self, number: u64) -> Option<ExecutedRecord> {
         let record = BlockExecutor::settlement_of(&self.db, number).ok()?;
-        Some((record.last_deposit_nonce, record.l1_origin))
+        Some(ExecutedRecord {
+            last_deposit_nonce: record.last_deposit_nonce,
+            l1_origin: record.l1_origin,
+            ended: record.ended_at != 0,
+        })
     }
 }
 

@@ -7,9 +7,9 @@
 
 use crate::{Error, Result};
 use alloy::{
-    primitives::{Address, B256, Bytes, Signature, U256},
+    primitives::{Address, B256, Bytes, Signature, U256, keccak256},
     signers::{SignerSync, local::PrivateKeySigner},
-    sol_types::{Eip712Domain, SolStruct, eip712_domain},
+    sol_types::{Eip712Domain, SolStruct, SolValue, eip712_domain},
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -67,6 +67,24 @@ pub fn signer_set_update_signing_hash(
 ) -> B256 {
     SignerSetUpdate { epoch: new_epoch, signers: new_signers.to_vec(), threshold: U256::from(new_threshold) }
         .eip712_signing_hash(domain)
+}
+
+/// The EIP-712 type of the final batch (the contract's `FINAL_BATCH_TYPEHASH` preimage): the
+/// last batch and the root of the final balances ([`crate::balances`]).
+pub const FINAL_BATCH_TYPE: &str = "FinalBatch(Batch batch,bytes32 balancesRoot)Batch(uint64 index,bytes32 prevBatchHash,uint64 firstBlock,uint64 lastBlock,bytes32 lastBlockHash,bytes32 stateRoot,bytes32 txDataHash,bytes32 messagesRoot,uint64 lastDepositNonce)";
+
+/// The digest the cluster signs for the final batch (the contract's
+/// `finalBatchDigest(b, balancesRoot)`). Hand-written rather than a `sol!` struct because
+/// `Batch` comes from the contract's ABI, which a second `sol!` block cannot nest.
+pub fn final_signing_hash(batch: &Batch, balances_root: B256, domain: &Eip712Domain) -> B256 {
+    let struct_hash = keccak256(
+        (keccak256(FINAL_BATCH_TYPE.as_bytes()), batch_hash(batch), balances_root).abi_encode_params(),
+    );
+    let mut preimage = [0u8; 66];
+    preimage[..2].copy_from_slice(&[0x19, 0x01]);
+    preimage[2..34].copy_from_slice(domain.separator().as_slice());
+    preimage[34..].copy_from_slice(struct_hash.as_slice());
+    keccak256(preimage)
 }
 
 /// Signs `batch` for the deployment of `domain`: 65 bytes `r ++ s ++ v`, v 27/28, low s.

@@ -14,8 +14,11 @@
 //!   data without hashing megabytes);
 //! - `messagesRoot`: the messages tree over every `MessageSent` in its blocks, in order;
 //! - `lastDepositNonce`: the last L1 deposit credited up to its last block.
+//!
+//! The block that ends the layer closes the **final batch** whatever the rules say; it also
+//! commits to the final balances ([`FinalBalances`]), and no batch follows it.
 
-use crate::{Batch, Error, L2Message, Result, batch_hash, messages_root};
+use crate::{Batch, Error, L2Message, Result, balances::FinalBalances, batch_hash, messages_root};
 use alloy::primitives::{B256, keccak256};
 use flashlayer_execution::{BlockExecutor, messages::BlockSettlement};
 use flashlayer_storage::Db;
@@ -38,6 +41,16 @@ pub struct BuiltBatch {
     pub hash: B256,
     /// The messages it commits to, in tree order.
     pub messages: Vec<L2Message>,
+    /// For the final batch (the one ending with the block that ends the layer): the final
+    /// balances it commits to besides the batch.
+    pub balances: Option<FinalBalances>,
+}
+
+impl BuiltBatch {
+    /// Whether this is the layer's final batch.
+    pub fn is_final(&self) -> bool {
+        self.balances.is_some()
+    }
 }
 
 /// The batches derived so far, and the open one being accumulated.
@@ -83,16 +96,31 @@ impl BatchChain {
         self.open.first_block + self.open.tx_roots.len() as u64 / 32
     }
 
+    /// The final batch, once built.
+    pub fn final_batch(&self) -> Option<&BuiltBatch> {
+        self.built.last().filter(|b| b.is_final())
+    }
+
     /// Feeds executed blocks from [`next_block`](Self::next_block) up to `head` out of `db`;
-    /// returns the batches that closed.
+    /// returns the batches that closed. Nothing follows the final batch.
     pub fn advance(&mut self, db: &Db, head: u64) -> Result<Vec<BuiltBatch>> {
         let mut closed = Vec::new();
+        if self.final_batch().is_some() {
+            return Ok(closed);
+        }
         for number in self.next_block()..=head {
             let header = db.header(number)?.ok_or(Error::MissingBlock(number))?;
             let hash = db.block_hash(number)?.ok_or(Error::MissingBlock(number))?;
             let settlement = BlockExecutor::settlement_of(db, number)?;
-            if let Some(batch) = self.push(number, &header, hash, &settlement) {
+            // Blocks after the end are empty, so the state now is the state at the end.
+            let balances =
+                if settlement.ended_at == number { Some(FinalBalances::from_state(db)?) } else { None };
+            if let Some(batch) = self.push(number, &header, hash, &settlement, balances) {
+                let last = batch.is_final();
                 closed.push(batch);
+                if last {
+                    break;
+                }
             }
         }
         Ok(closed)
@@ -105,6 +133,7 @@ impl BatchChain {
         header: &alloy::consensus::Header,
         hash: B256,
         settlement: &BlockSettlement,
+        balances: Option<FinalBalances>,
     ) -> Option<BuiltBatch> {
         debug_assert_eq!(number, self.next_block());
         if self.open.tx_roots.is_empty() {
@@ -120,7 +149,7 @@ impl BatchChain {
         }));
         let length = number - self.open.first_block + 1;
         let span = header.timestamp.saturating_sub(self.open.first_timestamp);
-        if length < self.rules.blocks && span < self.rules.interval_secs {
+        if balances.is_none() && length < self.rules.blocks && span < self.rules.interval_secs {
             return None;
         }
         let open = std::mem::replace(&mut self.open, Open { first_block: number + 1, ..Default::default() });
@@ -136,7 +165,7 @@ impl BatchChain {
             messagesRoot: messages_root(&leaves),
             lastDepositNonce: settlement.last_deposit_nonce,
         };
-        let built = BuiltBatch { hash: batch_hash(&batch), batch, messages: open.messages };
+        let built = BuiltBatch { hash: batch_hash(&batch), batch, messages: open.messages, balances };
         self.built.push(built.clone());
         Some(built)
     }

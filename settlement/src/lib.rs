@@ -19,6 +19,7 @@
 //! - [`batch`]: [`Batch`], its EIP-712 [`domain`], [`batch_hash`] / [`signing_hash`],
 //!   [`sign`] / [`recover`] with the contract's signature rules, [`SignatureSet`] (quorum in the
 //!   contract's order), [`threshold_for`], and the signer-set update digest.
+//! - [`balances`]: the final balances tree the last batch commits to (claims on L1).
 //! - [`messages`]: [`L2Message`] (hash, leaf, decoding from a `MessageSent` log),
 //!   [`messages_root`], [`proof`], [`verify`].
 //! - [`chain`]: the batch chain derived from the executed L2 chain (deterministic batch
@@ -28,6 +29,7 @@
 //! - [`service`]: the node's settlement loop: sign, gossip and gather signatures, submit with a
 //!   rotating submitter and takeover.
 
+pub mod balances;
 pub mod batch;
 pub mod bindings;
 pub mod chain;
@@ -37,8 +39,8 @@ pub mod service;
 pub mod watcher;
 
 pub use batch::{
-    Batch, SignatureSet, batch_hash, domain, recover, recover_digest, sign, sign_digest,
-    signer_set_update_signing_hash, signing_hash, threshold_for,
+    Batch, FINAL_BATCH_TYPE, SignatureSet, batch_hash, domain, final_signing_hash, recover, recover_digest,
+    sign, sign_digest, signer_set_update_signing_hash, signing_hash, threshold_for,
 };
 pub use chain::{BatchChain, BatchRules, BuiltBatch};
 pub use error::{Error, Result};

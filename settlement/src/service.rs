@@ -12,7 +12,7 @@
 
 use crate::{
     BuiltBatch, L2Message, SignatureSet,
-    batch::{domain, sign_digest, signing_hash},
+    batch::{domain, final_signing_hash, sign_digest, signing_hash},
     bindings::FlashLayer,
     chain::{BatchChain, BatchRules},
     messages::proof,
@@ -84,6 +84,12 @@ pub struct SettlementStatus {
     pub safe_block: u64,
     /// Last L2 block settled as of the L1 `finalized` block (`finalized`).
     pub finalized_block: u64,
+    /// Index of the final batch once built here.
+    pub final_batch: Option<u64>,
+    /// The final batch is accepted on L1: the layer is settled.
+    pub settled: bool,
+    /// ... and that acceptance is in the L1 `finalized` block.
+    pub settled_finalized: bool,
 }
 
 /// What a relayer needs to relay one L2->L1 message on L1.
@@ -99,6 +105,16 @@ pub struct MessageProof {
     pub root: B256,
     /// Whether the batch has been accepted on L1 (relayable once the challenge window passed).
     pub accepted: bool,
+}
+
+/// A batch ready to submit.
+struct Due {
+    index: u64,
+    batch: crate::Batch,
+    /// The final batch's balances root (`settle` instead of `submitBatch`).
+    balances_root: Option<B256>,
+    signatures: Vec<Bytes>,
+    attempt: u32,
 }
 
 /// Signatures for batches not built here yet are held up to this many per batch.
@@ -176,7 +192,10 @@ impl Settlement {
         };
         for built in closed {
             let index = built.batch.index;
-            let digest = signing_hash(&built.batch, &self.domain);
+            let digest = match &built.balances {
+                Some(balances) => final_signing_hash(&built.batch, balances.root, &self.domain),
+                None => signing_hash(&built.batch, &self.domain),
+            };
             let mut set =
                 match SignatureSet::new(digest, self.config.members.iter().copied(), self.config.threshold) {
                     Ok(set) => set,
@@ -185,7 +204,14 @@ impl Settlement {
                         return;
                     }
                 };
-            tracing::info!(index, first = built.batch.firstBlock, last = built.batch.lastBlock, hash = %built.hash, messages = built.messages.len(), "batch built");
+            match &built.balances {
+                Some(balances) => {
+                    tracing::info!(index, first = built.batch.firstBlock, last = built.batch.lastBlock, hash = %built.hash, messages = built.messages.len(), balances_root = %balances.root, accounts = balances.accounts.len(), total_wei = %balances.total(), "final batch built")
+                }
+                None => {
+                    tracing::info!(index, first = built.batch.firstBlock, last = built.batch.lastBlock, hash = %built.hash, messages = built.messages.len(), "batch built")
+                }
+            }
             if let Some(key) = &self.config.key {
                 match sign_digest(&digest, key) {
                     Ok(signature) => {
@@ -253,11 +279,12 @@ impl Settlement {
         loop {
             tick.tick().await;
             self.housekeeping();
-            if let Some((index, batch, signatures, attempt)) = self.due() {
+            if let Some(due) = self.due() {
                 // Its own task: waiting for an L1 receipt must not hold up re-gossiping.
                 let this = self.clone();
+                let index = due.index;
                 tokio::spawn(async move {
-                    this.submit(index, batch, signatures, attempt).await;
+                    this.submit(due).await;
                     this.state.lock().in_flight = Some((index, Some(Instant::now())));
                 });
             }
@@ -288,8 +315,9 @@ impl Settlement {
         }
     }
 
-    /// The next batch this node should submit now, if any.
-    fn due(&self) -> Option<(u64, crate::Batch, Vec<Bytes>, u32)> {
+    /// The next batch this node should submit now, if any (with the balances root of the final
+    /// batch).
+    fn due(&self) -> Option<Due> {
         let key = self.config.key.as_ref()?;
         let settled = self.watcher.settled();
         let next = settled.batch_index + 1;
@@ -316,10 +344,12 @@ impl Settlement {
         }
         state.in_flight = Some((next, None));
         let attempt = state.sent.get(&next).copied().unwrap_or_default();
-        Some((next, built.batch, signatures, attempt))
+        let balances_root = built.balances.as_ref().map(|b| b.root);
+        Some(Due { index: next, batch: built.batch, balances_root, signatures, attempt })
     }
 
-    async fn submit(&self, index: u64, batch: crate::Batch, signatures: Vec<Bytes>, attempt: u32) {
+    async fn submit(&self, due: Due) {
+        let Due { index, batch, balances_root, signatures, attempt } = due;
         let Some(key) = self.config.key.clone() else { return };
         let url = match self.config.l1_rpc.parse() {
             Ok(url) => url,
@@ -331,7 +361,10 @@ impl Settlement {
         // A fresh provider per attempt: nothing cached survives an L1 restart.
         let provider = ProviderBuilder::new().wallet(EthereumWallet::from(key.clone())).connect_http(url);
         let contract = FlashLayer::new(self.config.contract, provider.clone());
-        let call = contract.submitBatch(batch, signatures);
+        let call = match balances_root {
+            Some(root) => contract.settle(batch, root, signatures).clear_decoder(),
+            None => contract.submitBatch(batch, signatures).clear_decoder(),
+        };
         if let Err(e) = call.call().await {
             match e.as_decoded_interface_error::<FlashLayer::FlashLayerErrors>() {
                 Some(FlashLayer::FlashLayerErrors::WrongBatchIndex(_)) => {
@@ -400,7 +433,15 @@ impl Settlement {
             accepted: settled.batch_index,
             safe_block: settled.l2_block,
             finalized_block: self.watcher.finalized().l2_block,
+            final_batch: state.chain.final_batch().map(|b| b.batch.index),
+            settled: settled.final_batch,
+            settled_finalized: self.watcher.finalized().final_batch,
         }
+    }
+
+    /// The final batch and its balances, once built here.
+    pub fn final_batch(&self) -> Option<BuiltBatch> {
+        self.state.lock().chain.final_batch().cloned()
     }
 
     /// The proof a relayer needs for the message with hash `message_hash`, once its batch is

@@ -48,6 +48,8 @@ pub struct Settled {
     pub batch_hash: B256,
     /// The last L2 block it covers.
     pub l2_block: u64,
+    /// Whether that batch was the final one (the layer is settled).
+    pub final_batch: bool,
 }
 
 /// What the watcher knows, shared with consensus, RPC and the submitter.
@@ -59,6 +61,10 @@ struct View {
     hashes: BTreeMap<u64, (B256, Instant)>,
     /// Deposit nonce -> (deposit, L1 block).
     deposits: BTreeMap<u64, (Deposit, u64)>,
+    /// L1 block in which the owner closed the layer, as of the confirmed block.
+    closed_at: Option<u64>,
+    /// The contract's deadline (0: none).
+    deadline: u64,
     latest: Settled,
     finalized: Settled,
     last_poll: Option<Instant>,
@@ -161,6 +167,16 @@ impl L1Watcher {
         Ok(())
     }
 
+    /// The L1 block in which the owner closed the layer, once that block is confirmed.
+    pub fn closed_at(&self) -> Option<u64> {
+        self.view.read().closed_at
+    }
+
+    /// The contract's deadline (L1 timestamp; 0: none), once read.
+    pub fn deadline(&self) -> u64 {
+        self.view.read().deadline
+    }
+
     /// The last accepted batch at the latest L1 block.
     pub fn settled(&self) -> Settled {
         self.view.read().latest
@@ -220,6 +236,13 @@ async fn poll(
             drop(v);
             start = end + 1;
         }
+        // Whether the owner closed the layer as of the confirmed block: read before its hash is
+        // published below, so whoever names an origin past the close knows of the close.
+        let contract = FlashLayer::new(config.contract, provider.clone());
+        let closed_at = contract.closedAt().block(BlockNumberOrTag::Number(confirmed).into()).call().await?;
+        if closed_at != 0 && view.read().closed_at.is_none() {
+            tracing::info!(l1_block = closed_at, "L1 watcher: the owner closed the layer");
+        }
         // Hashes of the newly confirmed blocks (the recent ones), for origin checks.
         let first_hash = from.max(confirmed.saturating_sub(HASH_WINDOW - 1));
         let mut hashes = Vec::new();
@@ -232,6 +255,9 @@ async fn poll(
             }
         }
         let mut v = view.write();
+        if closed_at != 0 {
+            v.closed_at = Some(closed_at);
+        }
         v.hashes.extend(hashes);
         while v.hashes.len() as u64 > HASH_WINDOW {
             v.hashes.pop_first();
@@ -244,6 +270,10 @@ async fn poll(
 
     let contract = FlashLayer::new(config.contract, provider.clone());
     let latest_settled = settled_at(&contract, BlockNumberOrTag::Latest).await?;
+    if view.read().deadline == 0 {
+        let deadline = contract.deadline().call().await?;
+        view.write().deadline = deadline;
+    }
     // Not every L1 serves a `finalized` block (or it may predate the contract): then nothing
     // is finalized yet.
     let finalized = settled_at(&contract, BlockNumberOrTag::Finalized).await.unwrap_or_default();
@@ -261,5 +291,6 @@ async fn settled_at(
     let batch_index = contract.lastBatchIndex().block(at.into()).call().await?;
     let batch_hash = contract.lastBatchHash().block(at.into()).call().await?;
     let l2_block = contract.lastBlock().block(at.into()).call().await?;
-    Ok(Settled { batch_index, batch_hash, l2_block })
+    let final_batch = contract.settled().block(at.into()).call().await?;
+    Ok(Settled { batch_index, batch_hash, l2_block, final_batch })
 }

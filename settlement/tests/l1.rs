@@ -111,7 +111,7 @@ async fn settlement_against_the_contracts_on_anvil() {
     let threshold = threshold_for(members.len());
     assert_eq!(threshold, 3);
     let genesis = B256::repeat_byte(0x99);
-    let fl = FlashLayer::deploy(&provider, members.clone(), U256::from(threshold), genesis, 0)
+    let fl = FlashLayer::deploy(&provider, members.clone(), U256::from(threshold), genesis, 0, 0, U256::ZERO)
         .await
         .expect("deploy FlashLayer");
     assert_eq!(fl.signers().call().await.unwrap(), members);

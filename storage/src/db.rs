@@ -194,6 +194,19 @@ impl Db {
         self.decode::<tables::Accounts, TrieAccount>(hashed_address)
     }
 
+    /// Every account in the state, by hashed address in key order (a full scan: for the
+    /// layer's final balances, once).
+    pub fn accounts(&self) -> Result<Vec<(B256, TrieAccount)>> {
+        let mut out = Vec::new();
+        for item in self.raw().iterator_cf(self.cf::<tables::Accounts>(), rocksdb::IteratorMode::Start) {
+            let (key, value) = item?;
+            let account = TrieAccount::decode(&mut &value[..])
+                .map_err(|e| Error::corrupt(tables::Accounts::NAME, e))?;
+            out.push((B256::from_slice(&key), account));
+        }
+        Ok(out)
+    }
+
     /// A storage value (zero when unset).
     pub fn storage(&self, hashed_address: &B256, hashed_slot: &B256) -> Result<U256> {
         Ok(self

@@ -52,7 +52,7 @@ abstract contract LayerTestBase is TestBase {
 
     function setUp() public virtual {
         (keys, addrs) = sortedKeys("signer", 4);
-        layer = new FlashLayer(addrs, 3, GENESIS, WINDOW);
+        layer = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0);
     }
 
     // ------------------------------------------------------------------ keys & signatures

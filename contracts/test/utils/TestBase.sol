@@ -33,6 +33,8 @@ interface Vm {
     function roll(uint256 newHeight) external;
     function chainId(uint256 newChainId) external;
     function etch(address target, bytes calldata newRuntimeBytecode) external;
+    function getNonce(address account) external view returns (uint64 nonce);
+    function computeCreateAddress(address deployer, uint256 nonce) external pure returns (address);
     // signing / hashing
     function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
     function eip712HashTypedData(string calldata jsonData) external pure returns (bytes32 digest);

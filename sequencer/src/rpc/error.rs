@@ -44,6 +44,9 @@ pub enum RpcError {
     /// A limit was hit.
     #[error("{0}")]
     Limit(String),
+    /// The layer takes no more transactions (its end is due or past).
+    #[error("layer closed: {0}; it takes no more transactions")]
+    Closed(String),
     /// Filter id not known (expired or never made).
     #[error("filter not found")]
     FilterNotFound,

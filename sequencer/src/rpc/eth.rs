@@ -393,6 +393,9 @@ impl EthApiServer for EthApi {
     }
 
     async fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
+        if let Some(reason) = self.ctx.lifecycle.closed_reason() {
+            return Err(RpcError::Closed(reason).into());
+        }
         Ok(self.ctx.mempool.admit_async(raw).await.map_err(RpcError::from)?)
     }
 

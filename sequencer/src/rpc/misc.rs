@@ -75,6 +75,58 @@ pub struct FlashStatus {
     /// Settlement on L1 (absent on a layer without an L1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub settlement: Option<SettlementView>,
+    /// Where the layer is in its life.
+    pub lifecycle: LifecycleView,
+    /// The sequencer set.
+    pub sequencers: Vec<SequencerView>,
+}
+
+/// Lifecycle part of [`FlashStatus`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LifecycleView {
+    /// `starting`, `live`, `closing` or `settled`.
+    pub phase: crate::lifecycle::Phase,
+    /// Why no transactions are taken, once closing.
+    pub closed_reason: Option<String>,
+    /// The deadline (Unix seconds), if any.
+    pub end_time: Option<u64>,
+    /// Seconds to the deadline.
+    pub time_left_secs: Option<u64>,
+    /// The end block, if any.
+    pub end_block: Option<u64>,
+    /// The block that ended the layer, once executed.
+    pub ended_at_block: Option<u64>,
+    /// The L1 block the owner closed the layer in, if it did.
+    pub closed_at_l1_block: Option<u64>,
+}
+
+/// A member of the sequencer set in [`FlashStatus`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SequencerView {
+    /// ed25519 consensus key.
+    pub consensus_key: String,
+    /// Settlement address.
+    pub settlement_address: Address,
+}
+
+/// `flash_claimProof`: what `FlashLayer.claim` takes for one account.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimProofView {
+    /// The account.
+    pub account: Address,
+    /// Its final balance (wei).
+    pub balance: U256,
+    /// Merkle proof, leaf to root.
+    pub proof: Vec<B256>,
+    /// The final batch's balances root.
+    pub balances_root: B256,
+    /// The final batch.
+    pub batch_index: u64,
+    /// Whether the final batch is accepted on L1 (claimable after the challenge window).
+    pub settled: bool,
 }
 
 /// Settlement part of [`FlashStatus`].
@@ -97,6 +149,12 @@ pub struct SettlementView {
     pub finalized_block: u64,
     /// The L1 watcher's last error, if its last poll failed.
     pub l1_error: Option<String>,
+    /// The final batch, once built here.
+    pub final_batch: Option<u64>,
+    /// The final batch is accepted on L1.
+    pub settled: bool,
+    /// ... as of the L1 finalized block (the node's data may then be disposed of).
+    pub settled_finalized: bool,
 }
 
 /// `flash_messageProof`: what a relayer passes to `FlashLayer.relayMessage`.
@@ -170,6 +228,12 @@ pub trait FlashApi {
     /// `messageHash` of its `MessageSent` event), once its batch is built; `null` before.
     #[method(name = "messageProof")]
     fn message_proof(&self, message_hash: B256) -> RpcResult<Option<MessageProofView>>;
+
+    /// `flash_claimProof`: an account's final balance and its proof against the final batch's
+    /// balances root, once the final batch is built; `null` before, or when the account has
+    /// nothing to claim.
+    #[method(name = "claimProof")]
+    fn claim_proof(&self, account: Address) -> RpcResult<Option<ClaimProofView>>;
 }
 
 /// Handler of the small namespaces.
@@ -247,6 +311,7 @@ impl FlashApiServer for Misc {
         let sync = self.ctx.sync_state()?;
         let executed_height = sync.executed;
         let head_hash = self.ctx.db.block_hash(executed_height).map_err(RpcError::from)?.unwrap_or_default();
+        let settlement_status = self.ctx.settlement.as_ref().map(|s| s.status());
         Ok(FlashStatus {
             chain_id: self.ctx.chain.chain_id,
             consensus: ConsensusView {
@@ -270,8 +335,25 @@ impl FlashApiServer for Misc {
                 highest_known_height: sync.highest,
                 behind: sync.highest.saturating_sub(sync.committed),
             },
-            settlement: self.ctx.settlement.as_ref().map(|s| {
-                let status = s.status();
+            lifecycle: LifecycleView {
+                phase: self.ctx.lifecycle.phase(settlement_status.as_ref()),
+                closed_reason: self.ctx.lifecycle.closed_reason(),
+                end_time: self.ctx.lifecycle.end_time,
+                time_left_secs: self.ctx.lifecycle.time_left(),
+                end_block: self.ctx.lifecycle.end_block,
+                ended_at_block: self.ctx.lifecycle.ended_at(),
+                closed_at_l1_block: self.ctx.lifecycle.closed_at(),
+            },
+            sequencers: self
+                .ctx
+                .sequencers
+                .iter()
+                .map(|(key, address)| SequencerView {
+                    consensus_key: key.clone(),
+                    settlement_address: *address,
+                })
+                .collect(),
+            settlement: self.ctx.settlement.as_ref().zip(settlement_status).map(|(s, status)| {
                 SettlementView {
                     last_built_batch: status.built,
                     last_signed_batch: status.signed,
@@ -281,6 +363,9 @@ impl FlashApiServer for Misc {
                     safe_block: status.safe_block,
                     finalized_block: status.finalized_block,
                     l1_error: s.watcher().last_error(),
+                    final_batch: status.final_batch,
+                    settled: status.settled,
+                    settled_finalized: status.settled_finalized,
                 }
             }),
         })
@@ -300,6 +385,28 @@ impl FlashApiServer for Misc {
             proof: p.proof,
             messages_root: p.root,
             accepted: p.accepted,
+        }))
+    }
+
+    fn claim_proof(&self, account: Address) -> RpcResult<Option<ClaimProofView>> {
+        self.claim_proof_of(account)
+    }
+}
+
+impl Misc {
+    fn claim_proof_of(&self, account: Address) -> RpcResult<Option<ClaimProofView>> {
+        let Some(settlement) = &self.ctx.settlement else {
+            return Err(RpcError::InvalidParams("this layer does not settle on L1".into()).into());
+        };
+        let Some(last) = settlement.final_batch() else { return Ok(None) };
+        let balances = last.balances.as_ref().expect("the final batch has balances");
+        Ok(balances.proof_of(account).map(|p| ClaimProofView {
+            account,
+            balance: p.balance,
+            proof: p.proof,
+            balances_root: balances.root,
+            batch_index: last.batch.index,
+            settled: settlement.status().settled,
         }))
     }
 }

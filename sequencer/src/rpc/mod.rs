@@ -50,6 +50,10 @@ pub struct RpcContext {
     pub started_at: BlockNumber,
     /// Settlement on L1, when the layer has it (`safe` / `finalized`, batches, proofs).
     pub settlement: Option<flashlayer_settlement::service::Settlement>,
+    /// Where the layer is in its life (admission stops once it is closing).
+    pub lifecycle: crate::lifecycle::Lifecycle,
+    /// The sequencer set: consensus key (hex) and settlement address.
+    pub sequencers: Vec<(String, alloy::primitives::Address)>,
 }
 
 /// How far a peer's advertised height may run ahead of ours before we call ourselves behind:

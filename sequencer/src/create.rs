@@ -1,0 +1,323 @@
+//! `flashlayer create`: a new layer on an L1, from a parameter file and flags.
+//!
+//! The owner (the dApp team) names the sequencer set (each operator's consensus key,
+//! settlement address and p2p address, from `flashlayer keys show`), the layer's life (a
+//! duration, an end time or an end block), its block rules, fees, ordering, gas token and
+//! genesis, and the settlement rules. `create` checks all of it, reaches the L1, checks the
+//! owner can pay, deploys the layer's `FlashLayer` contract with the genesis ETH locked in as
+//! backing, and writes the layer description the operators start their nodes from. Nothing is
+//! written or sent before every check has passed; an L1 failure after the first transaction
+//! names what was sent (see [`crate::devnet::attach_l1`]).
+
+use crate::{
+    devnet::{L1Setup, attach_l1},
+    layer::{DEV_BLOCK_INTERVAL_MS, GasToken, LayerDescription, Sequencer},
+    mempool::OrderingPolicy,
+};
+use alloy::{
+    genesis::{Genesis, GenesisAccount},
+    primitives::{Address, U256},
+    signers::local::PrivateKeySigner,
+};
+use eyre::{Context, bail, ensure};
+use flashlayer_execution::{ChainConfig, FeeMode};
+use serde::Deserialize;
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+/// The parameter file (JSON). Every field may also come from a flag, which wins.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateParams {
+    /// Human name of the layer.
+    pub name: Option<String>,
+    /// L2 chain id.
+    pub chain_id: Option<u64>,
+    /// The sequencer set.
+    #[serde(default)]
+    pub sequencers: Vec<Sequencer>,
+    /// Signatures a batch needs (default: just over two thirds).
+    pub threshold: Option<usize>,
+    /// Lifetime in seconds from now.
+    pub duration_secs: Option<u64>,
+    /// Deadline (Unix seconds).
+    pub end_time: Option<u64>,
+    /// L2 block that ends the layer.
+    pub end_block: Option<u64>,
+    /// Milliseconds between blocks while transactions arrive.
+    pub block_interval_ms: Option<u64>,
+    /// Block gas limit.
+    pub gas_limit: Option<u64>,
+    /// `fcfs` or `priority`.
+    pub ordering: Option<OrderingPolicy>,
+    /// No fees: the base fee is zero and transactions may pay nothing.
+    pub gasless: Option<bool>,
+    /// Gas token display metadata.
+    pub token: Option<GasToken>,
+    /// Genesis accounts and predeployed contracts (geth's `alloc`: balance, nonce, code,
+    /// storage). Their ETH is locked on L1 at creation.
+    #[serde(default)]
+    pub alloc: BTreeMap<Address, GenesisAccount>,
+    /// Seconds between a batch's acceptance and the relay of its messages / claims.
+    pub challenge_window_secs: Option<u64>,
+    /// L1 confirmations before a deposit counts.
+    pub confirmations: Option<u64>,
+    /// Most L2 blocks per batch.
+    pub batch_blocks: Option<u64>,
+    /// Longest batch span (seconds of L2 time).
+    pub batch_interval_secs: Option<u64>,
+    /// Submitter takeover timeout (seconds).
+    pub submit_timeout_secs: Option<u64>,
+    /// ETH (decimal) sent to each settlement key for its gas.
+    pub fund_settlement_eth: Option<String>,
+}
+
+impl CreateParams {
+    /// Reads a parameter file.
+    pub fn load(path: &Path) -> eyre::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .wrap_err_with(|| format!("reading parameters {}", path.display()))?;
+        serde_json::from_str(&text).wrap_err_with(|| format!("parsing parameters {}", path.display()))
+    }
+
+    /// `other`'s fields where set, ours otherwise (flags over the file).
+    pub fn overridden_by(mut self, other: CreateParams) -> Self {
+        macro_rules! take {
+            ($($field:ident),*) => { $( if other.$field.is_some() { self.$field = other.$field; } )* };
+        }
+        take!(
+            name,
+            chain_id,
+            threshold,
+            duration_secs,
+            end_time,
+            end_block,
+            block_interval_ms,
+            gas_limit,
+            ordering,
+            gasless,
+            token,
+            challenge_window_secs,
+            confirmations,
+            batch_blocks,
+            batch_interval_secs,
+            submit_timeout_secs,
+            fund_settlement_eth
+        );
+        self.sequencers.extend(other.sequencers);
+        self.alloc.extend(other.alloc);
+        self
+    }
+}
+
+/// What `create` produces besides the contract.
+#[derive(Debug)]
+pub struct Created {
+    /// The layer description, as written.
+    pub layer: LayerDescription,
+    /// Where.
+    pub path: PathBuf,
+}
+
+/// Builds and checks the layer description from `params` (nothing touches the L1 yet).
+pub fn describe(params: &CreateParams, now: u64) -> eyre::Result<LayerDescription> {
+    let n = params.sequencers.len();
+    ensure!(
+        n >= 1,
+        "the sequencer set is empty: give each operator as --sequencer KEY,ADDRESS,P2P or in the parameter file"
+    );
+    let mut keys = std::collections::HashSet::new();
+    let mut addresses = std::collections::HashSet::new();
+    for s in &params.sequencers {
+        s.verifying_key().wrap_err_with(|| format!("sequencer {}", s.consensus_key))?;
+        ensure!(
+            keys.insert(s.consensus_key.trim_start_matches("0x").to_lowercase()),
+            "duplicate operator: consensus key {} is listed twice",
+            s.consensus_key
+        );
+        ensure!(
+            addresses.insert(s.settlement_address),
+            "duplicate operator: settlement address {} is listed twice",
+            s.settlement_address
+        );
+        ensure!(s.settlement_address != Address::ZERO, "a settlement address is the zero address");
+        if n > 1 {
+            ensure!(
+                s.p2p.is_some(),
+                "sequencer {} has no p2p address (a multiaddr such as /ip4/203.0.113.7/tcp/30333)",
+                s.consensus_key
+            );
+        }
+    }
+    if let Some(t) = params.threshold {
+        let least = flashlayer_settlement::threshold_for(n);
+        ensure!(
+            t <= n && 3 * t > 2 * n,
+            "a threshold of {t} is impossible for {n} sequencer(s): it must be more than two thirds of them and at most all ({least} to {n})"
+        );
+    }
+    let ends = [params.duration_secs.is_some(), params.end_time.is_some()].iter().filter(|x| **x).count();
+    ensure!(ends <= 1, "give either a duration or an end time, not both");
+    let end_time = match (params.duration_secs, params.end_time) {
+        (Some(0), _) => bail!("the duration must be at least 1 second"),
+        (Some(d), _) => Some(now + d),
+        (None, Some(t)) => {
+            ensure!(t > now, "the end time {t} is in the past (now is {now})");
+            Some(t)
+        }
+        (None, None) => None,
+    };
+    ensure!(
+        end_time.is_some() || params.end_block.is_some(),
+        "a flash layer needs an end: give a duration, an end time or an end block (it can still be closed early on L1)"
+    );
+    let gasless = params.gasless.unwrap_or(false);
+    let mut genesis = Genesis {
+        timestamp: now,
+        gas_limit: params.gas_limit.unwrap_or(30_000_000),
+        base_fee_per_gas: Some(if gasless { 0 } else { 1_000_000_000 }),
+        alloc: params.alloc.clone(),
+        ..Default::default()
+    };
+    let chain_id = params.chain_id.ok_or_else(|| eyre::eyre!("the L2 chain id is missing (--chain-id)"))?;
+    genesis.config.chain_id = chain_id;
+    let block_interval_ms = params.block_interval_ms.unwrap_or(DEV_BLOCK_INTERVAL_MS);
+    let layer = LayerDescription {
+        name: params.name.clone().unwrap_or_else(|| format!("layer-{chain_id}")),
+        chain: ChainConfig {
+            chain_id,
+            fee_mode: if gasless { FeeMode::Gasless } else { FeeMode::Eip1559 },
+            fee_recipient: Address::ZERO,
+            genesis,
+        },
+        block_interval_ms,
+        empty_block_interval_ms: 2_000.max(block_interval_ms),
+        max_view_time_ms: 3_000.max((block_interval_ms.div_ceil(1_000) + 2) * 1_000),
+        ordering: params.ordering.unwrap_or_default(),
+        sequencers: params.sequencers.clone(),
+        bootnodes: Vec::new(),
+        l1: None,
+        end_time,
+        end_block: params.end_block,
+        token: params.token.clone().unwrap_or_default(),
+    };
+    layer.check()?;
+    Ok(layer)
+}
+
+/// Creates the layer on the L1 at `l1_rpc` as `owner` and writes its description to `out`.
+pub async fn create(
+    params: CreateParams,
+    l1_rpc: &str,
+    owner: PrivateKeySigner,
+    out: &Path,
+) -> eyre::Result<Created> {
+    ensure!(!out.exists(), "{} exists; refusing to overwrite a layer description", out.display());
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        ensure!(parent.is_dir(), "the directory of {} does not exist", out.display());
+    }
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let mut layer = describe(&params, now)?;
+    let fund_settlement = match &params.fund_settlement_eth {
+        Some(eth) => alloy::primitives::utils::parse_ether(eth)
+            .map_err(|e| eyre::eyre!("fund_settlement_eth {eth:?}: {e}"))?,
+        None => U256::ZERO,
+    };
+    let setup = L1Setup {
+        rpc: l1_rpc.to_string(),
+        deployer: owner,
+        batch_blocks: params.batch_blocks.unwrap_or(50),
+        batch_interval_secs: params.batch_interval_secs.unwrap_or(5),
+        confirmations: params.confirmations.unwrap_or(1),
+        submit_timeout_secs: params.submit_timeout_secs.unwrap_or(5),
+        challenge_window: params.challenge_window_secs.unwrap_or(0),
+        threshold: params.threshold,
+        fund_settlement,
+    };
+    attach_l1(&mut layer, &setup).await?;
+    layer.check()?;
+    let contract = layer.l1.as_ref().map(|l| l.contract).unwrap_or_default();
+    layer.save(out).wrap_err_with(|| {
+        format!("the layer contract {contract} is deployed, but its description could not be written")
+    })?;
+    Ok(Created { layer, path: out.to_path_buf() })
+}
+
+/// Parses `--sequencer CONSENSUS_KEY,SETTLEMENT_ADDRESS[,P2P_MULTIADDR]`.
+pub fn parse_sequencer(spec: &str) -> Result<Sequencer, String> {
+    let mut parts = spec.split(',').map(str::trim);
+    let (Some(key), Some(address)) = (parts.next(), parts.next()) else {
+        return Err(format!("{spec:?}: expected CONSENSUS_KEY,SETTLEMENT_ADDRESS[,P2P_MULTIADDR]"));
+    };
+    let settlement_address =
+        address.parse().map_err(|e| format!("{spec:?}: settlement address {address:?}: {e}"))?;
+    let p2p = parts.next().map(str::to_string);
+    if parts.next().is_some() {
+        return Err(format!("{spec:?}: too many fields"));
+    }
+    Ok(Sequencer { consensus_key: key.to_string(), settlement_address, p2p })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::NodeKeys;
+
+    fn params(n: usize) -> CreateParams {
+        let sequencers = (0..n)
+            .map(|i| {
+                let k = NodeKeys::generate();
+                Sequencer {
+                    consensus_key: k.consensus_public_hex(),
+                    settlement_address: k.settlement_address(),
+                    p2p: Some(format!("/ip4/127.0.0.1/tcp/{}", 30000 + i)),
+                }
+            })
+            .collect();
+        CreateParams { chain_id: Some(7), sequencers, duration_secs: Some(60), ..Default::default() }
+    }
+
+    fn error(p: &CreateParams) -> String {
+        format!("{:#}", describe(p, 1_000).unwrap_err())
+    }
+
+    #[test]
+    fn bad_parameters_are_named() {
+        assert!(describe(&params(4), 1_000).is_ok());
+        let mut p = params(4);
+        p.sequencers[3].consensus_key = p.sequencers[0].consensus_key.clone();
+        assert!(error(&p).contains("duplicate operator: consensus key"), "{}", error(&p));
+        let mut p = params(4);
+        p.sequencers[3].settlement_address = p.sequencers[0].settlement_address;
+        assert!(error(&p).contains("duplicate operator: settlement address"));
+        let mut p = params(4);
+        p.sequencers[2].consensus_key = "0x1234".into();
+        assert!(error(&p).contains("not 32 bytes"), "{}", error(&p));
+        let mut p = params(4);
+        p.threshold = Some(2);
+        assert!(error(&p).contains("threshold of 2 is impossible for 4"), "{}", error(&p));
+        let mut p = params(4);
+        p.threshold = Some(5);
+        assert!(error(&p).contains("impossible"));
+        let mut p = params(4);
+        p.duration_secs = None;
+        p.end_time = Some(999);
+        assert!(error(&p).contains("in the past"), "{}", error(&p));
+        let mut p = params(4);
+        p.duration_secs = None;
+        assert!(error(&p).contains("needs an end"));
+        assert!(error(&params(0)).contains("sequencer set is empty"));
+    }
+
+    #[test]
+    fn sequencer_flag() {
+        let s =
+            parse_sequencer("0xab,0x0000000000000000000000000000000000000001,/ip4/1.2.3.4/tcp/5").unwrap();
+        assert_eq!(s.p2p.as_deref(), Some("/ip4/1.2.3.4/tcp/5"));
+        assert!(parse_sequencer("0xab").is_err());
+        assert!(parse_sequencer("0xab,nothex").is_err());
+    }
+}

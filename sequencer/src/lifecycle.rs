@@ -1,0 +1,213 @@
+//! Where a layer is in its life, as one node sees it: live, closing (its end was reached: the
+//! deadline passed, the end block came or the owner closed it on L1), settled (the final batch
+//! was accepted on L1). `flashlayer dispose` adds the last phase, disposed, by deleting the
+//! node's data. See `docs/lifecycle.md`.
+//!
+//! The end itself is a consensus rule (`flashlayer_consensus::AppConfig::end_time`, the
+//! payload's `end` flag); this module only reports it and turns transactions away once it is
+//! near: RPC stops admitting as soon as this node knows the end is due, a little before the
+//! chain ends, so nothing is acknowledged that can no longer be included.
+
+use flashlayer_execution::BlockExecutor;
+use flashlayer_settlement::{service::SettlementStatus, watcher::L1Watcher};
+use flashlayer_storage::Db;
+use serde::Serialize;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A layer's phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// The node runs but has not executed a block yet.
+    Starting,
+    /// Taking transactions.
+    Live,
+    /// The end is due or reached: no transactions; the final batch is on its way to L1.
+    Closing,
+    /// The final batch is accepted on L1: balances are claimable; the node can be disposed.
+    Settled,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Starting => "starting",
+            Self::Live => "live",
+            Self::Closing => "closing",
+            Self::Settled => "settled",
+        })
+    }
+}
+
+/// A node's view of its layer's life.
+#[derive(Debug, Clone)]
+pub struct Lifecycle {
+    /// The layer's deadline (Unix seconds), if any.
+    pub end_time: Option<u64>,
+    /// The layer's end block, if any.
+    pub end_block: Option<u64>,
+    watcher: Option<L1Watcher>,
+    db: Db,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}
+
+impl Lifecycle {
+    /// The life of a layer ending at `end_time` / `end_block` (or when closed on L1, as
+    /// `watcher` sees it), with its chain in `db`.
+    pub fn new(end_time: Option<u64>, end_block: Option<u64>, watcher: Option<L1Watcher>, db: Db) -> Self {
+        Self { end_time, end_block, watcher, db }
+    }
+
+    /// The L2 block that ended the layer, once executed here.
+    pub fn ended_at(&self) -> Option<u64> {
+        let head = self.db.head_number().ok().flatten()?;
+        let record = BlockExecutor::settlement_of(&self.db, head).ok()?;
+        (record.ended_at != 0).then_some(record.ended_at)
+    }
+
+    /// The L1 block the owner closed the layer in, once confirmed here.
+    pub fn closed_at(&self) -> Option<u64> {
+        self.watcher.as_ref().and_then(L1Watcher::closed_at)
+    }
+
+    /// Why the layer takes no more transactions, if it does not.
+    pub fn closed_reason(&self) -> Option<String> {
+        if let Some(block) = self.ended_at() {
+            return Some(format!("the layer ended at block {block}"));
+        }
+        if let Some(block) = self.closed_at() {
+            return Some(format!("the layer's owner closed it on L1 (block {block})"));
+        }
+        if let Some(end) = self.end_time
+            && now_secs() >= end
+        {
+            return Some(format!("the layer's deadline ({end}, Unix time) has passed"));
+        }
+        if let Some(end) = self.end_block {
+            // The end block itself carries no transactions.
+            let head = self.db.head_number().ok().flatten().unwrap_or_default();
+            if head + 1 >= end {
+                return Some(format!("the layer ends at block {end}"));
+            }
+        }
+        None
+    }
+
+    /// Seconds until the deadline (0 once passed; `None` without a deadline).
+    pub fn time_left(&self) -> Option<u64> {
+        self.end_time.map(|end| end.saturating_sub(now_secs()))
+    }
+
+    /// The phase, given the settlement status (`None` on a layer without an L1).
+    pub fn phase(&self, settlement: Option<&SettlementStatus>) -> Phase {
+        if settlement.is_some_and(|s| s.settled) {
+            return Phase::Settled;
+        }
+        if self.closed_reason().is_some() {
+            return Phase::Closing;
+        }
+        match self.db.head_number().ok().flatten() {
+            Some(head) if head > 0 => Phase::Live,
+            _ => Phase::Starting,
+        }
+    }
+}
+
+/// `flashlayer status`: asks the node at `rpc` for `flash_status` and prints it (as JSON with
+/// `json`).
+pub async fn print_status(rpc: &str, json: bool) -> eyre::Result<()> {
+    use eyre::Context;
+    use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
+    let client =
+        HttpClientBuilder::default().request_timeout(std::time::Duration::from_secs(10)).build(rpc)?;
+    let status: serde_json::Value =
+        client.request("flash_status", rpc_params![]).await.wrap_err_with(|| {
+            format!("asking {rpc} for flash_status (is the node running? a disposed layer has none)")
+        })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(());
+    }
+    let v = |path: &str| status.pointer(path).cloned().unwrap_or(serde_json::Value::Null);
+    let text = |path: &str| match v(path) {
+        serde_json::Value::Null => "-".to_string(),
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    };
+    println!("layer (chain {}) is {}", text("/chainId"), text("/lifecycle/phase"));
+    if let serde_json::Value::String(reason) = v("/lifecycle/closedReason") {
+        println!("  closing because    {reason}");
+    }
+    if let Some(left) = v("/lifecycle/timeLeftSecs").as_u64() {
+        println!(
+            "  time left          {}m {:02}s (deadline {})",
+            left / 60,
+            left % 60,
+            text("/lifecycle/endTime")
+        );
+    }
+    if !v("/lifecycle/endBlock").is_null() {
+        println!("  end block          {}", text("/lifecycle/endBlock"));
+    }
+    if !v("/lifecycle/endedAtBlock").is_null() {
+        println!("  ended at block     {}", text("/lifecycle/endedAtBlock"));
+    }
+    println!(
+        "  heights            executed {} · committed {} · view {}",
+        text("/executedHeight"),
+        text("/consensus/committedHeight"),
+        text("/consensus/view")
+    );
+    let settlement = !v("/settlement").is_null();
+    println!(
+        "  finality           latest {} · safe (accepted on L1) {} · finalized (L1 finalized) {}",
+        text("/executedHeight"),
+        if settlement { text("/settlement/safeBlock") } else { "-".into() },
+        if settlement { text("/settlement/finalizedBlock") } else { "-".into() },
+    );
+    let peers = v("/peers").as_array().map(Vec::len).unwrap_or_default();
+    println!(
+        "  peers              {peers} connected · role {} · syncing {}",
+        text("/role"),
+        text("/sync/syncing")
+    );
+    if let Some(set) = v("/sequencers").as_array() {
+        println!("  sequencer set      {} member(s)", set.len());
+        for s in set {
+            println!(
+                "    {}  {}",
+                s.get("settlementAddress").and_then(|a| a.as_str()).unwrap_or("-"),
+                s.get("consensusKey").and_then(|a| a.as_str()).unwrap_or("-")
+            );
+        }
+    }
+    if settlement {
+        println!(
+            "  batches            built {} · signed {} · submitted here {} · accepted on L1 {}",
+            text("/settlement/lastBuiltBatch"),
+            text("/settlement/lastSignedBatch"),
+            text("/settlement/lastSubmittedBatch"),
+            text("/settlement/lastAcceptedBatch")
+        );
+        if !v("/settlement/finalBatch").is_null() {
+            println!(
+                "  final batch        {} · settled {} · finalized on L1 {}",
+                text("/settlement/finalBatch"),
+                text("/settlement/settled"),
+                text("/settlement/settledFinalized")
+            );
+        }
+        if let serde_json::Value::String(e) = v("/settlement/l1Error") {
+            println!("  L1 error           {e}");
+        }
+    }
+    println!(
+        "  mempool            {} pending · {} queued",
+        text("/mempool/pending"),
+        text("/mempool/queued")
+    );
+    Ok(())
+}
