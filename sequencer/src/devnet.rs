@@ -306,6 +306,10 @@ pub struct DevnetOptions {
     pub log_format: String,
     /// Run an anvil L1 and settle on it (`None`: no L1).
     pub l1: Option<DevnetL1Options>,
+    /// Live the whole life: the layer ends this many seconds after creation; the devnet then
+    /// waits for the final batch, claims a dev account's balance on L1, disposes of the nodes
+    /// (archiving node 0's chain) and exits.
+    pub lifetime: Option<u64>,
 }
 
 /// The devnet's L1.
@@ -330,6 +334,9 @@ async fn start_anvil(anvil: &Path, dir: &Path) -> eyre::Result<(Child, String)> 
         // One-slot epochs: L1 `finalized` trails the head by two blocks, so `finalized` on the
         // layer moves within seconds (the default is 64 blocks behind).
         .args(["--slots-in-an-epoch", "1"])
+        // The layer's genesis ETH (10 dev accounts x 1,000,000) is locked in its contract as
+        // backing, so the deployer needs more than anvil's default 10,000.
+        .args(["--balance", "100000000"])
         .arg("--state")
         .arg(l1_dir.join("state.json"))
         .args(["--state-interval", "5"])
@@ -473,6 +480,10 @@ pub async fn run(options: DevnetOptions) -> eyre::Result<()> {
         println!("creating a devnet of {} node(s) in {}", options.nodes, dir.display());
         let mut layer =
             init(&dir, options.nodes, options.chain_id, 10, DEV_GAS_LIMIT, DEV_BLOCK_INTERVAL_MS)?;
+        if let Some(lifetime) = options.lifetime {
+            layer.end_time = Some(SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() + lifetime);
+            layer.save(&dir.join("layer.json"))?;
+        }
         if let (Some(l1), Some(rpc)) = (&options.l1, &l1_rpc) {
             let setup = L1Setup { rpc: rpc.clone(), ..l1.setup.clone() };
             attach_l1(&mut layer, &setup).await?;
@@ -566,7 +577,11 @@ pub async fn run(options: DevnetOptions) -> eyre::Result<()> {
         );
     }
     println!("  try: cast block-number --rpc-url {}", info.nodes[0].rpc);
+    if let Some(end) = layer.end_time {
+        println!("  the layer ends at {end} (Unix time); then it settles on L1 and is disposed of");
+    }
     println!("press Ctrl-C to stop");
+    let mut life = layer.end_time.map(|_| EndOfLife::default());
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut watch = tokio::time::interval(Duration::from_secs(1));
@@ -582,6 +597,11 @@ pub async fn run(options: DevnetOptions) -> eyre::Result<()> {
                         reported[i] = true;
                     }
                 }
+                if let Some(life) = &mut life
+                    && life.step(&info, &dir).await?
+                {
+                    break;
+                }
             }
         }
     }
@@ -589,4 +609,89 @@ pub async fn run(options: DevnetOptions) -> eyre::Result<()> {
     let _ = std::fs::remove_file(&info_path);
     tokio::task::spawn_blocking(move || running.stop()).await?;
     Ok(())
+}
+
+/// The devnet's end of life, step by step: report the phase as it changes; once the final
+/// batch is final on L1, claim dev account 1's balance on L1 and dispose of every node
+/// (node 0 archived first).
+#[derive(Debug, Default)]
+struct EndOfLife {
+    phase: String,
+    last_report: Option<Instant>,
+}
+
+impl EndOfLife {
+    /// One step; `true` once the layer is disposed of.
+    async fn step(&mut self, info: &DevnetInfo, dir: &Path) -> eyre::Result<bool> {
+        use jsonrpsee::core::client::ClientT;
+        let client = jsonrpsee::http_client::HttpClientBuilder::default()
+            .request_timeout(Duration::from_secs(2))
+            .build(&info.nodes[0].rpc)?;
+        let Ok(status) =
+            client.request::<serde_json::Value, _>("flash_status", jsonrpsee::rpc_params![]).await
+        else {
+            return Ok(false);
+        };
+        let text = |p: &str| {
+            status.pointer(p).map(|v| v.to_string().trim_matches('"').to_string()).unwrap_or_default()
+        };
+        let phase = text("/lifecycle/phase");
+        if phase != self.phase || self.last_report.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+            let detail = match phase.as_str() {
+                "live" => {
+                    format!("{} s left, block {}", text("/lifecycle/timeLeftSecs"), text("/executedHeight"))
+                }
+                "closing" => format!(
+                    "{}; final batch {}, accepted on L1 up to batch {}",
+                    text("/lifecycle/closedReason"),
+                    text("/settlement/finalBatch"),
+                    text("/settlement/lastAcceptedBatch")
+                ),
+                "settled" => format!(
+                    "final batch {} accepted on L1 (finalized: {})",
+                    text("/settlement/finalBatch"),
+                    text("/settlement/settledFinalized")
+                ),
+                _ => String::new(),
+            };
+            println!("layer {phase}: {detail}");
+            self.phase = phase.clone();
+            self.last_report = Some(Instant::now());
+        }
+        if phase != "settled"
+            || status.pointer("/settlement/settledFinalized") != Some(&serde_json::Value::Bool(true))
+        {
+            return Ok(false);
+        }
+        let Some(l1) = &info.l1 else { return Ok(false) };
+        let claimer = &info.accounts[1];
+        let key: PrivateKeySigner = claimer.private_key.parse()?;
+        match crate::dispose::claim(
+            crate::dispose::ProofSource::Rpc(&info.nodes[0].rpc),
+            &l1.rpc,
+            l1.layer_contract,
+            &key,
+            claimer.address,
+            Duration::from_secs(60),
+        )
+        .await
+        {
+            Ok(amount) => println!(
+                "claimed {} ETH on L1 for dev account {}",
+                alloy::primitives::utils::format_ether(amount),
+                claimer.address
+            ),
+            Err(e) => println!("claim for {} failed: {e:#}", claimer.address),
+        }
+        for (i, node) in info.nodes.iter().enumerate() {
+            let archive = (i == 0).then(|| dir.join("archive.jsonl"));
+            crate::dispose::dispose(&info.layer, &node.datadir, Some(&l1.rpc), archive.as_deref(), false)
+                .await?;
+        }
+        println!(
+            "the layer is disposed of; its chain is archived in {}",
+            dir.join("archive.jsonl").display()
+        );
+        Ok(true)
+    }
 }

@@ -32,6 +32,9 @@ enum Command {
         /// Directory holding this node's keys (see `flashlayer keys generate`).
         #[arg(long)]
         keys: PathBuf,
+        /// Password of encrypted keys (first line of this file); also FLASHLAYER_KEYS_PASSWORD.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
         /// Data directory.
         #[arg(long)]
         datadir: PathBuf,
@@ -128,6 +131,11 @@ enum Command {
         /// The anvil binary for the L1 (scripts/devnet puts the project's on PATH).
         #[arg(long, default_value = "anvil")]
         anvil: PathBuf,
+        /// Live the layer's whole life: it ends this many seconds after creation, settles on
+        /// the L1, a dev account claims its balance there, the nodes are disposed of (node 0's
+        /// chain archived to DIR/archive.jsonl) and the devnet exits.
+        #[arg(long, value_name = "SECS", conflicts_with = "no_l1")]
+        lifetime: Option<u64>,
         #[command(flatten)]
         settlement: SettlementArgs,
     },
@@ -369,18 +377,87 @@ impl SettlementArgs {
 
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
-    /// Generate a consensus (ed25519) and a settlement (secp256k1) key into a directory.
+    /// Generate a consensus (ed25519) and a settlement (secp256k1) key into a directory,
+    /// encrypted under a password (Ethereum keystore v3) or, with --plain, as 0600 hex files.
     Generate {
         /// Directory to write the keys into (files are never overwritten).
         #[arg(long)]
         dir: PathBuf,
+        #[command(flatten)]
+        protection: KeyProtection,
     },
-    /// Show the public side of the keys in a directory.
+    /// Show the public side of the keys in a directory (consensus key, peer id, settlement
+    /// address: what the layer's owner needs), and the --sequencer spec for `create`.
     Show {
         /// Keys directory.
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Import existing keys into a new keys directory (a key not given is generated).
+    Import {
+        /// Directory to write the keys into.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Settlement key from an Ethereum keystore v3 file (geth, cast, a wallet).
+        #[arg(long, conflicts_with = "settlement_key")]
+        settlement_keystore: Option<PathBuf>,
+        /// The password of --settlement-keystore (first line of this file).
+        #[arg(long, requires = "settlement_keystore")]
+        keystore_password_file: Option<PathBuf>,
+        /// Settlement key as hex.
+        #[arg(long)]
+        settlement_key: Option<String>,
+        /// Consensus (ed25519) secret key as hex (32 bytes).
+        #[arg(long)]
+        consensus_key: Option<String>,
+        #[command(flatten)]
+        protection: KeyProtection,
+    },
+    /// Export the keys of a directory as keystore v3 files (a backup; `settlement.json`
+    /// imports into any Ethereum wallet), encrypted under the keys' password.
+    Export {
+        /// Keys directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Directory to write `consensus.json` and `settlement.json` into.
+        #[arg(long)]
+        out: PathBuf,
+        /// The keys' password (first line of this file); also FLASHLAYER_KEYS_PASSWORD.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+}
+
+/// How new keys are kept at rest.
+#[derive(Debug, Clone, clap::Args)]
+struct KeyProtection {
+    /// Encrypt under the password in this file (first line); also FLASHLAYER_KEYS_PASSWORD.
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// Store plain hex files with mode 0600 (devnets only).
+    #[arg(long, conflicts_with = "password_file")]
+    plain: bool,
+}
+
+impl KeyProtection {
+    fn save(&self, keys: &keys::NodeKeys, dir: &std::path::Path) -> eyre::Result<()> {
+        if self.plain {
+            return keys.save(dir);
+        }
+        match keys::password(self.password_file.as_deref())? {
+            Some(password) => keys.save_encrypted(dir, &password),
+            None => eyre::bail!(
+                "give a password to encrypt the keys (--password-file FILE or {}), or --plain for a devnet",
+                keys::PASSWORD_ENV
+            ),
+        }
+    }
+}
+
+fn print_public(keys: &keys::PublicKeys) {
+    println!("consensus key (ed25519): {}", keys.consensus_key);
+    println!("peer id:                 {}", keys.peer_id);
+    println!("settlement address:      {}", keys.settlement_address);
 }
 
 fn init_tracing(format: LogFormat) {
@@ -432,6 +509,7 @@ fn main() -> eyre::Result<()> {
         Command::Node {
             layer,
             keys,
+            password_file,
             datadir,
             rpc_addr,
             metrics_addr,
@@ -447,9 +525,11 @@ fn main() -> eyre::Result<()> {
         } => {
             init_tracing(log_format);
             exit_on_panic();
+            let password = keys::password(password_file.as_deref())?;
             let options = node::NodeOptions {
                 layer,
                 keys,
+                password,
                 datadir,
                 rpc_addr,
                 metrics_addr,
@@ -500,7 +580,18 @@ fn main() -> eyre::Result<()> {
             );
             Ok(())
         }
-        Command::Devnet { nodes, dir, fresh, chain_id, base_port, log_format, no_l1, anvil, settlement } => {
+        Command::Devnet {
+            nodes,
+            dir,
+            fresh,
+            chain_id,
+            base_port,
+            log_format,
+            no_l1,
+            anvil,
+            lifetime,
+            settlement,
+        } => {
             let l1 = (!no_l1).then(|| devnet::DevnetL1Options {
                 anvil,
                 setup: settlement.setup(String::new(), devnet::dev_accounts(1).expect("dev key").remove(0).0),
@@ -513,6 +604,7 @@ fn main() -> eyre::Result<()> {
                 fresh,
                 base_port,
                 log_format: log_format_name(log_format).into(),
+                lifetime,
             }))
         }
         Command::Loadgen(args) => {
@@ -633,18 +725,74 @@ fn main() -> eyre::Result<()> {
             archive.as_deref(),
             force,
         )),
-        Command::Keys { command: KeysCommand::Generate { dir } } => {
+        Command::Keys { command: KeysCommand::Generate { dir, protection } } => {
             let keys = keys::NodeKeys::generate();
-            keys.save(&dir)?;
-            println!("consensus key (ed25519): {}", keys.consensus_public_hex());
-            println!("settlement address:      {}", keys.settlement_address());
-            println!("written to {}", dir.display());
+            protection.save(&keys, &dir)?;
+            print_public(&keys.public());
+            println!(
+                "written to {} ({})",
+                dir.display(),
+                if protection.plain { "plain, mode 0600" } else { "encrypted, keystore v3" }
+            );
             Ok(())
         }
         Command::Keys { command: KeysCommand::Show { dir } } => {
-            let keys = keys::NodeKeys::load(&dir)?;
-            println!("consensus key (ed25519): {}", keys.consensus_public_hex());
-            println!("settlement address:      {}", keys.settlement_address());
+            let public = keys::NodeKeys::load_public(&dir)?;
+            print_public(&public);
+            println!(
+                "sequencer spec:          {},{},/ip4/<public ip>/tcp/<p2p port>",
+                public.consensus_key, public.settlement_address
+            );
+            Ok(())
+        }
+        Command::Keys {
+            command:
+                KeysCommand::Import {
+                    dir,
+                    settlement_keystore,
+                    keystore_password_file,
+                    settlement_key,
+                    consensus_key,
+                    protection,
+                },
+        } => {
+            let fresh = keys::NodeKeys::generate();
+            let settlement = match (settlement_keystore, settlement_key) {
+                (Some(path), _) => {
+                    let password = keys::password(keystore_password_file.as_deref())?.ok_or_else(|| {
+                        eyre::eyre!("--keystore-password-file is needed to read {}", path.display())
+                    })?;
+                    keys::read_keystore(&path, &password)?
+                }
+                (None, Some(hex)) => hex::decode(hex.trim().trim_start_matches("0x"))
+                    .map_err(|e| eyre::eyre!("--settlement-key: {e}"))?,
+                (None, None) => fresh.settlement.to_bytes().to_vec(),
+            };
+            let consensus = match consensus_key {
+                Some(hex) => hex::decode(hex.trim().trim_start_matches("0x"))
+                    .map_err(|e| eyre::eyre!("--consensus-key: {e}"))?,
+                None => fresh.consensus.to_bytes().to_vec(),
+            };
+            let keys = keys::NodeKeys::from_secrets(&consensus, &settlement)?;
+            protection.save(&keys, &dir)?;
+            print_public(&keys.public());
+            println!("imported into {}", dir.display());
+            Ok(())
+        }
+        Command::Keys { command: KeysCommand::Export { dir, out, password_file } } => {
+            let password = keys::password(password_file.as_deref())?.ok_or_else(|| {
+                eyre::eyre!(
+                    "exported keys are always encrypted: give a password (--password-file or {})",
+                    keys::PASSWORD_ENV
+                )
+            })?;
+            let keys = keys::NodeKeys::load(&dir, Some(&password))?;
+            keys.export(&out, &password)?;
+            println!(
+                "exported to {}/consensus.json and {}/settlement.json (keystore v3)",
+                out.display(),
+                out.display()
+            );
             Ok(())
         }
     }

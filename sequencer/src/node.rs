@@ -33,6 +33,8 @@ pub struct NodeOptions {
     pub layer: PathBuf,
     /// Directory with the node's keys.
     pub keys: PathBuf,
+    /// Password of encrypted keys.
+    pub password: Option<String>,
     /// Data directory (RocksDB lives in `DATADIR/db`).
     pub datadir: PathBuf,
     /// JSON-RPC (HTTP and WebSocket) listen address.
@@ -59,7 +61,7 @@ pub struct NodeOptions {
 /// Runs a node until `shutdown` resolves.
 pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output = ()>) -> eyre::Result<()> {
     let layer = LayerDescription::load(&options.layer)?;
-    let keys = NodeKeys::load(&options.keys)?;
+    let keys = NodeKeys::load(&options.keys, options.password.as_deref())?;
     let me = keys.consensus_public();
     let validators = layer.validators()?;
     match (validators.contains(&me), options.full_node) {

@@ -351,7 +351,7 @@ impl Cluster {
     pub async fn add_full_node(&mut self) -> usize {
         let index = self.nodes.len();
         let keys = self.dir.path().join(format!("node-{index}/keys"));
-        run(Command::new(flashlayer_bin()).args(["keys", "generate", "--dir"]).arg(&keys));
+        run(Command::new(flashlayer_bin()).args(["keys", "generate", "--plain", "--dir"]).arg(&keys));
         self.nodes.push(ClusterNode {
             index,
             rpc_port: free_port(),
@@ -464,17 +464,23 @@ pub struct Anvil {
     child: Child,
 }
 
+/// Dev account balance (ETH) of the anvil L1s the tests start: enough to back a dev layer's
+/// genesis (see `flashlayer init`).
+pub const DEV_L1_BALANCE_ETH: &str = "100000000";
+
 impl Anvil {
     /// Starts anvil with its default dev accounts and waits for it.
     pub async fn start() -> Self {
         Self::start_with(&[]).await
     }
 
-    /// An L1 for settlement: a block every second (confirmations advance when idle), and
+    /// An L1 for settlement: a block every second (confirmations advance when idle),
     /// `finalized` two blocks behind the head (one-slot epochs), so finality shows within
-    /// seconds.
+    /// seconds, and dev accounts rich enough to back a dev layer's genesis (10 x 1,000,000 ETH,
+    /// locked in the layer contract at creation).
     pub async fn start_l1() -> Self {
-        Self::start_with(&["--block-time", "1", "--slots-in-an-epoch", "1"]).await
+        Self::start_with(&["--block-time", "1", "--slots-in-an-epoch", "1", "--balance", DEV_L1_BALANCE_ETH])
+            .await
     }
 
     /// Starts anvil with extra arguments and waits for it.

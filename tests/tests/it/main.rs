@@ -6,6 +6,7 @@ mod cluster;
 mod contracts;
 mod crash;
 mod devnet;
+mod lifecycle;
 mod loadgen;
 mod restart;
 mod rpc_surface;
