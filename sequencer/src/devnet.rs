@@ -443,7 +443,9 @@ async fn wait_ready(rpc: &str, child: &mut Child, log: &Path) -> eyre::Result<()
 pub async fn run(options: DevnetOptions) -> eyre::Result<()> {
     let dir = std::path::absolute(&options.dir)?;
     let info_path = dir.join("devnet.json");
-    if options.fresh && dir.exists() {
+    // A layer's life is not resumable: a lifetime always starts a new layer.
+    let fresh = options.fresh || options.lifetime.is_some();
+    if fresh && dir.exists() {
         ensure!(
             dir.join("layer.json").exists() || std::fs::read_dir(&dir)?.next().is_none(),
             "{} is not a devnet directory; refusing to delete it",
@@ -474,6 +476,13 @@ pub async fn run(options: DevnetOptions) -> eyre::Result<()> {
             layer.sequencers.len(),
             options.nodes
         );
+        if let Some(end) = layer.end_time {
+            ensure!(
+                end > SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs(),
+                "the layer in {} has reached its end (it lived with --lifetime); start a new one with --fresh",
+                dir.display()
+            );
+        }
         println!("resuming the devnet in {}", dir.display());
         layer
     } else {

@@ -131,9 +131,9 @@ enum Command {
         /// The anvil binary for the L1 (scripts/devnet puts the project's on PATH).
         #[arg(long, default_value = "anvil")]
         anvil: PathBuf,
-        /// Live the layer's whole life: it ends this many seconds after creation, settles on
-        /// the L1, a dev account claims its balance there, the nodes are disposed of (node 0's
-        /// chain archived to DIR/archive.jsonl) and the devnet exits.
+        /// Live a new layer's whole life (implies --fresh): it ends this many seconds after
+        /// creation, settles on the L1, a dev account claims its balance there, the nodes are
+        /// disposed of (node 0's chain archived to DIR/archive.jsonl) and the devnet exits.
         #[arg(long, value_name = "SECS", conflicts_with = "no_l1")]
         lifetime: Option<u64>,
         #[command(flatten)]

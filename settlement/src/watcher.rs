@@ -4,8 +4,11 @@
 //! - the newest block `confirmations` deep is the node's **confirmed L1 view**: its number and
 //!   hash (consensus payloads name it as their L1 origin), and every `Deposit` event up to it,
 //!   which the leader puts into payloads and validators check proposals against;
+//! - whether the owner closed the layer (`closedAt`) as of the confirmed block: a block whose
+//!   L1 origin is at or past the close ends the layer;
 //! - the contract's settlement state: the last accepted batch at the latest L1 block (what the
-//!   submitter builds on; `safe` on L2) and at the L1 `finalized` block (`finalized` on L2).
+//!   submitter builds on; `safe` on L2) and at the L1 `finalized` block (`finalized` on L2), and
+//!   whether that batch settled the layer.
 //!
 //! L1 reorganisations deeper than `confirmations` are out of scope: a deposit seen confirmed is
 //! treated as final (pick `confirmations` for the L1 at hand; 0-2 on a devnet).
@@ -63,8 +66,6 @@ struct View {
     deposits: BTreeMap<u64, (Deposit, u64)>,
     /// L1 block in which the owner closed the layer, as of the confirmed block.
     closed_at: Option<u64>,
-    /// The contract's deadline (0: none).
-    deadline: u64,
     latest: Settled,
     finalized: Settled,
     last_poll: Option<Instant>,
@@ -172,11 +173,6 @@ impl L1Watcher {
         self.view.read().closed_at
     }
 
-    /// The contract's deadline (L1 timestamp; 0: none), once read.
-    pub fn deadline(&self) -> u64 {
-        self.view.read().deadline
-    }
-
     /// The last accepted batch at the latest L1 block.
     pub fn settled(&self) -> Settled {
         self.view.read().latest
@@ -270,10 +266,6 @@ async fn poll(
 
     let contract = FlashLayer::new(config.contract, provider.clone());
     let latest_settled = settled_at(&contract, BlockNumberOrTag::Latest).await?;
-    if view.read().deadline == 0 {
-        let deadline = contract.deadline().call().await?;
-        view.write().deadline = deadline;
-    }
     // Not every L1 serves a `finalized` block (or it may predate the contract): then nothing
     // is finalized yet.
     let finalized = settled_at(&contract, BlockNumberOrTag::Finalized).await.unwrap_or_default();

@@ -317,6 +317,15 @@ async fn whole_life_from_create_to_dispose() {
         .with_deploy_code([FlashMintNft::BYTECODE.to_vec(), collection.address().abi_encode()].concat());
     let receipt = gasless(&life.rpc(1), deployer, deploy).await;
     assert_eq!(receipt.contract_address, Some(l2_minter));
+    // Mints go through every node: each must have executed the deployment (gas is estimated
+    // against the node's own state).
+    for i in 0..4 {
+        let provider = http(&life.rpc(i));
+        wait_for("the minter on every node", Duration::from_secs(30), async || {
+            (!provider.get_code_at(l2_minter).await.ok()?.is_empty()).then_some(())
+        })
+        .await;
+    }
 
     // Mint day: three users mint on L2 (no ETH needed), each mint an L2->L1 message.
     let mut mints: Vec<(B256, Address)> = Vec::new();
