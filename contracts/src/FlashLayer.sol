@@ -19,6 +19,16 @@ import {MessageTree} from "./MessageTree.sol";
 ///   submit the batch with at least `threshold` member signatures ({submitBatch}); batches form a hash
 ///   chain starting right after the L2 genesis block. The signer set itself changes through the same
 ///   quorum ({updateSigners}).
+/// - **Membership.** Operators join and leave the cluster through owner-approved requests: an operator
+///   asks to join from its settlement address ({requestJoin}, with its consensus key), the {owner}
+///   approves ({approveJoin}); a member (or the owner) announces a leave ({requestLeave}). Each change
+///   is announced with {MembershipChanged} and a sequential nonce; this contract does not change the
+///   signer set itself. The cluster's L1 watcher reads these events and applies each change at a batch
+///   boundary, to its consensus validator set and, through {updateSigners} signed by the outgoing set,
+///   to the signer set here. Joining is owner-approved rather than bonded: a flash layer is a
+///   short-lived, permissioned deployment run for one dApp team, the owner already chooses the initial
+///   set at creation, and with no fraud proof nothing could ever slash a bond, so a bond would secure
+///   nothing.
 /// - **Deposits (L1->L2).** {deposit} locks ETH here and emits {Deposit} with a sequential nonce. The
 ///   cluster's L1 watcher reads these events and credits `to` on L2 in nonce order; each batch states
 ///   the last deposit nonce credited up to its last block.
@@ -136,15 +146,36 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     uint64 public depositCount;
     uint64 private _threshold;
 
+    /// What is stored per address for membership (one slot).
+    struct Member {
+        /// epoch + 1 of the last set the address was a member of (0: never); membership of the current
+        /// set is `lastSet == epoch + 1`, so replacing the set needs no clearing.
+        uint64 lastSet;
+        /// An approved join ({approveJoin}) the cluster has not applied yet; cleared when a set that
+        /// contains the address is installed.
+        bool joining;
+        /// A leave announced ({requestLeave}) while a member of set `lastSet`; it counts only while the
+        /// address is still a member (see {leaving}); cleared when the address joins a set again.
+        bool leaving;
+    }
+
     address[] private _signers;
-    /// address => epoch + 1 of the set it is a member of; membership of the current set is
-    /// `_memberOf[a] == epoch + 1`, so replacing the set needs no clearing.
-    mapping(address => uint256) private _memberOf;
+    mapping(address => Member) private _memberOf;
     mapping(uint64 => BatchRecord) private _batches;
     /// @notice Whether the message with this hash has been relayed.
     mapping(bytes32 messageHash => bool) public relayed;
     /// The L2 sender of the message being relayed (only set during the target call).
     address private transient _l2Sender;
+
+    /// @notice Nonce of the last {MembershipChanged} (changes are numbered 1, 2, 3, ...; 0: none yet).
+    uint64 public membershipNonce;
+    /// Number of current members with an announced, not yet applied leave.
+    uint64 private _pendingLeaves;
+    /// @notice The consensus key of `operator`'s pending join request (bytes32(0): none).
+    mapping(address operator => bytes32 consensusKey) public pendingJoin;
+    /// @notice The consensus key approved for `operator` by its last {approveJoin} (bytes32(0) for
+    /// members of the initial set, whose keys the cluster knows from its creation).
+    mapping(address operator => bytes32 consensusKey) public consensusKeyOf;
 
     /// @notice The signer set changed (also emitted at deployment with epoch 0).
     event SignerSetUpdated(uint64 indexed epoch, address[] signers, uint256 threshold);
@@ -171,6 +202,16 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     event DepositRefunded(uint64 indexed nonce, address indexed from, uint256 amount);
     /// @notice A message was relayed: `target` was called with `value` wei and the message's data.
     event MessageRelayed(bytes32 indexed messageHash, uint256 indexed nonce, address indexed target, uint256 value);
+    /// @notice `operator` (the sender, its settlement address) asked to join with consensus key
+    /// `consensusKey`; the owner decides ({approveJoin}).
+    event JoinRequested(address indexed operator, bytes32 consensusKey);
+    /// @notice `operator` withdrew its pending join request.
+    event JoinCancelled(address indexed operator);
+    /// @notice Membership change number `nonce` (1, 2, 3, ...): `operator` joins (`joining`, approved by
+    /// the owner) or leaves the cluster. The cluster applies changes in nonce order at a batch boundary,
+    /// then installs the new signer set with {updateSigners}. `consensusKey` is the operator's consensus
+    /// key ({consensusKeyOf}; may be zero in a leave of an initial member).
+    event MembershipChanged(uint64 indexed nonce, address indexed operator, bytes32 consensusKey, bool joining);
 
     // ------------------------------------------------------------------ errors: signer set config
     /// @notice The signer set is empty.
@@ -236,7 +277,8 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     error DeadlineInPast(uint64 deadline, uint256 now_);
     /// @notice Only the owner may do this.
     error NotOwner(address caller);
-    /// @notice The layer is closing or closed (deadline passed or {close} called): no deposits.
+    /// @notice The layer is closing or closed (deadline passed or {close} called), or settled: no
+    /// deposits, join requests or join approvals.
     error LayerClosing();
     /// @notice The layer was already closed.
     error AlreadyClosed();
@@ -271,6 +313,27 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     error InsufficientBalance(uint256 value, uint256 balance);
     /// @notice The target call failed without revert data (with revert data, that data is re-thrown).
     error MessageCallFailed(bytes32 messageHash);
+
+    // ------------------------------------------------------------------ errors: membership
+    /// @notice {requestJoin} with a zero consensus key.
+    error ZeroConsensusKey();
+    /// @notice `operator` is already in the current signer set.
+    error AlreadyMember(address operator);
+    /// @notice `operator` already has a pending join request ({cancelJoin} it first).
+    error JoinPending(address operator);
+    /// @notice `operator`'s join was approved and the cluster has not applied it yet.
+    error JoinApproved(address operator);
+    /// @notice `operator` has no pending join request.
+    error NoJoinRequest(address operator);
+    /// @notice `operator` is not in the current signer set.
+    error NotMember(address operator);
+    /// @notice Only the operator itself or the owner may announce its leave.
+    error NotOperatorOrOwner(address caller);
+    /// @notice A leave of `operator` was already announced and not applied yet.
+    error AlreadyLeaving(address operator);
+    /// @notice Announcing `operator`'s leave would, with the leaves already announced, empty the
+    /// signer set.
+    error WouldEmptySignerSet(address operator);
 
     /// @param signers_ The initial signer set (epoch 0): settlement addresses sorted strictly ascending,
     /// no address(0).
@@ -380,7 +443,20 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
 
     /// @notice Whether `account` is in the current signer set.
     function isSigner(address account) public view returns (bool) {
-        return _memberOf[account] == uint256(epoch) + 1;
+        return _memberOf[account].lastSet == uint256(epoch) + 1;
+    }
+
+    /// @notice Whether `operator` has an approved join ({MembershipChanged} with `joining`) that the
+    /// cluster has not applied yet (no signer set containing it installed since).
+    function joining(address operator) external view returns (bool) {
+        return _memberOf[operator].joining;
+    }
+
+    /// @notice Whether `operator` is a member with an announced leave ({requestLeave}) that the cluster
+    /// has not applied yet (false again once a signer set without it is installed).
+    function leaving(address operator) external view returns (bool) {
+        Member memory m = _memberOf[operator];
+        return m.leaving && m.lastSet == uint256(epoch) + 1;
     }
 
     /// @notice Struct hash of the last accepted batch (bytes32(0) before the first).
@@ -445,7 +521,9 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     }
 
     /// @notice Replaces the signer set, signed by at least {threshold} members of the CURRENT set over
-    /// {signerSetUpdateDigest}`(epoch + 1, newSigners, newThreshold)`. Increments {epoch}.
+    /// {signerSetUpdateDigest}`(epoch + 1, newSigners, newThreshold)`. Increments {epoch}. This is how
+    /// the cluster applies a {MembershipChanged}: an approved join is applied once a set containing the
+    /// operator is installed ({joining} turns false), a leave once a set without it is ({leaving}).
     /// @param newSigners The new set: sorted strictly ascending, no address(0).
     /// @param newThreshold The new threshold: `<= newSigners.length` and `3 * newThreshold > 2 * newSigners.length`.
     /// @param signatures As for {submitBatch}, by the current set.
@@ -471,6 +549,71 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         uint64 nonce = ++depositCount;
         _depositHashes[nonce] = keccak256(abi.encode(msg.sender, to, msg.value));
         emit Deposit(nonce, msg.sender, to, msg.value);
+    }
+
+    // ================================================================== membership
+
+    /// @notice Asks to join the cluster: the sender is the operator's settlement address (so nobody can
+    /// enrol someone else's address) and `consensusKey` its consensus public key. The owner decides
+    /// with {approveJoin}; until then the sender may {cancelJoin}. Emits {JoinRequested}.
+    /// @param consensusKey The operator's consensus (HotStuff) public key (nonzero).
+    function requestJoin(bytes32 consensusKey) external {
+        if (consensusKey == bytes32(0)) revert ZeroConsensusKey();
+        if (settled || isClosing()) revert LayerClosing();
+        Member storage m = _memberOf[msg.sender];
+        if (m.lastSet == uint256(epoch) + 1) revert AlreadyMember(msg.sender);
+        if (m.joining) revert JoinApproved(msg.sender);
+        if (pendingJoin[msg.sender] != bytes32(0)) revert JoinPending(msg.sender);
+        pendingJoin[msg.sender] = consensusKey;
+        emit JoinRequested(msg.sender, consensusKey);
+    }
+
+    /// @notice Withdraws the sender's pending join request. Emits {JoinCancelled}.
+    function cancelJoin() external {
+        if (pendingJoin[msg.sender] == bytes32(0)) revert NoJoinRequest(msg.sender);
+        delete pendingJoin[msg.sender];
+        emit JoinCancelled(msg.sender);
+    }
+
+    /// @notice Approves `operator`'s pending join request (owner only, not once closing or settled):
+    /// clears the request, records its consensus key ({consensusKeyOf}), marks the join as not yet
+    /// applied ({joining}) and emits {MembershipChanged}`(++membershipNonce, operator, key, true)`. The
+    /// signer set does not change here: the cluster applies the join at a batch boundary and installs
+    /// the new set with {updateSigners}.
+    /// @param operator The requesting operator's settlement address.
+    function approveJoin(address operator) external {
+        if (msg.sender != owner) revert NotOwner(msg.sender);
+        if (settled || isClosing()) revert LayerClosing();
+        bytes32 key = pendingJoin[operator];
+        if (key == bytes32(0)) revert NoJoinRequest(operator);
+        Member storage m = _memberOf[operator];
+        // it may have been added to the set without approval (updateSigners takes any set)
+        if (m.lastSet == uint256(epoch) + 1) revert AlreadyMember(operator);
+        delete pendingJoin[operator];
+        consensusKeyOf[operator] = key;
+        m.joining = true;
+        uint64 nonce = ++membershipNonce;
+        emit MembershipChanged(nonce, operator, key, true);
+    }
+
+    /// @notice Announces that member `operator` leaves the cluster (callable by the operator or the
+    /// owner; also while closing, not once settled). Emits {MembershipChanged}`(++membershipNonce,
+    /// operator, consensusKeyOf[operator], false)`; the operator stays a signer until the cluster
+    /// installs a set without it ({updateSigners}). Refused when the set would become empty once this
+    /// and the leaves already announced are applied (e.g. the only signer).
+    /// @param operator A current signer without an announced leave.
+    function requestLeave(address operator) external {
+        if (settled) revert LayerSettled();
+        if (msg.sender != operator && msg.sender != owner) revert NotOperatorOrOwner(msg.sender);
+        Member storage m = _memberOf[operator];
+        if (m.lastSet != uint256(epoch) + 1) revert NotMember(operator);
+        if (m.leaving) revert AlreadyLeaving(operator);
+        uint64 pendingLeaves = _pendingLeaves + 1;
+        if (_signers.length <= pendingLeaves) revert WouldEmptySignerSet(operator);
+        m.leaving = true;
+        _pendingLeaves = pendingLeaves;
+        uint64 nonce = ++membershipNonce;
+        emit MembershipChanged(nonce, operator, consensusKeyOf[operator], false);
     }
 
     // ================================================================== after settlement
@@ -620,7 +763,7 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
                 revert InvalidSignature(i);
             }
             if (s <= prev) revert SignersNotAscending(i);
-            if (_memberOf[s] != member) revert NotASigner(i, s);
+            if (_memberOf[s].lastSet != member) revert NotASigner(i, s);
             prev = s;
         }
     }
@@ -635,11 +778,23 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         if (threshold_ > n || 3 * threshold_ <= 2 * n) revert InvalidThreshold(threshold_, n);
     }
 
+    /// Installs `set` as the set of epoch `newEpoch`. Membership bookkeeping in the same slot write per
+    /// member: a newcomer (not in the outgoing set) has its approved join applied and any leave flag of
+    /// an earlier membership cleared; a continuing member keeps an announced leave, and those are
+    /// counted again (leaves of members not in `set` have been applied).
     function _setSigners(address[] memory set, uint256 threshold_, uint64 newEpoch) private {
-        uint256 member = uint256(newEpoch) + 1;
+        uint64 member = newEpoch + 1; // checked; unreachable overflow (2^64 - 1 set changes)
+        uint64 leaves = 0;
         for (uint256 i = 0; i < set.length; ++i) {
-            _memberOf[set[i]] = member;
+            Member storage m = _memberOf[set[i]];
+            // in the outgoing set (set of epoch newEpoch - 1) iff lastSet == newEpoch
+            bool leaving_ = m.leaving && m.lastSet == newEpoch;
+            if (leaving_) ++leaves;
+            m.lastSet = member;
+            m.joining = false;
+            m.leaving = leaving_;
         }
+        if (_pendingLeaves != leaves) _pendingLeaves = leaves;
         _signers = set;
         // casting to 'uint64' is safe because _validateSignerSet checked threshold_ <= set.length
         // forge-lint: disable-next-line(unsafe-typecast)

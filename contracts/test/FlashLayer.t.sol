@@ -1084,4 +1084,59 @@ contract FlashLayerGasTest is LayerTestBase {
         layer.refundDeposit(1, alice, alice, 1 ether);
         logUint("refundDeposit", g - gasleft());
     }
+
+    /// A signer-set update adding a fifth member (threshold 4), signed 3 of 4 by the current set.
+    function test_gas_updateSigners_4to5() public {
+        (, address[] memory next) = sortedKeys("signer", 5); // the fixture's 4 signers + one
+        bytes[] memory sigs = sigsFirst(keys, 3, layer.signerSetUpdateDigest(1, next, 4));
+        uint256 g = gasleft();
+        layer.updateSigners(next, 4, sigs);
+        logUint("updateSigners 4 -> 5, 3 of 4", g - gasleft());
+    }
+
+    function test_gas_requestJoin() public {
+        address op = makeAddr("gas operator");
+        vm.prank(op);
+        uint256 g = gasleft();
+        layer.requestJoin(keccak256("consensus key"));
+        logUint("requestJoin", g - gasleft());
+    }
+
+    /// The layer's first membership change (its nonce slot goes from zero to nonzero).
+    function test_gas_approveJoin_first() public {
+        address op = makeAddr("gas operator");
+        vm.prank(op);
+        layer.requestJoin(keccak256("consensus key"));
+        uint256 g = gasleft();
+        layer.approveJoin(op);
+        logUint("approveJoin (first change)", g - gasleft());
+    }
+
+    /// A later membership change.
+    function test_gas_approveJoin_later() public {
+        layer.requestLeave(addrs[3]);
+        address op = makeAddr("gas operator");
+        vm.prank(op);
+        layer.requestJoin(keccak256("consensus key"));
+        uint256 g = gasleft();
+        layer.approveJoin(op);
+        logUint("approveJoin (later change)", g - gasleft());
+    }
+
+    /// A member announces its own leave, the layer's first membership change.
+    function test_gas_requestLeave_first() public {
+        vm.prank(addrs[0]);
+        uint256 g = gasleft();
+        layer.requestLeave(addrs[0]);
+        logUint("requestLeave (first change)", g - gasleft());
+    }
+
+    /// A member announces its own leave after an earlier change.
+    function test_gas_requestLeave_later() public {
+        layer.requestLeave(addrs[3]);
+        vm.prank(addrs[0]);
+        uint256 g = gasleft();
+        layer.requestLeave(addrs[0]);
+        logUint("requestLeave (later change)", g - gasleft());
+    }
 }

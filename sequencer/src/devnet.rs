@@ -650,18 +650,20 @@ impl EndOfLife {
                 "live" => {
                     format!("{} s left, block {}", text("/lifecycle/timeLeftSecs"), text("/executedHeight"))
                 }
-                "closing" => format!(
-                    "{}; final batch {}, accepted on L1 up to batch {}",
-                    text("/lifecycle/closedReason"),
-                    text("/settlement/finalBatch"),
-                    text("/settlement/lastAcceptedBatch")
-                ),
+                "closing" => match status.pointer("/settlement/finalBatch").and_then(|b| b.as_u64()) {
+                    Some(last) => format!(
+                        "{}; final batch {last} signed, batches accepted on L1: {}",
+                        text("/lifecycle/closedReason"),
+                        text("/settlement/lastAcceptedBatch")
+                    ),
+                    None => format!("{}; committing the end block", text("/lifecycle/closedReason")),
+                },
                 "settled" => format!(
                     "final batch {} accepted on L1 (finalized: {})",
                     text("/settlement/finalBatch"),
                     text("/settlement/settledFinalized")
                 ),
-                _ => String::new(),
+                _ => "waiting for the first block".into(),
             };
             println!("layer {phase}: {detail}");
             self.phase = phase.clone();
@@ -685,11 +687,7 @@ impl EndOfLife {
         )
         .await
         {
-            Ok(amount) => println!(
-                "claimed {} ETH on L1 for dev account {}",
-                alloy::primitives::utils::format_ether(amount),
-                claimer.address
-            ),
+            Ok(_) => {}
             Err(e) => println!("claim for {} failed: {e:#}", claimer.address),
         }
         for (i, node) in info.nodes.iter().enumerate() {

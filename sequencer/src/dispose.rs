@@ -265,6 +265,10 @@ pub async fn claim(
     }
     let receipt = call.send().await?.get_receipt().await?;
     ensure!(receipt.status(), "claim transaction {} reverted", receipt.transaction_hash);
-    println!("claimed {balance} wei for {account}: L1 tx {}", receipt.transaction_hash);
+    println!(
+        "claimed {} ETH ({balance} wei) on L1 for {account}: tx {}",
+        alloy::primitives::utils::format_ether(balance),
+        receipt.transaction_hash
+    );
     Ok(balance)
 }

@@ -116,17 +116,74 @@ impl Lifecycle {
     }
 }
 
-/// `flashlayer status`: asks the node at `rpc` for `flash_status` and prints it (as JSON with
-/// `json`).
-pub async fn print_status(rpc: &str, json: bool) -> eyre::Result<()> {
+/// What the L1 says about a layer whose nodes may be gone.
+async fn print_l1_status(
+    layer: &crate::layer::LayerDescription,
+    l1_rpc: &str,
+    node_error: &str,
+) -> eyre::Result<()> {
+    use alloy::providers::{Provider, ProviderBuilder};
     use eyre::Context;
+    let l1 = layer.l1.as_ref().ok_or_else(|| eyre::eyre!("the layer does not settle on L1"))?;
+    let url = l1_rpc.parse().wrap_err_with(|| format!("L1 RPC URL {l1_rpc:?}"))?;
+    let provider = ProviderBuilder::new().connect_http(url);
+    let contract = flashlayer_settlement::bindings::FlashLayer::new(l1.contract, provider.clone());
+    let settled = contract
+        .settled()
+        .call()
+        .await
+        .wrap_err_with(|| format!("reading the layer contract at {l1_rpc}"))?;
+    let closed_at = contract.closedAt().call().await?;
+    let closing = closed_at != 0 || contract.isClosing().call().await?;
+    let last = contract.lastBatchIndex().call().await?;
+    let last_block = contract.lastBlock().call().await?;
+    let held = provider.get_balance(l1.contract).await?;
+    let phase = match (settled, closing) {
+        (true, _) => "settled on L1; no node answers: disposed (or stopped)",
+        (false, true) => "closing on L1; no node answers: the final batch is not accepted yet",
+        (false, false) => "live on L1, but no node answers",
+    };
+    println!("layer {:?} (chain {}) is {phase}", layer.name, layer.chain.chain_id);
+    println!("  node               {node_error}");
+    println!("  contract           {} on L1 chain {}", l1.contract, l1.chain_id);
+    println!("  batches accepted   {last} (L2 blocks up to {last_block})");
+    if closed_at != 0 {
+        println!("  closed by owner    at L1 block {closed_at}");
+    }
+    if settled {
+        println!("  balances root      {}", contract.balancesRoot().call().await?);
+    }
+    println!(
+        "  still held         {} ETH (unclaimed balances, unrelayed messages, refundable deposits)",
+        alloy::primitives::utils::format_ether(held)
+    );
+    Ok(())
+}
+
+/// `flashlayer status`: asks the node at `rpc` for `flash_status` and prints it (as JSON with
+/// `json`). When no node answers and the layer and its L1 are given, reports what the L1 says
+/// (a disposed layer lives on only there).
+pub async fn print_status(
+    rpc: &str,
+    json: bool,
+    layer: Option<&crate::layer::LayerDescription>,
+    l1_rpc: Option<&str>,
+) -> eyre::Result<()> {
     use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
     let client =
         HttpClientBuilder::default().request_timeout(std::time::Duration::from_secs(10)).build(rpc)?;
-    let status: serde_json::Value =
-        client.request("flash_status", rpc_params![]).await.wrap_err_with(|| {
-            format!("asking {rpc} for flash_status (is the node running? a disposed layer has none)")
-        })?;
+    let status: serde_json::Value = match client.request("flash_status", rpc_params![]).await {
+        Ok(status) => status,
+        Err(e) => {
+            let node_error = format!("{rpc}: {e}");
+            return match (layer, l1_rpc) {
+                (Some(layer), Some(l1)) => print_l1_status(layer, l1, &node_error).await,
+                _ => Err(eyre::eyre!(
+                    "{node_error} (is the node running? for a disposed layer pass --layer and --l1-rpc to ask the L1)"
+                )),
+            };
+        }
+    };
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);
         return Ok(());

@@ -163,6 +163,12 @@ enum Command {
         /// Print flash_status as JSON.
         #[arg(long)]
         json: bool,
+        /// The layer description: with --l1-rpc, report from the L1 when no node answers.
+        #[arg(long, requires = "l1_rpc")]
+        layer: Option<PathBuf>,
+        /// L1 JSON-RPC URL (with --layer).
+        #[arg(long, requires = "layer")]
+        l1_rpc: Option<String>,
     },
     /// Claim an account's final L2 ETH balance on L1, once the layer is settled.
     Claim {
@@ -699,7 +705,10 @@ fn main() -> eyre::Result<()> {
             );
             Ok(())
         }
-        Command::Status { rpc, json } => runtime()?.block_on(lifecycle::print_status(&rpc, json)),
+        Command::Status { rpc, json, layer, l1_rpc } => {
+            let layer = layer.map(|path| layer::LayerDescription::load(&path)).transpose()?;
+            runtime()?.block_on(lifecycle::print_status(&rpc, json, layer.as_ref(), l1_rpc.as_deref()))
+        }
         Command::Claim { l1_rpc, contract, private_key: key, account, rpc, archive, wait } => {
             let key = private_key(&key)?;
             let account = account.unwrap_or(key.address());

@@ -426,6 +426,11 @@ async fn whole_life_from_create_to_dispose() {
     assert!(l1.get_balance(backer_address).await.unwrap() > before + parse_ether("4.99").unwrap());
     // Everything bridged in (deposit + genesis backing) went back out: nothing is left behind.
     assert_eq!(l1.get_balance(life.contract).await.unwrap(), U256::ZERO);
+    // With its nodes gone, the layer's status comes from the L1.
+    let printed = run(Command::new(flashlayer_bin())
+        .args(["status", "--rpc", &life.rpc(0), "--l1-rpc", &life.l1_rpc, "--layer"])
+        .arg(life.layer_path()));
+    assert!(printed.contains("disposed"), "{printed}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,0 +1,653 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {LayerTestBase} from "./utils/LayerTestBase.sol";
+import {Vm} from "./utils/TestBase.sol";
+import {FlashLayer} from "../src/FlashLayer.sol";
+
+/// @notice Fixtures for the membership tests: operators with keys (so that joined members can sign),
+/// consensus keys, and signer-set updates signed by the current set's quorum.
+abstract contract MembershipTestBase is LayerTestBase {
+    bytes32 internal constant CK_A = keccak256("consensus key A");
+    bytes32 internal constant CK_B = keccak256("consensus key B");
+    bytes32 internal constant CK_C = keccak256("consensus key C");
+
+    uint256[] internal opKeys; // sorted by address
+    address[] internal ops; // operators that are not in the initial set, ascending
+    address internal stranger;
+
+    function setUp() public virtual override {
+        super.setUp();
+        (opKeys, ops) = sortedKeys("operator", 3);
+        stranger = makeAddr("stranger");
+    }
+
+    function requestJoinAs(FlashLayer l, address op, bytes32 key) internal {
+        vm.prank(op);
+        l.requestJoin(key);
+    }
+
+    /// `op` asks to join `layer` with `key` and the owner (this contract) approves.
+    function joinApproved(address op, bytes32 key) internal {
+        requestJoinAs(layer, op, key);
+        layer.approveJoin(op);
+    }
+
+    /// The private key of a fixture address (initial signer or operator).
+    function keyFor(address a) internal view returns (uint256) {
+        for (uint256 i = 0; i < addrs.length; ++i) {
+            if (addrs[i] == a) return keys[i];
+        }
+        for (uint256 i = 0; i < ops.length; ++i) {
+            if (ops[i] == a) return opKeys[i];
+        }
+        revert("no key for address");
+    }
+
+    /// Signatures of `digest` by the lowest `threshold()` members of `l`'s current set (ascending).
+    function quorumSigs(FlashLayer l, bytes32 digest) internal view returns (bytes[] memory out) {
+        address[] memory current = l.signers();
+        out = new bytes[](l.threshold());
+        for (uint256 i = 0; i < out.length; ++i) {
+            out[i] = sig(keyFor(current[i]), digest);
+        }
+    }
+
+    /// The smallest threshold `updateSigners` accepts for `n` signers (3t > 2n).
+    function minThreshold(uint256 n) internal pure returns (uint256) {
+        return 2 * n / 3 + 1;
+    }
+
+    /// Installs `set` on `l` through `updateSigners`, signed by the current set's quorum (the way the
+    /// cluster applies a membership change).
+    function install(FlashLayer l, address[] memory set) internal {
+        uint256 th = minThreshold(set.length);
+        l.updateSigners(set, th, quorumSigs(l, l.signerSetUpdateDigest(l.epoch() + 1, set, th)));
+    }
+
+    /// `set` with `a` inserted in ascending order.
+    function plus(address[] memory set, address a) internal pure returns (address[] memory out) {
+        out = new address[](set.length + 1);
+        uint256 j = 0;
+        bool placed = false;
+        for (uint256 i = 0; i < set.length; ++i) {
+            if (!placed && a < set[i]) {
+                out[j++] = a;
+                placed = true;
+            }
+            out[j++] = set[i];
+        }
+        if (!placed) out[j] = a;
+    }
+
+    /// `set` without `a` (which must be in it).
+    function minus(address[] memory set, address a) internal pure returns (address[] memory out) {
+        out = new address[](set.length - 1);
+        uint256 j = 0;
+        for (uint256 i = 0; i < set.length; ++i) {
+            if (set[i] != a) out[j++] = set[i];
+        }
+        require(j == out.length, "not in set");
+    }
+
+    /// The first `n` fixture signers (sorted).
+    function firstSigners(uint256 n) internal view returns (address[] memory out) {
+        out = new address[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            out[i] = addrs[i];
+        }
+    }
+
+    /// How many of the logs recorded since `vm.recordLogs()` `emitter` emitted (the `emit`s that
+    /// `vm.expectEmit` checks against are recorded too, from the test contract).
+    function logsFrom(address emitter) internal returns (uint256 n) {
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 i = 0; i < logs.length; ++i) {
+            if (logs[i].emitter == emitter) ++n;
+        }
+    }
+
+    /// Settles `layer` with its next batch.
+    function settleLayer() internal {
+        FlashLayer.Batch memory b = nextBatch(3);
+        bytes32 root = keccak256("balances");
+        layer.settle(b, root, sigsFirst(keys, 3, layer.finalBatchDigest(b, root)));
+    }
+}
+
+// ====================================================================== join requests
+
+contract FlashLayerJoinTest is MembershipTestBase {
+    function test_InitialMembershipState() public view {
+        vm.assertEq(uint256(layer.membershipNonce()), 0, "membershipNonce");
+        for (uint256 i = 0; i < addrs.length; ++i) {
+            vm.assertEq(layer.consensusKeyOf(addrs[i]), bytes32(0), "initial members have no recorded key");
+            vm.assertFalse(layer.leaving(addrs[i]), "leaving");
+            vm.assertFalse(layer.joining(addrs[i]), "joining");
+        }
+        vm.assertEq(layer.pendingJoin(ops[0]), bytes32(0), "pendingJoin");
+        vm.assertFalse(layer.joining(ops[0]), "joining");
+    }
+
+    function test_RequestJoin() public {
+        vm.recordLogs();
+        vm.expectEmit(true, false, false, true, address(layer));
+        emit FlashLayer.JoinRequested(ops[0], CK_A);
+        requestJoinAs(layer, ops[0], CK_A);
+        vm.assertEq(logsFrom(address(layer)), 1, "only JoinRequested (no MembershipChanged)");
+
+        vm.assertEq(layer.pendingJoin(ops[0]), CK_A, "pendingJoin");
+        vm.assertEq(layer.pendingJoin(ops[1]), bytes32(0), "others have none");
+        vm.assertEq(uint256(layer.membershipNonce()), 0, "a request is not a change");
+        vm.assertFalse(layer.isSigner(ops[0]), "not a signer");
+        vm.assertFalse(layer.joining(ops[0]), "not approved");
+        vm.assertEq(layer.consensusKeyOf(ops[0]), bytes32(0), "key recorded only on approval");
+    }
+
+    function test_RequestJoin_SeveralOperators() public {
+        requestJoinAs(layer, ops[0], CK_A);
+        requestJoinAs(layer, ops[1], CK_B);
+        vm.assertEq(layer.pendingJoin(ops[0]), CK_A, "ops[0]");
+        vm.assertEq(layer.pendingJoin(ops[1]), CK_B, "ops[1]");
+    }
+
+    function test_RevertWhen_RequestJoinWithZeroKey() public {
+        vm.expectRevert(FlashLayer.ZeroConsensusKey.selector);
+        requestJoinAs(layer, ops[0], bytes32(0));
+    }
+
+    function test_RevertWhen_RequestJoinByMember() public {
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.AlreadyMember.selector, addrs[2]));
+        requestJoinAs(layer, addrs[2], CK_A);
+    }
+
+    function test_RevertWhen_RequestJoinTwice() public {
+        requestJoinAs(layer, ops[0], CK_A);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.JoinPending.selector, ops[0]));
+        requestJoinAs(layer, ops[0], CK_B);
+        vm.assertEq(layer.pendingJoin(ops[0]), CK_A, "first request kept");
+    }
+
+    function test_RevertWhen_RequestJoinWhileApprovedJoinNotApplied() public {
+        joinApproved(ops[0], CK_A);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.JoinApproved.selector, ops[0]));
+        requestJoinAs(layer, ops[0], CK_B);
+    }
+
+    function test_RevertWhen_RequestJoinAfterClose() public {
+        layer.close();
+        vm.expectRevert(FlashLayer.LayerClosing.selector);
+        requestJoinAs(layer, ops[0], CK_A);
+    }
+
+    function test_RevertWhen_RequestJoinAfterDeadline() public {
+        uint64 deadline = uint64(block.timestamp + 1 days);
+        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, deadline, 0);
+        vm.warp(deadline - 1);
+        requestJoinAs(l, ops[0], CK_A); // still open
+        vm.warp(deadline);
+        vm.expectRevert(FlashLayer.LayerClosing.selector);
+        requestJoinAs(l, ops[1], CK_B);
+    }
+
+    function test_RevertWhen_RequestJoinAfterSettle() public {
+        settleLayer();
+        vm.expectRevert(FlashLayer.LayerClosing.selector);
+        requestJoinAs(layer, ops[0], CK_A);
+    }
+
+    function test_CheckOrder_RequestJoin() public {
+        layer.close();
+        // zero key before closing; closing before membership
+        vm.expectRevert(FlashLayer.ZeroConsensusKey.selector);
+        requestJoinAs(layer, addrs[0], bytes32(0));
+        vm.expectRevert(FlashLayer.LayerClosing.selector);
+        requestJoinAs(layer, addrs[0], CK_A);
+    }
+
+    function test_CancelJoin() public {
+        requestJoinAs(layer, ops[0], CK_A);
+        vm.expectEmit(true, false, false, true, address(layer));
+        emit FlashLayer.JoinCancelled(ops[0]);
+        vm.prank(ops[0]);
+        layer.cancelJoin();
+        vm.assertEq(layer.pendingJoin(ops[0]), bytes32(0), "request cleared");
+
+        // the owner cannot approve a withdrawn request ...
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NoJoinRequest.selector, ops[0]));
+        layer.approveJoin(ops[0]);
+        // ... and the operator may ask again, with another key
+        requestJoinAs(layer, ops[0], CK_B);
+        vm.assertEq(layer.pendingJoin(ops[0]), CK_B, "new request");
+        vm.assertEq(uint256(layer.membershipNonce()), 0, "no change announced");
+    }
+
+    function test_CancelJoin_OnlyOwnRequest() public {
+        requestJoinAs(layer, ops[0], CK_A);
+        // someone else (the owner included) cancelling cancels their own request, which they lack
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NoJoinRequest.selector, address(this)));
+        layer.cancelJoin();
+        vm.prank(ops[1]);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NoJoinRequest.selector, ops[1]));
+        layer.cancelJoin();
+        vm.assertEq(layer.pendingJoin(ops[0]), CK_A, "untouched");
+    }
+
+    function test_CancelJoin_WhileClosing() public {
+        requestJoinAs(layer, ops[0], CK_A);
+        layer.close();
+        vm.prank(ops[0]);
+        layer.cancelJoin();
+        vm.assertEq(layer.pendingJoin(ops[0]), bytes32(0), "withdrawing is always possible");
+    }
+
+    function test_RevertWhen_CancelJoinWithoutRequest() public {
+        vm.prank(ops[0]);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NoJoinRequest.selector, ops[0]));
+        layer.cancelJoin();
+    }
+
+    function test_RevertWhen_CancelJoinAfterApproval() public {
+        joinApproved(ops[0], CK_A);
+        vm.prank(ops[0]);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NoJoinRequest.selector, ops[0]));
+        layer.cancelJoin();
+    }
+
+    function test_RevertWhen_CancelJoinTwice() public {
+        requestJoinAs(layer, ops[0], CK_A);
+        vm.startPrank(ops[0]);
+        layer.cancelJoin();
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NoJoinRequest.selector, ops[0]));
+        layer.cancelJoin();
+        vm.stopPrank();
+    }
+}
+
+// ====================================================================== join approval
+
+contract FlashLayerApproveJoinTest is MembershipTestBase {
+    function test_ApproveJoin() public {
+        requestJoinAs(layer, ops[0], CK_A);
+        vm.recordLogs();
+        vm.expectEmit(true, true, false, true, address(layer));
+        emit FlashLayer.MembershipChanged(1, ops[0], CK_A, true);
+        layer.approveJoin(ops[0]);
+        vm.assertEq(logsFrom(address(layer)), 1, "only MembershipChanged (no SignerSetUpdated)");
+
+        vm.assertEq(uint256(layer.membershipNonce()), 1, "membershipNonce");
+        vm.assertEq(layer.pendingJoin(ops[0]), bytes32(0), "request cleared");
+        vm.assertEq(layer.consensusKeyOf(ops[0]), CK_A, "consensusKeyOf");
+        vm.assertTrue(layer.joining(ops[0]), "joining");
+        // the contract does not change the signer set: the cluster does, through updateSigners
+        vm.assertFalse(layer.isSigner(ops[0]), "not a signer yet");
+        vm.assertEq(layer.signers(), addrs, "signers unchanged");
+        vm.assertEq(uint256(layer.epoch()), 0, "epoch unchanged");
+        vm.assertEq(layer.threshold(), 3, "threshold unchanged");
+    }
+
+    function test_ApproveJoin_NoncesCount() public {
+        requestJoinAs(layer, ops[0], CK_A);
+        requestJoinAs(layer, ops[1], CK_B);
+        requestJoinAs(layer, ops[2], CK_C);
+        // approved in any order; nonces follow the approvals
+        vm.expectEmit(true, true, false, true, address(layer));
+        emit FlashLayer.MembershipChanged(1, ops[1], CK_B, true);
+        layer.approveJoin(ops[1]);
+        vm.expectEmit(true, true, false, true, address(layer));
+        emit FlashLayer.MembershipChanged(2, ops[0], CK_A, true);
+        layer.approveJoin(ops[0]);
+        vm.expectEmit(true, true, false, true, address(layer));
+        emit FlashLayer.MembershipChanged(3, addrs[3], bytes32(0), false);
+        layer.requestLeave(addrs[3]);
+        vm.expectEmit(true, true, false, true, address(layer));
+        emit FlashLayer.MembershipChanged(4, ops[2], CK_C, true);
+        layer.approveJoin(ops[2]);
+        vm.assertEq(uint256(layer.membershipNonce()), 4, "membershipNonce");
+    }
+
+    function test_RevertWhen_ApproveJoinNotOwner() public {
+        requestJoinAs(layer, ops[0], CK_A);
+        // not the operator itself ...
+        vm.prank(ops[0]);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotOwner.selector, ops[0]));
+        layer.approveJoin(ops[0]);
+        // ... not a member ...
+        vm.prank(addrs[0]);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotOwner.selector, addrs[0]));
+        layer.approveJoin(ops[0]);
+        // ... nor anyone else
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotOwner.selector, stranger));
+        layer.approveJoin(ops[0]);
+        vm.assertEq(layer.pendingJoin(ops[0]), CK_A, "still pending");
+    }
+
+    function test_ApproveJoin_OwnerOfAnotherDeployment() public {
+        address creator = makeAddr("creator");
+        vm.prank(creator);
+        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0);
+        requestJoinAs(l, ops[0], CK_A);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotOwner.selector, address(this)));
+        l.approveJoin(ops[0]);
+        vm.prank(creator);
+        l.approveJoin(ops[0]);
+        vm.assertTrue(l.joining(ops[0]), "approved by its owner");
+    }
+
+    function test_RevertWhen_ApproveJoinWithoutRequest() public {
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NoJoinRequest.selector, ops[0]));
+        layer.approveJoin(ops[0]);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NoJoinRequest.selector, address(0)));
+        layer.approveJoin(address(0));
+    }
+
+    function test_RevertWhen_ApproveJoinTwice() public {
+        joinApproved(ops[0], CK_A);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NoJoinRequest.selector, ops[0]));
+        layer.approveJoin(ops[0]);
+        vm.assertEq(uint256(layer.membershipNonce()), 1, "one change");
+    }
+
+    function test_RevertWhen_ApproveJoinAfterClose() public {
+        requestJoinAs(layer, ops[0], CK_A);
+        layer.close();
+        vm.expectRevert(FlashLayer.LayerClosing.selector);
+        layer.approveJoin(ops[0]);
+    }
+
+    function test_RevertWhen_ApproveJoinAfterDeadline() public {
+        uint64 deadline = uint64(block.timestamp + 1 days);
+        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, deadline, 0);
+        requestJoinAs(l, ops[0], CK_A);
+        vm.warp(deadline);
+        vm.expectRevert(FlashLayer.LayerClosing.selector);
+        l.approveJoin(ops[0]);
+    }
+
+    function test_RevertWhen_ApproveJoinAfterSettle() public {
+        requestJoinAs(layer, ops[0], CK_A);
+        settleLayer();
+        vm.expectRevert(FlashLayer.LayerClosing.selector);
+        layer.approveJoin(ops[0]);
+    }
+
+    /// `updateSigners` takes any set its quorum signs, so an operator can become a member while its
+    /// request is still pending; the request can then not be approved any more (but withdrawn).
+    function test_RevertWhen_ApproveJoinOfMember() public {
+        requestJoinAs(layer, ops[0], CK_A);
+        install(layer, plus(addrs, ops[0]));
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.AlreadyMember.selector, ops[0]));
+        layer.approveJoin(ops[0]);
+        vm.prank(ops[0]);
+        layer.cancelJoin();
+    }
+
+    function test_CheckOrder_ApproveJoin() public {
+        layer.close();
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotOwner.selector, stranger));
+        layer.approveJoin(ops[0]);
+        vm.expectRevert(FlashLayer.LayerClosing.selector); // before NoJoinRequest
+        layer.approveJoin(ops[0]);
+    }
+
+    /// The whole join: request -> approval -> the old set's quorum installs the set with the operator
+    /// -> it is a signer and co-signs batches.
+    function test_JoinAppliedByUpdateSigners() public {
+        joinApproved(ops[0], CK_A);
+        address[] memory next = plus(addrs, ops[0]);
+        bytes32 digest = layer.signerSetUpdateDigest(1, next, 4);
+        // the newcomer cannot sign its own admission: only the outgoing set counts
+        address[] memory mixed = plus(firstSigners(2), ops[0]);
+        bytes[] memory mixedSigs = new bytes[](3);
+        uint256 pos;
+        for (uint256 i = 0; i < 3; ++i) {
+            mixedSigs[i] = sig(keyFor(mixed[i]), digest);
+            if (mixed[i] == ops[0]) pos = i;
+        }
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotASigner.selector, pos, ops[0]));
+        layer.updateSigners(next, 4, mixedSigs);
+        vm.expectEmit(true, false, false, true, address(layer));
+        emit FlashLayer.SignerSetUpdated(1, next, 4);
+        layer.updateSigners(next, 4, sigsFirst(keys, 3, digest)); // signed by the OLD set
+
+        vm.assertTrue(layer.isSigner(ops[0]), "joined");
+        vm.assertFalse(layer.joining(ops[0]), "join applied");
+        vm.assertEq(layer.consensusKeyOf(ops[0]), CK_A, "key kept");
+        vm.assertEq(layer.signers(), next, "signers");
+        vm.assertEq(uint256(layer.epoch()), 1, "epoch");
+        vm.assertEq(uint256(layer.membershipNonce()), 1, "updateSigners announces no change");
+
+        // the new member signs batches with the rest
+        FlashLayer.Batch memory b = nextBatch(3);
+        layer.submitBatch(b, quorumSigs(layer, layer.batchDigest(b)));
+        vm.assertEq(uint256(layer.lastBatchIndex()), 1, "batch accepted");
+
+        // and cannot ask to join again
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.AlreadyMember.selector, ops[0]));
+        requestJoinAs(layer, ops[0], CK_B);
+    }
+
+    /// An update that leaves an approved operator out (e.g. another change applied first) keeps its
+    /// join pending; the next one that includes it applies it.
+    function test_JoinStaysPendingUntilApplied() public {
+        joinApproved(ops[0], CK_A);
+        joinApproved(ops[1], CK_B);
+        install(layer, plus(addrs, ops[1]));
+        vm.assertTrue(layer.joining(ops[0]), "ops[0] still joining");
+        vm.assertFalse(layer.joining(ops[1]), "ops[1] applied");
+        vm.assertFalse(layer.isSigner(ops[0]), "ops[0] not yet");
+        install(layer, plus(plus(addrs, ops[1]), ops[0]));
+        vm.assertFalse(layer.joining(ops[0]), "ops[0] applied");
+        vm.assertTrue(layer.isSigner(ops[0]), "ops[0] signer");
+        vm.assertTrue(layer.isSigner(ops[1]), "ops[1] signer");
+    }
+}
+
+// ====================================================================== leaving
+
+contract FlashLayerLeaveTest is MembershipTestBase {
+    function test_RequestLeaveByOperator() public {
+        vm.recordLogs();
+        vm.expectEmit(true, true, false, true, address(layer));
+        emit FlashLayer.MembershipChanged(1, addrs[1], bytes32(0), false); // initial member: no key here
+        vm.prank(addrs[1]);
+        layer.requestLeave(addrs[1]);
+        vm.assertEq(logsFrom(address(layer)), 1, "only MembershipChanged");
+
+        vm.assertEq(uint256(layer.membershipNonce()), 1, "membershipNonce");
+        vm.assertTrue(layer.leaving(addrs[1]), "leaving");
+        vm.assertFalse(layer.leaving(addrs[0]), "others not");
+        // it stays a signer until the cluster installs a set without it
+        vm.assertTrue(layer.isSigner(addrs[1]), "still a signer");
+        vm.assertEq(layer.signers(), addrs, "signers unchanged");
+        vm.assertEq(uint256(layer.epoch()), 0, "epoch unchanged");
+        FlashLayer.Batch memory b = nextBatch(3);
+        layer.submitBatch(b, sigsFirst(keys, 3, layer.batchDigest(b)));
+    }
+
+    function test_RequestLeaveByOwner() public {
+        vm.expectEmit(true, true, false, true, address(layer));
+        emit FlashLayer.MembershipChanged(1, addrs[2], bytes32(0), false);
+        layer.requestLeave(addrs[2]);
+        vm.assertTrue(layer.leaving(addrs[2]), "leaving");
+    }
+
+    function test_RequestLeave_EmitsApprovedKey() public {
+        joinApproved(ops[0], CK_A);
+        install(layer, plus(addrs, ops[0]));
+        vm.expectEmit(true, true, false, true, address(layer));
+        emit FlashLayer.MembershipChanged(2, ops[0], CK_A, false);
+        vm.prank(ops[0]);
+        layer.requestLeave(ops[0]);
+    }
+
+    function test_RequestLeave_WhileClosing() public {
+        layer.close();
+        layer.requestLeave(addrs[0]);
+        vm.assertTrue(layer.leaving(addrs[0]), "leaves may still be announced while closing");
+    }
+
+    function test_RevertWhen_RequestLeaveAfterSettle() public {
+        settleLayer();
+        vm.expectRevert(FlashLayer.LayerSettled.selector);
+        layer.requestLeave(addrs[0]);
+        vm.prank(addrs[0]);
+        vm.expectRevert(FlashLayer.LayerSettled.selector);
+        layer.requestLeave(addrs[0]);
+    }
+
+    function test_RevertWhen_RequestLeaveByOther() public {
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotOperatorOrOwner.selector, stranger));
+        layer.requestLeave(addrs[0]);
+        // a fellow member cannot announce someone else's leave either
+        vm.prank(addrs[1]);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotOperatorOrOwner.selector, addrs[1]));
+        layer.requestLeave(addrs[0]);
+        vm.assertFalse(layer.leaving(addrs[0]), "not leaving");
+        vm.assertEq(uint256(layer.membershipNonce()), 0, "no change");
+    }
+
+    function test_RevertWhen_RequestLeaveOfNonMember() public {
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotMember.selector, stranger));
+        layer.requestLeave(stranger);
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotMember.selector, stranger));
+        layer.requestLeave(stranger);
+        // approved but not applied yet: not a member
+        joinApproved(ops[0], CK_A);
+        vm.prank(ops[0]);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotMember.selector, ops[0]));
+        layer.requestLeave(ops[0]);
+    }
+
+    function test_RevertWhen_RequestLeaveTwice() public {
+        vm.prank(addrs[0]);
+        layer.requestLeave(addrs[0]);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.AlreadyLeaving.selector, addrs[0]));
+        layer.requestLeave(addrs[0]); // by the owner
+        vm.prank(addrs[0]);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.AlreadyLeaving.selector, addrs[0]));
+        layer.requestLeave(addrs[0]);
+        vm.assertEq(uint256(layer.membershipNonce()), 1, "announced once");
+    }
+
+    function test_RevertWhen_LeaveOfOnlySigner() public {
+        address[] memory one = firstSigners(1);
+        FlashLayer l = new FlashLayer(one, 1, GENESIS, WINDOW, 0, 0);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.WouldEmptySignerSet.selector, one[0]));
+        l.requestLeave(one[0]);
+        vm.prank(one[0]);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.WouldEmptySignerSet.selector, one[0]));
+        l.requestLeave(one[0]);
+    }
+
+    /// Leaves announced but not applied count: the last remaining member cannot leave.
+    function test_RevertWhen_LeavesWouldEmptySet() public {
+        layer.requestLeave(addrs[0]);
+        layer.requestLeave(addrs[1]);
+        layer.requestLeave(addrs[2]);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.WouldEmptySignerSet.selector, addrs[3]));
+        layer.requestLeave(addrs[3]);
+        vm.assertEq(uint256(layer.membershipNonce()), 3, "three leaves");
+    }
+
+    function test_CheckOrder_RequestLeave() public {
+        settleLayer();
+        vm.prank(stranger);
+        vm.expectRevert(FlashLayer.LayerSettled.selector);
+        layer.requestLeave(stranger);
+        FlashLayer l = new FlashLayer(firstSigners(1), 1, GENESIS, WINDOW, 0, 0);
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotOperatorOrOwner.selector, stranger));
+        l.requestLeave(addrs[0]);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotMember.selector, stranger));
+        l.requestLeave(stranger);
+    }
+
+    /// The cluster applies the leave: the old set's quorum installs the set without the operator,
+    /// which clears `leaving`.
+    function test_LeaveAppliedByUpdateSigners() public {
+        vm.prank(addrs[0]);
+        layer.requestLeave(addrs[0]);
+        address[] memory next = minus(addrs, addrs[0]);
+        // the leaving member may still sign its own removal
+        layer.updateSigners(next, 3, sigsFirst(keys, 3, layer.signerSetUpdateDigest(1, next, 3)));
+
+        vm.assertFalse(layer.isSigner(addrs[0]), "removed");
+        vm.assertFalse(layer.leaving(addrs[0]), "leave applied");
+        vm.assertEq(layer.signers(), next, "signers");
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotMember.selector, addrs[0]));
+        layer.requestLeave(addrs[0]);
+
+        // its leave no longer counts: the 3 remaining members may announce 2 leaves, not 3
+        layer.requestLeave(next[0]);
+        layer.requestLeave(next[1]);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.WouldEmptySignerSet.selector, next[2]));
+        layer.requestLeave(next[2]);
+    }
+
+    /// An update that keeps a leaving member (another change applied first) keeps its leave pending.
+    function test_LeaveStaysPendingUntilApplied() public {
+        address[] memory two = firstSigners(2);
+        FlashLayer l = new FlashLayer(two, 2, GENESIS, WINDOW, 0, 0);
+        l.requestLeave(two[0]);
+        requestJoinAs(l, ops[0], CK_A);
+        l.approveJoin(ops[0]);
+        // the join is applied first: {two[0], two[1], ops[0]}, threshold 3
+        address[] memory three = plus(two, ops[0]);
+        install(l, three);
+        vm.assertTrue(l.leaving(two[0]), "leave still pending");
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.AlreadyLeaving.selector, two[0]));
+        l.requestLeave(two[0]);
+        // 3 members, 1 pending leave: one more leave is fine, a third is not
+        l.requestLeave(two[1]);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.WouldEmptySignerSet.selector, ops[0]));
+        l.requestLeave(ops[0]);
+        // both leaves applied at once
+        address[] memory last = new address[](1);
+        last[0] = ops[0];
+        install(l, last);
+        vm.assertFalse(l.leaving(two[0]), "applied");
+        vm.assertFalse(l.leaving(two[1]), "applied");
+        vm.assertTrue(l.isSigner(ops[0]), "the newcomer remains");
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.WouldEmptySignerSet.selector, ops[0]));
+        l.requestLeave(ops[0]);
+    }
+
+    /// A member that left and is admitted again starts with a clean slate (no stale leave).
+    function test_RejoinAfterLeave() public {
+        vm.prank(addrs[0]);
+        layer.requestLeave(addrs[0]);
+        install(layer, minus(addrs, addrs[0]));
+
+        requestJoinAs(layer, addrs[0], CK_B);
+        vm.expectEmit(true, true, false, true, address(layer));
+        emit FlashLayer.MembershipChanged(2, addrs[0], CK_B, true);
+        layer.approveJoin(addrs[0]);
+        install(layer, addrs);
+
+        vm.assertTrue(layer.isSigner(addrs[0]), "member again");
+        vm.assertFalse(layer.leaving(addrs[0]), "no stale leave");
+        vm.assertFalse(layer.joining(addrs[0]), "join applied");
+        vm.assertEq(layer.consensusKeyOf(addrs[0]), CK_B, "new key");
+        vm.expectEmit(true, true, false, true, address(layer));
+        emit FlashLayer.MembershipChanged(3, addrs[0], CK_B, false);
+        vm.prank(addrs[0]);
+        layer.requestLeave(addrs[0]);
+    }
+
+    /// A leave and an update removing the member without an announced leave (the cluster may drop a
+    /// member on its own) leave no trace either.
+    function test_RemovedWithoutLeaveThenRejoins() public {
+        install(layer, minus(addrs, addrs[3]));
+        vm.assertFalse(layer.leaving(addrs[3]), "never announced");
+        joinApproved(addrs[3], CK_C);
+        vm.assertTrue(layer.joining(addrs[3]), "joining");
+        install(layer, addrs);
+        vm.assertTrue(layer.isSigner(addrs[3]), "back");
+        vm.assertFalse(layer.joining(addrs[3]), "applied");
+    }
+}
