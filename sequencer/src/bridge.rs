@@ -5,6 +5,8 @@
 //! - `withdraw`: `L2MessagePasser.withdraw(to)` on L2: an L2->L1 message paying `to` on L1.
 //! - `relay`: waits until the message's batch is accepted on L1, then proves and relays it
 //!   (`FlashLayer.relayMessage`), which pays out the withdrawal.
+//! - `refund`: after the layer settled, pays back a deposit it never credited
+//!   (`FlashLayer.refundDeposit`).
 
 use alloy::{
     network::EthereumWallet,
@@ -135,6 +137,50 @@ pub async fn relay(
     println!(
         "relayed message {message} (batch {}): L1 tx {}, {} wei to {}",
         proof.batch_index, receipt.transaction_hash, proof.value, proof.target
+    );
+    Ok(receipt.transaction_hash)
+}
+
+/// Pays back deposit `nonce` to its sender once the layer is settled without having credited
+/// it (`FlashLayer.refundDeposit`); the deposit's fields come from its `Deposit` event.
+pub async fn refund(
+    l1_rpc: &str,
+    contract: Address,
+    key: &PrivateKeySigner,
+    nonce: u64,
+) -> eyre::Result<B256> {
+    let provider = wallet(l1_rpc, key)?;
+    let filter = alloy::rpc::types::Filter::new()
+        .address(contract)
+        .event_signature(FlashLayer::Deposit::SIGNATURE_HASH)
+        .topic1(B256::from(U256::from(nonce)))
+        .from_block(0);
+    let logs = provider.get_logs(&filter).await.wrap_err("reading Deposit events")?;
+    let deposit = logs
+        .iter()
+        .find_map(|log| FlashLayer::Deposit::decode_log(&log.inner).ok())
+        .ok_or_else(|| eyre::eyre!("no deposit with nonce {nonce} on the layer contract {contract}"))?;
+    let layer = FlashLayer::new(contract, provider);
+    let call = layer.refundDeposit(nonce, deposit.from, deposit.to, deposit.amount);
+    if let Err(e) = call.call().await {
+        match e.as_decoded_interface_error::<FlashLayer::FlashLayerErrors>() {
+            Some(FlashLayer::FlashLayerErrors::NotSettled(_)) => {
+                bail!("the layer is not settled yet: deposits are refunded only after its final batch")
+            }
+            Some(FlashLayer::FlashLayerErrors::NotRefundable(_)) => bail!(
+                "deposit {nonce} is not refundable: the layer credited it on L2 (claim the balance instead), or it was refunded already"
+            ),
+            Some(other) => bail!("the layer contract refuses the refund: {other:?}"),
+            None => bail!("refund simulation failed: {e}"),
+        }
+    }
+    let receipt = call.send().await?.get_receipt().await?;
+    if !receipt.status() {
+        bail!("refund transaction {} reverted", receipt.transaction_hash);
+    }
+    println!(
+        "refunded deposit {nonce}: {} wei back to {}, L1 tx {}",
+        deposit.amount, deposit.from, receipt.transaction_hash
     );
     Ok(receipt.transaction_hash)
 }

@@ -332,6 +332,22 @@ enum BridgeCommand {
         #[arg(long, default_value_t = 120)]
         wait: u64,
     },
+    /// Pay back a deposit the layer never credited (made after its final batch's last one),
+    /// once the layer is settled.
+    Refund {
+        /// L1 JSON-RPC URL.
+        #[arg(long)]
+        l1_rpc: String,
+        /// The layer's contract on L1.
+        #[arg(long)]
+        contract: alloy::primitives::Address,
+        /// Private key (hex) paying the L1 gas (anyone may; the ETH goes to the depositor).
+        #[arg(long)]
+        private_key: String,
+        /// The deposit's nonce (as `bridge deposit` printed it).
+        #[arg(long)]
+        nonce: u64,
+    },
 }
 
 fn private_key(hex: &str) -> eyre::Result<alloy::signers::local::PrivateKeySigner> {
@@ -633,6 +649,10 @@ fn main() -> eyre::Result<()> {
                     let key = private_key(&key)?;
                     let to = to.unwrap_or(key.address());
                     rt.block_on(bridge::withdraw(&rpc, &key, to, ether(&amount)?))?;
+                }
+                BridgeCommand::Refund { l1_rpc, contract, private_key: key, nonce } => {
+                    let key = private_key(&key)?;
+                    rt.block_on(bridge::refund(&l1_rpc, contract, &key, nonce))?;
                 }
                 BridgeCommand::Relay { rpc, l1_rpc, contract, private_key: key, message, wait } => {
                     let key = private_key(&key)?;

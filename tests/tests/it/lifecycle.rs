@@ -436,9 +436,23 @@ async fn whole_life_from_create_to_dispose() {
 #[tokio::test(flavor = "multi_thread")]
 async fn closing_early_on_l1_ends_the_layer_like_its_deadline() {
     let anvil = Anvil::start_l1().await;
-    let [depositor, _, backer] = USER_KEYS;
+    let [depositor, late, backer] = USER_KEYS;
     let mut life = Life::start(&anvil, base_params(3600, signer(backer).address())).await;
     life.deposit(depositor, "1").await;
+    // A deposit right before the close: the layer may end before crediting it.
+    let contract_arg = life.contract.to_string();
+    run(Command::new(flashlayer_bin()).args([
+        "bridge",
+        "deposit",
+        "--l1-rpc",
+        &life.l1_rpc,
+        "--contract",
+        &contract_arg,
+        "--private-key",
+        late,
+        "--amount",
+        "0.5",
+    ]));
     // Only the owner may close.
     let stranger = FlashLayer::new(life.contract, wallet(&life.l1_rpc, depositor));
     assert!(stranger.close().send().await.is_err());
