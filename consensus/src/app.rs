@@ -5,12 +5,16 @@ use alloy::{
     eips::eip2718::Decodable2718,
     primitives::{B256, Bytes, keccak256},
 };
-use flashlayer_execution::{Deposit, L1Origin, Payload};
+use ed25519_dalek::VerifyingKey;
+use flashlayer_execution::{Deposit, L1Origin, MembershipChange, Payload};
 use flashlayer_storage::ConsensusStore;
 use hotstuff_rs::{
     app::{App, ProduceBlockRequest, ProduceBlockResponse, ValidateBlockRequest, ValidateBlockResponse},
     block_tree::accessors::app::AppBlockTreeView,
-    types::data_types::{CryptoHash, Data, Datum},
+    types::{
+        data_types::{CryptoHash, Data, Datum, Power},
+        update_sets::ValidatorSetUpdates,
+    },
 };
 use std::{
     collections::HashSet,
@@ -52,6 +56,12 @@ pub trait L1View: Send + Sync + 'static {
     /// confirmed. A block whose L1 origin is at or past it ends the layer.
     fn closed_at(&self) -> Option<u64>;
 
+    /// The next sequencer-set change after nonce `after_nonce` that `origin` confirms.
+    fn next_membership(&self, after_nonce: u64, origin: &L1Origin) -> Option<MembershipChange>;
+
+    /// Checks a proposal's sequencer-set change against this node's L1 view.
+    fn verify_membership(&self, origin: &L1Origin, change: &MembershipChange) -> Result<(), String>;
+
     /// What executed L2 block `number` recorded: last deposit nonce credited, L1 origin, and
     /// whether the layer had ended by then.
     fn executed_record(&self, number: u64) -> Option<ExecutedRecord>;
@@ -66,6 +76,8 @@ pub struct ExecutedRecord {
     pub l1_origin: L1Origin,
     /// The layer ended at or before the block.
     pub ended: bool,
+    /// Last membership-change nonce applied up to the block.
+    pub last_membership_nonce: u64,
 }
 
 /// A layer without an L1: no origin, no deposits.
@@ -86,6 +98,14 @@ impl L1View for NoL1 {
 
     fn closed_at(&self) -> Option<u64> {
         None
+    }
+
+    fn next_membership(&self, _after_nonce: u64, _origin: &L1Origin) -> Option<MembershipChange> {
+        None
+    }
+
+    fn verify_membership(&self, _origin: &L1Origin, _change: &MembershipChange) -> Result<(), String> {
+        Err("this layer has no L1: its sequencer set never changes".into())
     }
 
     fn executed_record(&self, _number: u64) -> Option<ExecutedRecord> {
@@ -109,6 +129,8 @@ struct Ancestry {
     ended: bool,
     /// The end is in a block that has not executed yet (the chain must move on to commit it).
     end_unexecuted: bool,
+    /// Last membership-change nonce in the chain.
+    last_membership_nonce: u64,
 }
 
 /// Block production and validation parameters.
@@ -188,7 +210,7 @@ impl<S: TxSource> FlashApp<S> {
     ) -> Result<Ancestry, String> {
         let executed = self.executed.load(Ordering::Acquire);
         let mut ancestry = Ancestry::default();
-        let (mut nonce, mut origin) = (None, None);
+        let (mut nonce, mut origin, mut membership) = (None, None, None);
         let mut cursor = parent;
         while let Some(block) = cursor {
             let Ok(Some(height)) = view.block_height(&block) else { break };
@@ -208,6 +230,9 @@ impl<S: TxSource> FlashApp<S> {
                 if nonce.is_none() {
                     nonce = payload.deposits.last().map(|d| d.nonce);
                 }
+                if membership.is_none() {
+                    membership = payload.membership.last().map(|c| c.nonce);
+                }
             }
             cursor = view.block_justify(&block).ok().map(|pc| pc.block).filter(|_| height.int() > 0);
         }
@@ -219,6 +244,7 @@ impl<S: TxSource> FlashApp<S> {
         ancestry.last_deposit_nonce = nonce.unwrap_or(record.last_deposit_nonce);
         ancestry.l1_origin = origin.unwrap_or(record.l1_origin);
         ancestry.ended |= record.ended;
+        ancestry.last_membership_nonce = membership.unwrap_or(record.last_membership_nonce);
         Ok(ancestry)
     }
 
@@ -240,7 +266,7 @@ impl<S: TxSource> FlashApp<S> {
         &self,
         request: &ValidateBlockRequest<'_, '_, ConsensusStore>,
         live: bool,
-    ) -> Result<(), String> {
+    ) -> Result<Option<ValidatorSetUpdates>, String> {
         let block = request.proposed_block();
         let mut data = block.data.iter();
         let (Some(datum), None) = (data.next(), data.next()) else {
@@ -277,10 +303,26 @@ impl<S: TxSource> FlashApp<S> {
                 return Err(format!("deposit nonce {} where {expected} is next", deposit.nonce));
             }
         }
+        // Sequencer-set changes: the next nonce, one per block, as this node's L1 view has it.
+        if payload.membership.len() > 1 {
+            return Err("more than one membership change in a block".into());
+        }
+        if let Some(change) = payload.membership.first() {
+            let expected = ancestry.last_membership_nonce + 1;
+            if change.nonce != expected {
+                return Err(format!("membership change {} where {expected} is next", change.nonce));
+            }
+            if live {
+                self.l1.verify_membership(&payload.l1_origin, change)?;
+            }
+        }
         // End of life: the block that ends the layer and every block after it are empty.
         let number = block.height.int() + 1;
         if ancestry.ended || payload.end {
-            if !payload.transactions.is_empty() || !payload.deposits.is_empty() {
+            if !payload.transactions.is_empty()
+                || !payload.deposits.is_empty()
+                || !payload.membership.is_empty()
+            {
                 return Err("blocks from the layer's end on carry no transactions or deposits".into());
             }
             if ancestry.ended && payload.end {
@@ -315,7 +357,7 @@ impl<S: TxSource> FlashApp<S> {
         if gas > self.config.gas_limit {
             return Err(format!("payload gas {gas} over block limit {}", self.config.gas_limit));
         }
-        Ok(())
+        Ok(validator_set_updates(&payload))
     }
 
     fn validate(
@@ -333,9 +375,9 @@ impl<S: TxSource> FlashApp<S> {
             "validated block"
         );
         match checked {
-            Ok(()) => {
+            Ok(validator_set_updates) => {
                 self.last_block_at = Instant::now();
-                ValidateBlockResponse::Valid { app_state_updates: None, validator_set_updates: None }
+                ValidateBlockResponse::Valid { app_state_updates: None, validator_set_updates }
             }
             Err(reason) => {
                 tracing::warn!(%reason, height = request.proposed_block().height.int(), "rejected proposal");
@@ -345,17 +387,31 @@ impl<S: TxSource> FlashApp<S> {
     }
 }
 
+/// The hotstuff_rs validator-set updates a payload's membership change makes (each validator
+/// has power 1).
+fn validator_set_updates(payload: &Payload) -> Option<ValidatorSetUpdates> {
+    let change = payload.membership.first()?;
+    let key = VerifyingKey::from_bytes(&change.consensus_key.0).ok()?;
+    let mut updates = ValidatorSetUpdates::new();
+    if change.joining {
+        updates.insert(key, Power::new(1));
+    } else {
+        updates.delete(key);
+    }
+    Some(updates)
+}
+
 impl<S: TxSource> FlashApp<S> {
     fn respond(&mut self, payload: Payload, what: &str) -> ProduceBlockResponse {
         let encoded = payload.encode();
-        tracing::debug!(end = payload.end, "{what}");
+        tracing::debug!(end = payload.end, membership = payload.membership.len(), "{what}");
         let data_hash = CryptoHash::new(Payload::hash_encoded(&encoded).0);
         self.last_block_at = Instant::now();
         ProduceBlockResponse {
             data_hash,
             data: Data::new(vec![Datum::new(encoded)]),
             app_state_updates: None,
-            validator_set_updates: None,
+            validator_set_updates: validator_set_updates(&payload),
         }
     }
 }
@@ -414,28 +470,24 @@ impl<S: TxSource> App<ConsensusStore> for FlashApp<S> {
             let payload = Payload { timestamp, l1_origin, end: true, ..Default::default() };
             return self.respond(payload, "produced the end block");
         }
+        let membership: Vec<MembershipChange> =
+            self.l1.next_membership(ancestry.last_membership_nonce, &l1_origin).into_iter().collect();
+        if let Some(change) = membership.first() {
+            tracing::info!(number, nonce = change.nonce, operator = %change.operator, joining = change.joining, "proposing a sequencer-set change");
+        }
         let selecting = Instant::now();
         let transactions =
             self.source.select(self.config.gas_limit, self.config.max_payload_bytes - 64, exclude);
         let selected = selecting.elapsed();
-        let txs = transactions.len();
-        let encoded = Payload { timestamp, transactions, l1_origin, deposits, end: false }.encode();
         tracing::debug!(
-            txs,
-            bytes = encoded.len(),
+            txs = transactions.len(),
             in_flight = exclude.len(),
             select_ms = selected.as_millis() as u64,
             since_last_ms = since.as_millis() as u64,
-            "produced block"
+            "selected transactions"
         );
-        let data_hash = CryptoHash::new(Payload::hash_encoded(&encoded).0);
-        self.last_block_at = Instant::now();
-        ProduceBlockResponse {
-            data_hash,
-            data: Data::new(vec![Datum::new(encoded)]),
-            app_state_updates: None,
-            validator_set_updates: None,
-        }
+        let payload = Payload { timestamp, transactions, l1_origin, deposits, end: false, membership };
+        self.respond(payload, "produced block")
     }
 
     fn validate_block(

@@ -272,7 +272,16 @@ impl BlockExecutor {
             deposits: Vec::new(),
             messages: Vec::new(),
             ended_at,
+            last_membership_nonce: self.head_settlement.last_membership_nonce,
+            membership: Vec::new(),
         };
+        // Consensus admits only the next nonce; anything else is ignored (total execution).
+        for change in &payload.membership {
+            if ended_at == 0 && change.nonce == settlement.last_membership_nonce + 1 {
+                settlement.last_membership_nonce = change.nonce;
+                settlement.membership.push(change.clone());
+            }
+        }
         for deposit in &payload.deposits {
             if ended_at != 0 || deposit.nonce != settlement.last_deposit_nonce + 1 {
                 continue;

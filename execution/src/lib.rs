@@ -29,5 +29,5 @@ pub mod state_root;
 pub use config::{ChainConfig, FeeMode, SPEC};
 pub use error::{Error, Result};
 pub use executor::{BlockExecutor, ExecutedBlock, KnownTxs, SkipReason, SkippedTx, recover_senders};
-pub use payload::{Deposit, L1Origin, Payload};
+pub use payload::{Deposit, L1Origin, MembershipChange, Payload};
 pub use simulate::{SimulateError, evm_env, simulate};

@@ -76,6 +76,10 @@ pub struct BlockSettlement {
     pub messages: Vec<SentMessage>,
     /// The L2 block that ended the layer, if it ended at or before this block (0: live).
     pub ended_at: u64,
+    /// Highest membership-change nonce applied up to and including this block.
+    pub last_membership_nonce: u64,
+    /// The sequencer-set change this block carries, if any.
+    pub membership: Vec<crate::MembershipChange>,
 }
 
 impl BlockSettlement {

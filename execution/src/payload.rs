@@ -28,6 +28,22 @@ pub struct Deposit {
     pub amount: U256,
 }
 
+/// An operator joining or leaving the sequencer set, as the owner approved it on L1
+/// (`FlashLayer.MembershipChanged`). The block carrying it changes the HotStuff validator set
+/// (from its commit on) and closes a settlement batch; the contract's signer set follows through
+/// `updateSigners`, signed by the outgoing set.
+#[derive(Debug, Clone, PartialEq, Eq, RlpEncodable, RlpDecodable)]
+pub struct MembershipChange {
+    /// The contract's membership nonce (1, 2, 3, ... without gaps across blocks).
+    pub nonce: u64,
+    /// The operator's settlement address.
+    pub operator: Address,
+    /// Its ed25519 consensus key.
+    pub consensus_key: B256,
+    /// Joining (`true`) or leaving.
+    pub joining: bool,
+}
+
 /// What one block orders: the timestamp chosen by the leader, the L1 origin with the deposits
 /// derived from it, and raw EIP-2718 transactions.
 #[derive(Debug, Clone, Default, PartialEq, Eq, RlpEncodable, RlpDecodable)]
@@ -44,6 +60,17 @@ pub struct Payload {
     /// closed it on L1): it and every block after it carry no transactions and no deposits, and
     /// the final settlement batch ends with it.
     pub end: bool,
+    /// A change of the sequencer set (at most one per block), from the L1 origin's view.
+    pub membership: Vec<MembershipChange>,
+}
+
+impl MembershipChange {
+    /// Whether the consensus key is a valid ed25519 public key. The contract cannot check it;
+    /// a change with an invalid key is carried (its nonce is used up) but changes nothing, on
+    /// every node alike.
+    pub fn has_valid_key(&self) -> bool {
+        ed25519_dalek::VerifyingKey::from_bytes(&self.consensus_key.0).is_ok()
+    }
 }
 
 impl Payload {
@@ -84,6 +111,12 @@ mod tests {
                 amount: U256::from(5),
             }],
             end: true,
+            membership: vec![MembershipChange {
+                nonce: 1,
+                operator: Address::repeat_byte(3),
+                consensus_key: B256::repeat_byte(4),
+                joining: true,
+            }],
         };
         let enc = p.encode();
         assert_eq!(Payload::decode(&enc).unwrap(), p);

@@ -223,6 +223,7 @@ fn deposits_credit_in_order_and_messages_are_recorded() {
         // nonce 3 is out of order and must be ignored
         deposits: vec![deposit(1, fresh.address(), 10u128.pow(18)), deposit(3, fresh.address(), 7)],
         end: false,
+        membership: vec![],
     };
     let out = executor.execute(&block1, B256::repeat_byte(1), &|_: &B256| None).unwrap();
     assert_eq!(out.block.transactions.len(), 2, "skipped: {:?}", out.skipped);

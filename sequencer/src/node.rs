@@ -64,22 +64,35 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
     let keys = NodeKeys::load(&options.keys, options.password.as_deref())?;
     let me = keys.consensus_public();
     let validators = layer.validators()?;
-    match (validators.contains(&me), options.full_node) {
-        (false, false) => bail!(
-            "consensus key {} is not in the layer's sequencer set; pass --full-node to follow the layer without voting",
-            keys.consensus_public_hex()
-        ),
+    let joining = match (validators.contains(&me), options.full_node) {
+        (false, false) => {
+            // Not in the set the layer was created with: an operator the owner approved on L1
+            // since (it becomes a validator once the chain applies the change).
+            if !approved_on_l1(&layer, &keys, options.l1_rpc.as_deref()).await? {
+                bail!(
+                    "consensus key {} is not in the layer's sequencer set and not approved to join on L1; pass --full-node to follow the layer without voting, or ask to join (FlashLayer.requestJoin from {})",
+                    keys.consensus_public_hex(),
+                    keys.settlement_address()
+                )
+            }
+            tracing::info!(key = %keys.consensus_public_hex(), "joining: approved on L1; following the layer until the set change commits, then voting");
+            true
+        }
         // hotstuff_rs decides who votes from the key alone: a "full node" with a member's key
         // would vote, and two processes voting with one key is equivocation.
         (true, true) => bail!(
             "consensus key {} is in the layer's sequencer set; run it as a validator (without --full-node)",
             keys.consensus_public_hex()
         ),
-        (true, false) => tracing::info!(key = %keys.consensus_public_hex(), "validator"),
-        (false, true) => {
-            tracing::info!(key = %keys.consensus_public_hex(), "full node: following the layer without voting")
+        (true, false) => {
+            tracing::info!(key = %keys.consensus_public_hex(), "validator");
+            false
         }
-    }
+        (false, true) => {
+            tracing::info!(key = %keys.consensus_public_hex(), "full node: following the layer without voting");
+            false
+        }
+    };
     std::fs::create_dir_all(&options.datadir)
         .wrap_err_with(|| format!("creating {}", options.datadir.display()))?;
     // For `flashlayer dispose`, which stops the node before deleting its data.
@@ -150,7 +163,8 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
     let (inbound, inbox) = flashlayer_consensus::inbox();
     let settlement_in = Arc::new(OnceLock::new());
     let p2p =
-        start_p2p(&layer, &keys, &options, inbound.clone(), mempool.clone(), settlement_in.clone()).await?;
+        start_p2p(&layer, &keys, &options, joining, inbound.clone(), mempool.clone(), settlement_in.clone())
+            .await?;
     let transport: Arc<dyn flashlayer_consensus::Transport> = match &p2p {
         Some(p2p) => Arc::new(ConsensusTransport(p2p.clone())),
         None => Arc::new(LocalTransport),
@@ -268,11 +282,12 @@ async fn start_p2p(
     layer: &LayerDescription,
     keys: &NodeKeys,
     options: &NodeOptions,
+    joining: bool,
     inbound: Inbound,
     mempool: Arc<Mempool>,
     settlement_in: Arc<OnceLock<flashlayer_p2p::SettlementHandler>>,
 ) -> eyre::Result<Option<P2p>> {
-    if layer.sequencers.len() == 1 && options.p2p_addr.is_none() && !options.full_node {
+    if layer.sequencers.len() == 1 && options.p2p_addr.is_none() && !options.full_node && !joining {
         return Ok(None);
     }
     let me = keys.consensus_public();
@@ -293,8 +308,9 @@ async fn start_p2p(
             peers.push((flashlayer_p2p::peer_id(&key), addr));
         }
     }
-    // A full node only dials out, so any port will do unless the operator picks one.
-    let listen = match (options.p2p_addr.clone().or(own), options.full_node) {
+    // A full node (or a joining operator) dials out, so any port will do unless the operator
+    // picks one.
+    let listen = match (options.p2p_addr.clone().or(own), options.full_node || joining) {
         (Some(addr), _) => addr,
         (None, true) => "/ip4/0.0.0.0/tcp/0".parse().expect("a valid multiaddr"),
         (None, false) => bail!("no p2p address for this node"),
@@ -317,4 +333,24 @@ async fn start_p2p(
     let gossip_out = p2p.clone();
     mempool.on_local_admit(move |raw| gossip_out.publish_tx(raw.clone()));
     Ok(Some(p2p))
+}
+
+/// Whether the owner approved this node's keys to join on L1 (`consensusKeyOf(settlement
+/// address)` is its consensus key).
+async fn approved_on_l1(
+    layer: &LayerDescription,
+    keys: &NodeKeys,
+    l1_rpc: Option<&str>,
+) -> eyre::Result<bool> {
+    use alloy::providers::ProviderBuilder;
+    let (Some(l1), Some(url)) = (&layer.l1, l1_rpc) else { return Ok(false) };
+    let provider =
+        ProviderBuilder::new().connect_http(url.parse().wrap_err_with(|| format!("L1 RPC URL {url:?}"))?);
+    let contract = flashlayer_settlement::bindings::FlashLayer::new(l1.contract, provider);
+    let key = contract
+        .consensusKeyOf(keys.settlement_address())
+        .call()
+        .await
+        .wrap_err_with(|| format!("asking the layer contract at {url} whether this operator may join"))?;
+    Ok(key.0 == keys.consensus_public().to_bytes())
 }

@@ -3,12 +3,13 @@
 
 use crate::layer::LayerDescription;
 use alloy::{
+    primitives::B256,
     providers::{Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
 use eyre::Context;
 use flashlayer_consensus::{ExecutedRecord, L1View};
-use flashlayer_execution::{BlockExecutor, Deposit, ExecutedBlock, L1Origin};
+use flashlayer_execution::{BlockExecutor, Deposit, ExecutedBlock, L1Origin, MembershipChange};
 use flashlayer_settlement::{
     chain::BatchRules,
     service::{Gossip, Settlement, SettlementConfig},
@@ -51,12 +52,24 @@ impl L1View for NodeL1 {
         self.watcher.as_ref().and_then(L1Watcher::closed_at)
     }
 
+    fn next_membership(&self, after_nonce: u64, origin: &L1Origin) -> Option<MembershipChange> {
+        self.watcher.as_ref()?.next_membership(after_nonce, origin)
+    }
+
+    fn verify_membership(&self, origin: &L1Origin, change: &MembershipChange) -> Result<(), String> {
+        match &self.watcher {
+            Some(watcher) => watcher.verify_membership(origin, change),
+            None => flashlayer_consensus::NoL1.verify_membership(origin, change),
+        }
+    }
+
     fn executed_record(&self, number: u64) -> Option<ExecutedRecord> {
         let record = BlockExecutor::settlement_of(&self.db, number).ok()?;
         Some(ExecutedRecord {
             last_deposit_nonce: record.last_deposit_nonce,
             l1_origin: record.l1_origin,
             ended: record.ended_at != 0,
+            last_membership_nonce: record.last_membership_nonce,
         })
     }
 }
@@ -74,6 +87,11 @@ pub fn start_watcher(layer: &LayerDescription, l1_rpc: &str) -> eyre::Result<Opt
             deployed_at: l1.deployed_at,
             confirmations: l1.confirmations,
             poll: Duration::from_millis(500),
+            initial_keys: layer
+                .sequencers
+                .iter()
+                .filter_map(|s| Some((s.settlement_address, B256::from(s.verifying_key().ok()?.to_bytes()))))
+                .collect(),
         },
     )))
 }

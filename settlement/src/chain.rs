@@ -15,11 +15,14 @@
 //! - `messagesRoot`: the messages tree over every `MessageSent` in its blocks, in order;
 //! - `lastDepositNonce`: the last L1 deposit credited up to its last block.
 //!
+//! A block that changes the sequencer set closes its batch too: the batches after it are signed
+//! by the new set, which the old set installs on L1 first (`updateSigners`).
+//!
 //! The block that ends the layer closes the **final batch** whatever the rules say; it also
 //! commits to the final balances ([`FinalBalances`]), and no batch follows it.
 
 use crate::{Batch, Error, L2Message, Result, balances::FinalBalances, batch_hash, messages_root};
-use alloy::primitives::{B256, keccak256};
+use alloy::primitives::{Address, B256, keccak256};
 use flashlayer_execution::{BlockExecutor, messages::BlockSettlement};
 use flashlayer_storage::Db;
 
@@ -44,6 +47,22 @@ pub struct BuiltBatch {
     /// For the final batch (the one ending with the block that ends the layer): the final
     /// balances it commits to besides the batch.
     pub balances: Option<FinalBalances>,
+    /// The signer set that signs it (sorted), its threshold and its epoch.
+    pub signers: SignerSet,
+    /// When its last block changes the sequencer set: the set that signs the batches after it
+    /// (installed on L1 by `updateSigners`, signed by [`signers`](Self::signers)).
+    pub next_signers: Option<SignerSet>,
+}
+
+/// A signer set as the contract holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignerSet {
+    /// The contract's epoch of this set (0: the set the layer was created with).
+    pub epoch: u64,
+    /// Settlement addresses, sorted ascending.
+    pub members: Vec<Address>,
+    /// Signatures needed.
+    pub threshold: usize,
 }
 
 impl BuiltBatch {
@@ -59,6 +78,8 @@ pub struct BatchChain {
     rules: BatchRules,
     built: Vec<BuiltBatch>,
     open: Open,
+    /// The signer set of the open batch.
+    signers: SignerSet,
 }
 
 /// The batch under construction.
@@ -71,9 +92,21 @@ struct Open {
 }
 
 impl BatchChain {
-    /// An empty chain: the first batch starts at block 1.
-    pub fn new(rules: BatchRules) -> Self {
-        Self { rules, built: Vec::new(), open: Open { first_block: 1, ..Default::default() } }
+    /// An empty chain: the first batch starts at block 1, signed by `signers` (the set the
+    /// layer was created with, epoch 0).
+    pub fn new(rules: BatchRules, mut members: Vec<Address>, threshold: usize) -> Self {
+        members.sort();
+        Self {
+            rules,
+            built: Vec::new(),
+            open: Open { first_block: 1, ..Default::default() },
+            signers: SignerSet { epoch: 0, members, threshold },
+        }
+    }
+
+    /// The signer set of the next batch.
+    pub fn signers(&self) -> &SignerSet {
+        &self.signers
     }
 
     /// The rules.
@@ -149,7 +182,13 @@ impl BatchChain {
         }));
         let length = number - self.open.first_block + 1;
         let span = header.timestamp.saturating_sub(self.open.first_timestamp);
-        if balances.is_none() && length < self.rules.blocks && span < self.rules.interval_secs {
+        // A sequencer-set change ends the batch: the next one is signed by the new set.
+        let next_signers = self.next_signers(settlement);
+        if balances.is_none()
+            && next_signers.is_none()
+            && length < self.rules.blocks
+            && span < self.rules.interval_secs
+        {
             return None;
         }
         let open = std::mem::replace(&mut self.open, Open { first_block: number + 1, ..Default::default() });
@@ -165,9 +204,40 @@ impl BatchChain {
             messagesRoot: messages_root(&leaves),
             lastDepositNonce: settlement.last_deposit_nonce,
         };
-        let built = BuiltBatch { hash: batch_hash(&batch), batch, messages: open.messages, balances };
+        let signers = match &next_signers {
+            Some(next) => std::mem::replace(&mut self.signers, next.clone()),
+            None => self.signers.clone(),
+        };
+        let built = BuiltBatch {
+            hash: batch_hash(&batch),
+            batch,
+            messages: open.messages,
+            balances,
+            signers,
+            next_signers,
+        };
         self.built.push(built.clone());
         Some(built)
+    }
+
+    /// The signer set after the block's membership change, if it makes one. Joining an
+    /// existing member, removing a non-member or a change with an invalid consensus key changes
+    /// nothing (as on the HotStuff side, where such updates are no-ops or not made).
+    fn next_signers(&self, settlement: &BlockSettlement) -> Option<SignerSet> {
+        let change = settlement.membership.first()?;
+        if !change.has_valid_key() {
+            return None;
+        }
+        let mut members = self.signers.members.clone();
+        match (change.joining, members.binary_search(&change.operator)) {
+            (true, Err(at)) => members.insert(at, change.operator),
+            (false, Ok(at)) if members.len() > 1 => {
+                members.remove(at);
+            }
+            _ => return None,
+        }
+        let threshold = crate::threshold_for(members.len());
+        Some(SignerSet { epoch: self.signers.epoch + 1, members, threshold })
     }
 
     /// The batch that holds the message with hash `message_hash`, and its position there.

@@ -42,6 +42,6 @@ pub use batch::{
     Batch, FINAL_BATCH_TYPE, SignatureSet, batch_hash, domain, final_signing_hash, recover, recover_digest,
     sign, sign_digest, signer_set_update_signing_hash, signing_hash, threshold_for,
 };
-pub use chain::{BatchChain, BatchRules, BuiltBatch};
+pub use chain::{BatchChain, BatchRules, BuiltBatch, SignerSet};
 pub use error::{Error, Result};
 pub use messages::{EMPTY_MESSAGES_ROOT, L2Message, messages_root, proof, verify};

@@ -12,9 +12,9 @@
 
 use crate::{
     BuiltBatch, L2Message, SignatureSet,
-    batch::{domain, final_signing_hash, sign_digest, signing_hash},
+    batch::{domain, final_signing_hash, sign_digest, signer_set_update_signing_hash, signing_hash},
     bindings::FlashLayer,
-    chain::{BatchChain, BatchRules},
+    chain::{BatchChain, BatchRules, SignerSet},
     messages::proof,
     watcher::L1Watcher,
 };
@@ -45,9 +45,10 @@ pub struct SettlementConfig {
     pub contract: Address,
     /// L1 JSON-RPC endpoint to submit through.
     pub l1_rpc: String,
-    /// The signer set's settlement addresses.
+    /// The settlement addresses of the set the layer was created with (later sets follow
+    /// from the chain's membership changes).
     pub members: Vec<Address>,
-    /// Signatures needed.
+    /// Signatures that set needs.
     pub threshold: usize,
     /// This node's settlement key; `None` on a full node (follows, never signs).
     pub key: Option<PrivateKeySigner>,
@@ -55,16 +56,24 @@ pub struct SettlementConfig {
     pub submit_timeout: Duration,
 }
 
-/// A validator's signature over one batch, as gossiped.
+/// A validator's signature over one batch ([`BATCH`]) or one signer-set update ([`UPDATE`]),
+/// as gossiped.
 #[derive(Debug, Clone, PartialEq, Eq, RlpEncodable, RlpDecodable)]
 pub struct BatchSignature {
-    /// Batch index.
+    /// [`BATCH`] or [`UPDATE`].
+    pub kind: u8,
+    /// Batch index, or the epoch a signer-set update installs.
     pub index: u64,
     /// Settlement address of the signer.
     pub signer: Address,
     /// 65-byte `r ++ s ++ v`.
     pub signature: Bytes,
 }
+
+/// [`BatchSignature::kind`] of a batch signature.
+pub const BATCH: u8 = 0;
+/// [`BatchSignature::kind`] of a signer-set update signature (`updateSigners`).
+pub const UPDATE: u8 = 1;
 
 /// Publishes a gossip message to the other nodes.
 pub type Gossip = Arc<dyn Fn(Vec<u8>) + Send + Sync>;
@@ -86,6 +95,10 @@ pub struct SettlementStatus {
     pub finalized_block: u64,
     /// Index of the final batch once built here.
     pub final_batch: Option<u64>,
+    /// The signer set of the next batch (follows the chain's membership changes).
+    pub signers: Vec<Address>,
+    /// The contract's signer-set epoch (latest L1 block).
+    pub epoch: u64,
     /// The final batch is accepted on L1: the layer is settled.
     pub settled: bool,
     /// ... and that acceptance is in the L1 `finalized` block.
@@ -107,14 +120,18 @@ pub struct MessageProof {
     pub accepted: bool,
 }
 
-/// A batch ready to submit.
+/// Something ready to submit.
 struct Due {
-    index: u64,
-    batch: crate::Batch,
-    /// The final batch's balances root (`settle` instead of `submitBatch`).
-    balances_root: Option<B256>,
-    signatures: Vec<Bytes>,
+    item: Item,
+    what: Submission,
     attempt: u32,
+}
+
+enum Submission {
+    /// `submitBatch`, or `settle` for the final batch (with its balances root).
+    Batch { batch: crate::Batch, balances_root: Option<B256>, signatures: Vec<Bytes> },
+    /// `updateSigners`.
+    Update { members: Vec<Address>, threshold: usize, signatures: Vec<Bytes> },
 }
 
 /// Signatures for batches not built here yet are held up to this many per batch.
@@ -125,17 +142,22 @@ const RECEIPT_WAIT: Duration = Duration::from_secs(36);
 /// a node that was down or behind would otherwise never see them).
 const REGOSSIP: Duration = Duration::from_secs(3);
 
+/// What a submission is about: ([`BATCH`], index) or ([`UPDATE`], epoch).
+type Item = (u8, u64);
+
 struct State {
     chain: BatchChain,
     sets: BTreeMap<u64, SignatureSet>,
+    /// Signer-set updates by the epoch they install: the new set and the old set's signatures.
+    updates: BTreeMap<u64, (SignerSet, SignatureSet)>,
     early: BTreeMap<u64, Vec<BatchSignature>>,
-    quorum_at: BTreeMap<u64, Instant>,
-    /// The batch being attempted (`None`: the attempt is still running) or last attempted and
+    quorum_at: BTreeMap<Item, Instant>,
+    /// The item being attempted (`None`: the attempt is still running) or last attempted and
     /// when it ended: the next attempt waits `submit_timeout` after it.
-    in_flight: Option<(u64, Option<Instant>)>,
-    /// Transactions actually sent per batch: each resend doubles the tip (a failed simulation
+    in_flight: Option<(Item, Option<Instant>)>,
+    /// Transactions actually sent per item: each resend doubles the tip (a failed simulation
     /// or an unreachable L1 sends nothing and bumps nothing).
-    sent: BTreeMap<u64, u32>,
+    sent: BTreeMap<Item, u32>,
     submitted: Option<(u64, B256)>,
     last_gossip: Option<Instant>,
 }
@@ -163,8 +185,9 @@ impl Settlement {
     pub fn new(config: SettlementConfig, watcher: L1Watcher, db: Db, gossip: Gossip) -> Self {
         let domain = domain(config.l1_chain_id, config.contract);
         let state = State {
-            chain: BatchChain::new(config.rules),
+            chain: BatchChain::new(config.rules, config.members.clone(), config.threshold),
             sets: BTreeMap::new(),
+            updates: BTreeMap::new(),
             early: BTreeMap::new(),
             quorum_at: BTreeMap::new(),
             in_flight: None,
@@ -196,14 +219,48 @@ impl Settlement {
                 Some(balances) => final_signing_hash(&built.batch, balances.root, &self.domain),
                 None => signing_hash(&built.batch, &self.domain),
             };
-            let mut set =
-                match SignatureSet::new(digest, self.config.members.iter().copied(), self.config.threshold) {
-                    Ok(set) => set,
-                    Err(e) => {
-                        tracing::error!(error = %e, "settlement: bad signer set");
-                        return;
+            let signers = &built.signers;
+            let mut set = match SignatureSet::new(digest, signers.members.iter().copied(), signers.threshold)
+            {
+                Ok(set) => set,
+                Err(e) => {
+                    tracing::error!(error = %e, "settlement: bad signer set");
+                    return;
+                }
+            };
+            if let Some(next) = &built.next_signers {
+                tracing::info!(
+                    index,
+                    epoch = next.epoch,
+                    members = next.members.len(),
+                    threshold = next.threshold,
+                    "sequencer set changes after this batch"
+                );
+                let digest = signer_set_update_signing_hash(
+                    next.epoch,
+                    &next.members,
+                    next.threshold as u64,
+                    &self.domain,
+                );
+                match SignatureSet::new(digest, signers.members.iter().copied(), signers.threshold) {
+                    Ok(mut update) => {
+                        if let Some(key) = self.member_key(&signers.members)
+                            && let Ok(signature) = sign_digest(&digest, key)
+                        {
+                            let _ = update.add(key.address(), &signature);
+                            let message = BatchSignature {
+                                kind: UPDATE,
+                                index: next.epoch,
+                                signer: key.address(),
+                                signature,
+                            };
+                            (self.gossip)(alloy::rlp::encode(&message));
+                        }
+                        state.updates.insert(next.epoch, (next.clone(), update));
                     }
-                };
+                    Err(e) => tracing::error!(error = %e, "settlement: bad signer set"),
+                }
+            }
             match &built.balances {
                 Some(balances) => {
                     tracing::info!(index, first = built.batch.firstBlock, last = built.batch.lastBlock, hash = %built.hash, messages = built.messages.len(), balances_root = %balances.root, accounts = balances.accounts.len(), total_wei = %balances.total(), "final batch built")
@@ -212,11 +269,11 @@ impl Settlement {
                     tracing::info!(index, first = built.batch.firstBlock, last = built.batch.lastBlock, hash = %built.hash, messages = built.messages.len(), "batch built")
                 }
             }
-            if let Some(key) = &self.config.key {
+            if let Some(key) = self.member_key(&built.signers.members) {
                 match sign_digest(&digest, key) {
                     Ok(signature) => {
                         let _ = set.add(key.address(), &signature);
-                        let message = BatchSignature { index, signer: key.address(), signature };
+                        let message = BatchSignature { kind: BATCH, index, signer: key.address(), signature };
                         (self.gossip)(alloy::rlp::encode(&message));
                     }
                     Err(e) => tracing::error!(error = %e, index, "settlement: signing failed"),
@@ -228,10 +285,20 @@ impl Settlement {
                 }
             }
             if set.has_quorum() {
-                state.quorum_at.entry(index).or_insert_with(Instant::now);
+                state.quorum_at.entry((BATCH, index)).or_insert_with(Instant::now);
             }
             state.sets.insert(index, set);
         }
+        let quorate: Vec<u64> =
+            state.updates.iter().filter(|(_, (_, set))| set.has_quorum()).map(|(epoch, _)| *epoch).collect();
+        for epoch in quorate {
+            state.quorum_at.entry((UPDATE, epoch)).or_insert_with(Instant::now);
+        }
+    }
+
+    /// This node's key, if it is one of `members`.
+    fn member_key(&self, members: &[Address]) -> Option<&PrivateKeySigner> {
+        self.config.key.as_ref().filter(|key| members.contains(&key.address()))
     }
 
     /// A gossiped settlement message; `false` if it can never be valid.
@@ -239,7 +306,27 @@ impl Settlement {
         let Ok(message) = <BatchSignature as alloy::rlp::Decodable>::decode(&mut &bytes[..]) else {
             return false;
         };
-        if !self.config.members.contains(&message.signer) {
+        if message.kind == UPDATE {
+            if message.index <= self.watcher.settled().epoch {
+                return true;
+            }
+            let mut state = self.state.lock();
+            let state = &mut *state;
+            if let Some((_, set)) = state.updates.get_mut(&message.index) {
+                match set.add(message.signer, &message.signature) {
+                    Ok(_) if set.has_quorum() => {
+                        state.quorum_at.entry((UPDATE, message.index)).or_insert_with(Instant::now);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, epoch = message.index, signer = %message.signer, "settlement: signer-set update signature does not match ours");
+                        return false;
+                    }
+                }
+            }
+            return true;
+        }
+        if message.kind != BATCH {
             return false;
         }
         if message.index <= self.watcher.settled().batch_index {
@@ -251,7 +338,7 @@ impl Settlement {
             Some(set) => match set.add(message.signer, &message.signature) {
                 Ok(_) => {
                     if set.has_quorum() {
-                        state.quorum_at.entry(message.index).or_insert_with(Instant::now);
+                        state.quorum_at.entry((BATCH, message.index)).or_insert_with(Instant::now);
                     }
                     true
                 }
@@ -282,10 +369,10 @@ impl Settlement {
             if let Some(due) = self.due() {
                 // Its own task: waiting for an L1 receipt must not hold up re-gossiping.
                 let this = self.clone();
-                let index = due.index;
+                let item = due.item;
                 tokio::spawn(async move {
                     this.submit(due).await;
-                    this.state.lock().in_flight = Some((index, Some(Instant::now())));
+                    this.state.lock().in_flight = Some((item, Some(Instant::now())));
                 });
             }
         }
@@ -293,13 +380,19 @@ impl Settlement {
 
     /// Drops settled batches' signature sets, re-gossips own signatures now and then.
     fn housekeeping(&self) {
-        let settled = self.watcher.settled().batch_index;
+        let l1 = self.watcher.settled();
+        let (settled, epoch) = (l1.batch_index, l1.epoch);
+        let done = |(kind, index): &Item| match *kind {
+            BATCH => *index <= settled,
+            _ => *index <= epoch,
+        };
         let mut state = self.state.lock();
         state.sets.retain(|index, _| *index > settled);
-        state.quorum_at.retain(|index, _| *index > settled);
+        state.updates.retain(|e, _| *e > epoch);
+        state.quorum_at.retain(|item, _| !done(item));
         state.early.retain(|index, _| *index > settled);
-        state.sent.retain(|index, _| *index > settled);
-        if state.in_flight.is_some_and(|(index, _)| index <= settled) {
+        state.sent.retain(|item, _| !done(item));
+        if state.in_flight.is_some_and(|(item, _)| done(&item)) {
             state.in_flight = None;
         }
         let Some(key) = &self.config.key else { return };
@@ -307,16 +400,21 @@ impl Settlement {
             return;
         }
         state.last_gossip = Some(Instant::now());
-        for (index, set) in &state.sets {
-            if let Some(own) = set.signature_of(&key.address()) {
-                let message = BatchSignature { index: *index, signer: key.address(), signature: own };
+        let own = state
+            .sets
+            .iter()
+            .map(|(index, set)| (BATCH, *index, set))
+            .chain(state.updates.iter().map(|(e, (_, set))| (UPDATE, *e, set)));
+        for (kind, index, set) in own {
+            if let Some(signature) = set.signature_of(&key.address()) {
+                let message = BatchSignature { kind, index, signer: key.address(), signature };
                 (self.gossip)(alloy::rlp::encode(&message));
             }
         }
     }
 
-    /// The next batch this node should submit now, if any (with the balances root of the final
-    /// batch).
+    /// What this node should submit now, if anything: the next batch, or first the signer-set
+    /// update that installs the set signing it.
     fn due(&self) -> Option<Due> {
         let key = self.config.key.as_ref()?;
         let settled = self.watcher.settled();
@@ -327,29 +425,52 @@ impl Settlement {
             tracing::error!(index = next, ours = %built.batch.prevBatchHash, l1 = %settled.batch_hash, "settlement: our batch chain does not extend L1's; not submitting");
             return None;
         }
-        let signatures = state.sets.get(&next)?.quorum()?;
-        let waited = state.quorum_at.get(&next)?.elapsed();
-        let members = &self.config.members;
+        let (item, members, what) = if built.signers.epoch > settled.epoch {
+            // The batch is signed by a set the contract does not hold yet: install it first,
+            // with the outgoing set's signatures.
+            let epoch = settled.epoch + 1;
+            let (set, signatures) = state.updates.get(&epoch)?;
+            let old: Vec<Address> = state
+                .chain
+                .get(next - 1)
+                .map(|b| b.signers.members.clone())
+                .unwrap_or_else(|| self.config.members.clone());
+            let what = Submission::Update {
+                members: set.members.clone(),
+                threshold: set.threshold,
+                signatures: signatures.quorum()?,
+            };
+            ((UPDATE, epoch), old, what)
+        } else {
+            let signatures = state.sets.get(&next)?.quorum()?;
+            let what = Submission::Batch {
+                batch: built.batch.clone(),
+                balances_root: built.balances.as_ref().map(|b| b.root),
+                signatures,
+            };
+            ((BATCH, next), built.signers.members.clone(), what)
+        };
+        let waited = state.quorum_at.get(&item)?.elapsed();
         let me = members.iter().position(|m| *m == key.address())?;
-        let designated = ((next - 1) % members.len() as u64) as usize;
+        let designated = ((item.1.max(1) - 1) % members.len() as u64) as usize;
         let rank = (me + members.len() - designated) % members.len();
         if waited < self.config.submit_timeout * rank as u32 {
             return None;
         }
-        if let Some((index, ended)) = state.in_flight
-            && index == next
+        if let Some((current, ended)) = state.in_flight
+            && current == item
             && ended.is_none_or(|at| at.elapsed() < self.config.submit_timeout)
         {
             return None;
         }
-        state.in_flight = Some((next, None));
-        let attempt = state.sent.get(&next).copied().unwrap_or_default();
-        let balances_root = built.balances.as_ref().map(|b| b.root);
-        Some(Due { index: next, batch: built.batch, balances_root, signatures, attempt })
+        state.in_flight = Some((item, None));
+        let attempt = state.sent.get(&item).copied().unwrap_or_default();
+        Some(Due { item, what, attempt })
     }
 
     async fn submit(&self, due: Due) {
-        let Due { index, batch, balances_root, signatures, attempt } = due;
+        let Due { item, what, attempt } = due;
+        let index = item.1;
         let Some(key) = self.config.key.clone() else { return };
         let url = match self.config.l1_rpc.parse() {
             Ok(url) => url,
@@ -361,9 +482,24 @@ impl Settlement {
         // A fresh provider per attempt: nothing cached survives an L1 restart.
         let provider = ProviderBuilder::new().wallet(EthereumWallet::from(key.clone())).connect_http(url);
         let contract = FlashLayer::new(self.config.contract, provider.clone());
-        let call = match balances_root {
-            Some(root) => contract.settle(batch, root, signatures).clear_decoder(),
-            None => contract.submitBatch(batch, signatures).clear_decoder(),
+        let call = match what {
+            Submission::Batch { batch, balances_root: Some(root), signatures } => {
+                contract.settle(batch, root, signatures).clear_decoder()
+            }
+            Submission::Batch { batch, balances_root: None, signatures } => {
+                contract.submitBatch(batch, signatures).clear_decoder()
+            }
+            Submission::Update { members, threshold, signatures } => {
+                tracing::info!(
+                    epoch = index,
+                    members = members.len(),
+                    threshold,
+                    "settlement: installing the new signer set"
+                );
+                contract
+                    .updateSigners(members, alloy::primitives::U256::from(threshold), signatures)
+                    .clear_decoder()
+            }
         };
         if let Err(e) = call.call().await {
             match e.as_decoded_interface_error::<FlashLayer::FlashLayerErrors>() {
@@ -402,8 +538,10 @@ impl Settlement {
         tracing::info!(index, tx = %hash, attempt, "settlement: batch submitted");
         {
             let mut state = self.state.lock();
-            state.submitted = Some((index, hash));
-            *state.sent.entry(index).or_default() += 1;
+            if item.0 == BATCH {
+                state.submitted = Some((index, hash));
+            }
+            *state.sent.entry(item).or_default() += 1;
         }
         // Wait for it to be mined (a few L1 blocks); if it is not, the next attempt replaces it
         // with a higher tip.
@@ -434,6 +572,8 @@ impl Settlement {
             safe_block: settled.l2_block,
             finalized_block: self.watcher.finalized().l2_block,
             final_batch: state.chain.final_batch().map(|b| b.batch.index),
+            signers: state.chain.signers().members.clone(),
+            epoch: settled.epoch,
             settled: settled.final_batch,
             settled_finalized: self.watcher.finalized().final_batch,
         }

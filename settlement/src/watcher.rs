@@ -4,6 +4,8 @@
 //! - the newest block `confirmations` deep is the node's **confirmed L1 view**: its number and
 //!   hash (consensus payloads name it as their L1 origin), and every `Deposit` event up to it,
 //!   which the leader puts into payloads and validators check proposals against;
+//! - every `MembershipChanged` (an operator joining or leaving, approved on L1) up to it, which
+//!   the leader puts into payloads like deposits;
 //! - whether the owner closed the layer (`closedAt`) as of the confirmed block: a block whose
 //!   L1 origin is at or past the close ends the layer;
 //! - the contract's settlement state: the last accepted batch at the latest L1 block (what the
@@ -21,7 +23,7 @@ use alloy::{
     rpc::types::Filter,
     sol_types::SolEvent,
 };
-use flashlayer_execution::{Deposit, L1Origin};
+use flashlayer_execution::{Deposit, L1Origin, MembershipChange};
 use parking_lot::RwLock;
 use std::{
     collections::BTreeMap,
@@ -40,6 +42,10 @@ pub struct WatcherConfig {
     pub confirmations: u64,
     /// Time between polls.
     pub poll: Duration,
+    /// Consensus keys of the members the layer was created with (settlement address ->
+    /// key): the contract records keys only for operators that joined later, so a departure
+    /// of an initial member names its key from here.
+    pub initial_keys: Vec<(Address, B256)>,
 }
 
 /// The contract's last accepted batch as of some L1 block.
@@ -53,6 +59,8 @@ pub struct Settled {
     pub l2_block: u64,
     /// Whether that batch was the final one (the layer is settled).
     pub final_batch: bool,
+    /// The contract's signer-set epoch.
+    pub epoch: u64,
 }
 
 /// What the watcher knows, shared with consensus, RPC and the submitter.
@@ -66,6 +74,8 @@ struct View {
     deposits: BTreeMap<u64, (Deposit, u64)>,
     /// L1 block in which the owner closed the layer, as of the confirmed block.
     closed_at: Option<u64>,
+    /// Membership nonce -> (change, L1 block).
+    membership: BTreeMap<u64, (MembershipChange, u64)>,
     latest: Settled,
     finalized: Settled,
     last_poll: Option<Instant>,
@@ -136,6 +146,26 @@ impl L1Watcher {
             .map(|(_, (_, (deposit, _)))| deposit.clone())
             .collect();
         (origin, deposits)
+    }
+
+    /// The next sequencer-set change after nonce `after` that `origin` confirms, if any.
+    pub fn next_membership(&self, after: u64, origin: &L1Origin) -> Option<MembershipChange> {
+        let view = self.view.read();
+        let (change, block) = view.membership.get(&(after + 1))?;
+        (*block <= origin.number).then(|| change.clone())
+    }
+
+    /// Checks another leader's sequencer-set change against this node's view.
+    pub fn verify_membership(&self, origin: &L1Origin, change: &MembershipChange) -> Result<(), String> {
+        let view = self.view.read();
+        match view.membership.get(&change.nonce) {
+            Some((seen, block)) if seen == change && *block <= origin.number => Ok(()),
+            Some((seen, _)) if seen == change => {
+                Err(format!("membership change {} is after L1 origin {}", change.nonce, origin.number))
+            }
+            Some(_) => Err(format!("membership change {} differs from this node's L1 view", change.nonce)),
+            None => Err(format!("membership change {} not seen on L1 by this node", change.nonce)),
+        }
     }
 
     /// Checks another leader's origin and deposits against this node's view.
@@ -224,10 +254,44 @@ async fn poll(
                     Err(e) => tracing::warn!(error = %e, "L1 watcher: undecodable Deposit log"),
                 }
             }
+            let filter = Filter::new()
+                .address(config.contract)
+                .event_signature(FlashLayer::MembershipChanged::SIGNATURE_HASH)
+                .from_block(start)
+                .to_block(end);
+            let mut changes = Vec::new();
+            for log in provider.get_logs(&filter).await? {
+                let block = log.block_number.unwrap_or(end);
+                match FlashLayer::MembershipChanged::decode_log(&log.inner) {
+                    Ok(event) => {
+                        let mut consensus_key = event.consensusKey;
+                        if consensus_key.is_zero()
+                            && let Some((_, key)) =
+                                config.initial_keys.iter().find(|(a, _)| *a == event.operator)
+                        {
+                            consensus_key = *key;
+                        }
+                        changes.push((
+                            MembershipChange {
+                                nonce: event.nonce,
+                                operator: event.operator,
+                                consensus_key,
+                                joining: event.joining,
+                            },
+                            block,
+                        ));
+                    }
+                    Err(e) => tracing::warn!(error = %e, "L1 watcher: undecodable MembershipChanged log"),
+                }
+            }
             let mut v = view.write();
             for (deposit, block) in fresh {
                 tracing::info!(nonce = deposit.nonce, to = %deposit.to, amount = %deposit.amount, l1_block = block, "L1 deposit confirmed");
                 v.deposits.insert(deposit.nonce, (deposit, block));
+            }
+            for (change, block) in changes {
+                tracing::info!(nonce = change.nonce, operator = %change.operator, joining = change.joining, l1_block = block, "L1 membership change confirmed");
+                v.membership.insert(change.nonce, (change, block));
             }
             drop(v);
             start = end + 1;
@@ -284,5 +348,6 @@ async fn settled_at(
     let batch_hash = contract.lastBatchHash().block(at.into()).call().await?;
     let l2_block = contract.lastBlock().block(at.into()).call().await?;
     let final_batch = contract.settled().block(at.into()).call().await?;
-    Ok(Settled { batch_index, batch_hash, l2_block, final_batch })
+    let epoch = contract.epoch().block(at.into()).call().await?;
+    Ok(Settled { batch_index, batch_hash, l2_block, final_batch, epoch })
 }

@@ -151,6 +151,11 @@ pub struct SettlementView {
     pub l1_error: Option<String>,
     /// The final batch, once built here.
     pub final_batch: Option<u64>,
+    /// Settlement addresses of the signer set of the next batch (follows the chain's
+    /// sequencer-set changes).
+    pub signers: Vec<Address>,
+    /// The contract's signer-set epoch.
+    pub signer_epoch: u64,
     /// The final batch is accepted on L1.
     pub settled: bool,
     /// ... as of the L1 finalized block (the node's data may then be disposed of).
@@ -364,6 +369,8 @@ impl FlashApiServer for Misc {
                     finalized_block: status.finalized_block,
                     l1_error: s.watcher().last_error(),
                     final_batch: status.final_batch,
+                    signers: status.signers,
+                    signer_epoch: status.epoch,
                     settled: status.settled,
                     settled_finalized: status.settled_finalized,
                 }

@@ -572,3 +572,126 @@ async fn create_refuses_bad_input_before_sending_anything() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("not in the layer's sequencer set"), "{text}");
 }
+
+async fn sorted_signers(life: &Life) -> Vec<Address> {
+    let mut signers = life.l1_contract().signers().call().await.unwrap();
+    signers.sort();
+    signers
+}
+
+fn status_keys(status: &serde_json::Value) -> Vec<String> {
+    let mut keys: Vec<String> = status["consensus"]["validators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_lowercase())
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_joins_and_another_leaves_while_batches_keep_landing() {
+    let anvil = Anvil::start_l1().await;
+    let [funder, _, backer] = USER_KEYS;
+    let mut life = Life::start(&anvil, base_params(3600, signer(backer).address())).await;
+    let original: Vec<(String, Address)> = {
+        let layer: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(life.layer_path()).unwrap()).unwrap();
+        layer["sequencers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["consensus_key"].as_str().unwrap().to_lowercase(),
+                    s["settlement_address"].as_str().unwrap().parse().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let first_batches = wait_for("a first batch on L1", Duration::from_secs(60), async || {
+        let n = life.l1_contract().lastBatchIndex().call().await.ok()?;
+        (n >= 1).then_some(n)
+    })
+    .await;
+
+    // A fifth operator: keys, L1 gas, a join request from its settlement address, the owner's
+    // approval.
+    let keys = life.dir.path().join("node-4/keys");
+    let shown = run(Command::new(flashlayer_bin()).args(["keys", "generate", "--plain", "--dir"]).arg(&keys));
+    let field = |label: &str| shown.lines().find_map(|l| l.strip_prefix(label)).unwrap().trim().to_string();
+    let new_key = field("consensus key (ed25519):").to_lowercase();
+    let new_address: Address = field("settlement address:").parse().unwrap();
+    let settlement_key =
+        format!("0x{}", std::fs::read_to_string(keys.join("settlement.key")).unwrap().trim());
+    let fund = TransactionRequest::default().with_to(new_address).with_value(parse_ether("1").unwrap());
+    wallet(&life.l1_rpc, funder).send_transaction(fund).await.unwrap().get_receipt().await.unwrap();
+    let as_operator = FlashLayer::new(life.contract, wallet(&life.l1_rpc, &settlement_key));
+    let key_bytes: B256 = new_key.parse().unwrap();
+    assert!(as_operator.requestJoin(key_bytes).send().await.unwrap().get_receipt().await.unwrap().status());
+    let as_owner = FlashLayer::new(life.contract, wallet(&life.l1_rpc, OWNER_KEY));
+    assert!(as_owner.approveJoin(new_address).send().await.unwrap().get_receipt().await.unwrap().status());
+
+    // Its node starts from the layer description, syncs and joins the set.
+    let port = free_port();
+    let p2p = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    let log = life.dir.path().join("node-4/node.log");
+    let child = spawn_node_with(
+        life.dir.path(),
+        4,
+        port,
+        free_port(),
+        &log,
+        &["--l1-rpc", &life.l1_rpc, "--p2p-addr", &p2p],
+    );
+    life.nodes.push(Some(child));
+    life.rpc_ports.push(port);
+    let log_text = life.log(4);
+    wait_rpc(&life.rpc(4), life.nodes[4].as_mut().unwrap(), || log_text.clone()).await;
+    let mut expected_keys: Vec<String> =
+        original.iter().map(|(k, _)| k.clone()).chain([new_key.clone()]).collect();
+    expected_keys.sort();
+    let mut expected_signers: Vec<Address> = original.iter().map(|(_, a)| *a).chain([new_address]).collect();
+    expected_signers.sort();
+    wait_for("the fifth operator in both sets", Duration::from_secs(90), async || {
+        let status = life.status(0).await;
+        (status_keys(&status) == expected_keys && sorted_signers(&life).await == expected_signers)
+            .then_some(())
+    })
+    .await;
+    // It votes and signs: it submits a batch in its turn.
+    wait_for("a batch submitted by the fifth operator", Duration::from_secs(90), async || {
+        let status = life.status(4).await;
+        status["settlement"]["lastSubmittedBatch"].as_u64()
+    })
+    .await;
+
+    // One of the original operators leaves (announced by the owner).
+    let (leaving_key, leaving) = original[1].clone();
+    assert!(as_owner.requestLeave(leaving).send().await.unwrap().get_receipt().await.unwrap().status());
+    expected_keys.retain(|k| *k != leaving_key);
+    expected_signers.retain(|a| *a != leaving);
+    wait_for("the operator out of both sets", Duration::from_secs(90), async || {
+        let status = life.status(0).await;
+        (status_keys(&status) == expected_keys && sorted_signers(&life).await == expected_signers)
+            .then_some(())
+    })
+    .await;
+    let after_leave = life.l1_contract().lastBatchIndex().call().await.unwrap();
+    wait_for("batches landing after the change", Duration::from_secs(60), async || {
+        (life.l1_contract().lastBatchIndex().call().await.ok()? >= after_leave + 3).then_some(())
+    })
+    .await;
+    // The cluster's view of the signer set is the contract's.
+    let status = life.status(4).await;
+    let mut cluster: Vec<Address> = status["settlement"]["signers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().parse().unwrap())
+        .collect();
+    cluster.sort();
+    assert_eq!(cluster, sorted_signers(&life).await);
+    assert!(life.l1_contract().lastBatchIndex().call().await.unwrap() > first_batches + 3);
+}
