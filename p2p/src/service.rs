@@ -98,7 +98,10 @@ pub(crate) async fn spawn(
         .build();
     swarm.behaviour_mut().gossip.subscribe(&topic).map_err(transport_err)?;
     swarm.behaviour_mut().gossip.subscribe(&settlement_topic).map_err(transport_err)?;
-    swarm.listen_on(config.listen.clone()).map_err(transport_err)?;
+    // TransportError's Display is empty for I/O errors (a port in use): say what and where.
+    swarm
+        .listen_on(config.listen.clone())
+        .map_err(|e| Error::Transport(format!("listening on {}: {e:?}", config.listen)))?;
     let mut addresses = HashMap::new();
     for (peer, addr) in &config.peers {
         if *peer != local {

@@ -1,6 +1,12 @@
 //! The node's settlement loop: derive batches from the executed chain, sign them, gather the
 //! other validators' signatures from gossip, and submit quorum-signed batches to L1.
 //!
+//! Each batch is signed by the signer set of its blocks (the chain's membership changes move
+//! it, see [`crate::chain`]). When the set changes, the outgoing set also signs the
+//! `updateSigners` that installs the new one, and that update is submitted (by the same
+//! rotation, over the outgoing set) before the new set's first batch. The final batch is
+//! submitted with `settle` and its balances root.
+//!
 //! Submission rotates: batch `i` is submitted by the member at position `(i - 1) mod n` of the
 //! sorted signer set; the member `r` places after it takes over once the quorum has been
 //! waiting `r * submit_timeout` without the batch landing, so a dead submitter costs one
