@@ -184,3 +184,80 @@ pub async fn refund(
     );
     Ok(receipt.transaction_hash)
 }
+
+/// How a membership call went wrong, in the operator's words.
+fn membership_error(e: alloy::contract::Error, what: &str) -> eyre::Report {
+    use FlashLayer::FlashLayerErrors as E;
+    match e.as_decoded_interface_error::<E>() {
+        Some(E::AlreadyMember(x)) => eyre::eyre!("{what}: {} is already in the signer set", x.operator),
+        Some(E::JoinPending(x)) => eyre::eyre!("{what}: {} already has a join request pending", x.operator),
+        Some(E::JoinApproved(x)) => {
+            eyre::eyre!("{what}: {}'s join is approved and waits for the cluster to apply it", x.operator)
+        }
+        Some(E::NoJoinRequest(x)) => {
+            eyre::eyre!("{what}: {} has not asked to join (requestJoin)", x.operator)
+        }
+        Some(E::NotOwner(x)) => eyre::eyre!("{what}: only the layer's owner may do this, not {}", x.caller),
+        Some(E::LayerClosing(_)) => eyre::eyre!("{what}: the layer is closing or closed"),
+        Some(E::LayerSettled(_)) => eyre::eyre!("{what}: the layer is settled"),
+        Some(other) => eyre::eyre!("{what}: the layer contract refuses: {other:?}"),
+        None => eyre::eyre!("{what}: {e}"),
+    }
+}
+
+/// Simulates, sends and waits for a membership call.
+async fn membership_call<P: Provider>(
+    call: alloy::contract::CallBuilder<P, (), alloy::network::Ethereum>,
+    what: &str,
+) -> eyre::Result<B256> {
+    call.call().await.map_err(|e| membership_error(e, what))?;
+    let receipt = call.send().await.map_err(|e| membership_error(e, what))?.get_receipt().await?;
+    if !receipt.status() {
+        bail!("{what}: transaction {} reverted", receipt.transaction_hash);
+    }
+    Ok(receipt.transaction_hash)
+}
+
+/// An operator asks to join the layer's sequencer set (`FlashLayer.requestJoin`), sent from
+/// its settlement key so that the contract knows it holds it.
+pub async fn request_join(
+    l1_rpc: &str,
+    contract: Address,
+    settlement: &PrivateKeySigner,
+    consensus_key: B256,
+) -> eyre::Result<B256> {
+    let layer = FlashLayer::new(contract, wallet(l1_rpc, settlement)?);
+    let tx = membership_call(layer.requestJoin(consensus_key).clear_decoder(), "requestJoin").await?;
+    println!(
+        "asked to join as {} (consensus key {consensus_key}): L1 tx {tx}; the owner approves with `flashlayer membership approve --operator {}`",
+        settlement.address(),
+        settlement.address()
+    );
+    Ok(tx)
+}
+
+/// The owner approves an operator's join request (`FlashLayer.approveJoin`).
+pub async fn approve_join(
+    l1_rpc: &str,
+    contract: Address,
+    owner: &PrivateKeySigner,
+    operator: Address,
+) -> eyre::Result<B256> {
+    let layer = FlashLayer::new(contract, wallet(l1_rpc, owner)?);
+    let tx = membership_call(layer.approveJoin(operator).clear_decoder(), "approveJoin").await?;
+    println!("approved {operator} to join: L1 tx {tx}; the cluster applies it at its next batch boundary");
+    Ok(tx)
+}
+
+/// An operator (or the owner) announces the operator's departure (`FlashLayer.requestLeave`).
+pub async fn request_leave(
+    l1_rpc: &str,
+    contract: Address,
+    key: &PrivateKeySigner,
+    operator: Address,
+) -> eyre::Result<B256> {
+    let layer = FlashLayer::new(contract, wallet(l1_rpc, key)?);
+    let tx = membership_call(layer.requestLeave(operator).clear_decoder(), "requestLeave").await?;
+    println!("{operator} leaves: L1 tx {tx}; the cluster applies it at its next batch boundary");
+    Ok(tx)
+}

@@ -152,6 +152,12 @@ enum Command {
         #[command(subcommand)]
         command: BridgeCommand,
     },
+    /// Change a live layer's sequencer set (owner-approved requests on L1; the cluster applies
+    /// them at a batch boundary).
+    Membership {
+        #[command(subcommand)]
+        command: MembershipCommand,
+    },
     /// Create a layer on an L1: check the parameters, deploy its contract (the owner's key pays
     /// and locks the genesis ETH), write the layer description operators start from.
     Create(Box<CreateArgs>),
@@ -211,6 +217,55 @@ enum Command {
         /// Dispose even if the final batch is not final on L1.
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MembershipCommand {
+    /// An operator asks to join, from the settlement key in its keys directory.
+    RequestJoin {
+        /// L1 JSON-RPC URL.
+        #[arg(long)]
+        l1_rpc: String,
+        /// The layer's contract on L1.
+        #[arg(long)]
+        contract: alloy::primitives::Address,
+        /// The operator's keys directory.
+        #[arg(long)]
+        keys: PathBuf,
+        /// Password of encrypted keys (first line of this file); also FLASHLAYER_KEYS_PASSWORD.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// The owner approves a join request.
+    Approve {
+        /// L1 JSON-RPC URL.
+        #[arg(long)]
+        l1_rpc: String,
+        /// The layer's contract on L1.
+        #[arg(long)]
+        contract: alloy::primitives::Address,
+        /// The owner's private key (hex).
+        #[arg(long, env = "FLASHLAYER_OWNER_KEY", hide_env_values = true)]
+        owner_key: String,
+        /// The operator's settlement address.
+        #[arg(long)]
+        operator: alloy::primitives::Address,
+    },
+    /// The owner, or the operator itself, announces the operator's departure.
+    Leave {
+        /// L1 JSON-RPC URL.
+        #[arg(long)]
+        l1_rpc: String,
+        /// The layer's contract on L1.
+        #[arg(long)]
+        contract: alloy::primitives::Address,
+        /// Private key (hex) of the owner or of the operator's settlement key.
+        #[arg(long)]
+        private_key: String,
+        /// The operator's settlement address.
+        #[arg(long)]
+        operator: alloy::primitives::Address,
     },
 }
 
@@ -723,6 +778,26 @@ fn main() -> eyre::Result<()> {
                 created.path.display(),
                 args.l1_rpc
             );
+            Ok(())
+        }
+        Command::Membership { command } => {
+            let rt = runtime()?;
+            match command {
+                MembershipCommand::RequestJoin { l1_rpc, contract, keys: dir, password_file } => {
+                    let keys =
+                        keys::NodeKeys::load(&dir, keys::password(password_file.as_deref())?.as_deref())?;
+                    let consensus = alloy::primitives::B256::from(keys.consensus_public().to_bytes());
+                    rt.block_on(bridge::request_join(&l1_rpc, contract, &keys.settlement, consensus))?;
+                }
+                MembershipCommand::Approve { l1_rpc, contract, owner_key, operator } => {
+                    let owner = owner_key.parse().map_err(|e| eyre::eyre!("--owner-key: {e}"))?;
+                    rt.block_on(bridge::approve_join(&l1_rpc, contract, &owner, operator))?;
+                }
+                MembershipCommand::Leave { l1_rpc, contract, private_key: key, operator } => {
+                    let key = private_key(&key)?;
+                    rt.block_on(bridge::request_leave(&l1_rpc, contract, &key, operator))?;
+                }
+            }
             Ok(())
         }
         Command::Status { rpc, json, layer, l1_rpc } => {

@@ -623,16 +623,32 @@ async fn an_operator_joins_and_another_leaves_while_batches_keep_landing() {
     let field = |label: &str| shown.lines().find_map(|l| l.strip_prefix(label)).unwrap().trim().to_string();
     let new_key = field("consensus key (ed25519):").to_lowercase();
     let new_address: Address = field("settlement address:").parse().unwrap();
-    let settlement_key =
-        format!("0x{}", std::fs::read_to_string(keys.join("settlement.key")).unwrap().trim());
     let fund = TransactionRequest::default().with_to(new_address).with_value(parse_ether("1").unwrap());
     wallet(&life.l1_rpc, funder).send_transaction(fund).await.unwrap().get_receipt().await.unwrap();
-    let as_operator = FlashLayer::new(life.contract, wallet(&life.l1_rpc, &settlement_key));
-    let key_bytes: B256 = new_key.parse().unwrap();
-    assert!(as_operator.requestJoin(key_bytes).send().await.unwrap().get_receipt().await.unwrap().status());
-    let as_owner = FlashLayer::new(life.contract, wallet(&life.l1_rpc, OWNER_KEY));
-    assert!(as_owner.approveJoin(new_address).send().await.unwrap().get_receipt().await.unwrap().status());
-
+    let contract_arg = life.contract.to_string();
+    let l1_arg = life.l1_rpc.clone();
+    let keys_arg = keys.to_str().unwrap().to_string();
+    let membership = |args: &[&str]| {
+        let mut all = vec!["membership"];
+        all.extend(args);
+        all.extend(["--l1-rpc", l1_arg.as_str(), "--contract", contract_arg.as_str()]);
+        flashlayer(&all)
+    };
+    let new_address_arg = new_address.to_string();
+    // Approving what nobody asked for, or as someone else than the owner, is refused.
+    let early = membership(&["approve", "--owner-key", OWNER_KEY, "--operator", &new_address_arg]);
+    assert!(String::from_utf8_lossy(&early.stderr).contains("has not asked to join"), "{early:?}");
+    let asked = membership(&["request-join", "--keys", &keys_arg]);
+    assert!(asked.status.success(), "{}", String::from_utf8_lossy(&asked.stderr));
+    let twice = membership(&["request-join", "--keys", &keys_arg]);
+    assert!(
+        String::from_utf8_lossy(&twice.stderr).contains("already has a join request pending"),
+        "{twice:?}"
+    );
+    let stranger = membership(&["approve", "--owner-key", funder, "--operator", &new_address_arg]);
+    assert!(String::from_utf8_lossy(&stranger.stderr).contains("only the layer's owner"), "{stranger:?}");
+    let approved = membership(&["approve", "--owner-key", OWNER_KEY, "--operator", &new_address_arg]);
+    assert!(approved.status.success(), "{}", String::from_utf8_lossy(&approved.stderr));
     // Its node starts from the layer description, syncs and joins the set.
     let port = free_port();
     let p2p = format!("/ip4/127.0.0.1/tcp/{}", free_port());
@@ -669,7 +685,8 @@ async fn an_operator_joins_and_another_leaves_while_batches_keep_landing() {
 
     // One of the original operators leaves (announced by the owner).
     let (leaving_key, leaving) = original[1].clone();
-    assert!(as_owner.requestLeave(leaving).send().await.unwrap().get_receipt().await.unwrap().status());
+    let left = membership(&["leave", "--private-key", OWNER_KEY, "--operator", &leaving.to_string()]);
+    assert!(left.status.success(), "{}", String::from_utf8_lossy(&left.stderr));
     expected_keys.retain(|k| *k != leaving_key);
     expected_signers.retain(|a| *a != leaving);
     wait_for("the operator out of both sets", Duration::from_secs(90), async || {
