@@ -11,8 +11,12 @@
 use flashlayer_execution::BlockExecutor;
 use flashlayer_settlement::{service::SettlementStatus, watcher::L1Watcher};
 use flashlayer_storage::Db;
+use parking_lot::Mutex;
 use serde::Serialize;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
 
 /// A layer's phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -48,7 +52,13 @@ pub struct Lifecycle {
     pub end_block: Option<u64>,
     watcher: Option<L1Watcher>,
     db: Db,
+    /// The executed head and its `ended_at`, read from the database at most every
+    /// [`HEAD_CACHE`]: admission asks on every transaction.
+    head: Arc<Mutex<Option<(Instant, u64, u64)>>>,
 }
+
+/// How long the cached executed head is used before it is read again.
+const HEAD_CACHE: Duration = Duration::from_millis(100);
 
 fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
@@ -58,14 +68,28 @@ impl Lifecycle {
     /// The life of a layer ending at `end_time` / `end_block` (or when closed on L1, as
     /// `watcher` sees it), with its chain in `db`.
     pub fn new(end_time: Option<u64>, end_block: Option<u64>, watcher: Option<L1Watcher>, db: Db) -> Self {
-        Self { end_time, end_block, watcher, db }
+        Self { end_time, end_block, watcher, db, head: Arc::new(Mutex::new(None)) }
+    }
+
+    /// The executed head and the block that ended the layer (0: live), at most
+    /// [`HEAD_CACHE`] old.
+    fn head(&self) -> (u64, u64) {
+        let mut cached = self.head.lock();
+        if let Some((at, head, ended_at)) = *cached
+            && at.elapsed() < HEAD_CACHE
+        {
+            return (head, ended_at);
+        }
+        let head = self.db.head_number().ok().flatten().unwrap_or_default();
+        let ended_at = BlockExecutor::settlement_of(&self.db, head).map(|r| r.ended_at).unwrap_or_default();
+        *cached = Some((Instant::now(), head, ended_at));
+        (head, ended_at)
     }
 
     /// The L2 block that ended the layer, once executed here.
     pub fn ended_at(&self) -> Option<u64> {
-        let head = self.db.head_number().ok().flatten()?;
-        let record = BlockExecutor::settlement_of(&self.db, head).ok()?;
-        (record.ended_at != 0).then_some(record.ended_at)
+        let (_, ended_at) = self.head();
+        (ended_at != 0).then_some(ended_at)
     }
 
     /// The L1 block the owner closed the layer in, once confirmed here.
@@ -88,7 +112,7 @@ impl Lifecycle {
         }
         if let Some(end) = self.end_block {
             // The end block itself carries no transactions.
-            let head = self.db.head_number().ok().flatten().unwrap_or_default();
+            let (head, _) = self.head();
             if head + 1 >= end {
                 return Some(format!("the layer ends at block {end}"));
             }
@@ -109,9 +133,9 @@ impl Lifecycle {
         if self.closed_reason().is_some() {
             return Phase::Closing;
         }
-        match self.db.head_number().ok().flatten() {
-            Some(head) if head > 0 => Phase::Live,
-            _ => Phase::Starting,
+        match self.head() {
+            (0, _) => Phase::Starting,
+            _ => Phase::Live,
         }
     }
 }
