@@ -112,33 +112,29 @@ pub async fn relay(
     };
     let provider = wallet(l1_rpc, key)?;
     let layer = FlashLayer::new(contract, provider);
-    let call = layer.relayMessage(
-        proof.batch_index,
-        proof.nonce,
-        proof.sender,
-        proof.target,
-        proof.value,
-        proof.data,
-        proof.proof,
-    );
-    if let Err(e) = call.call().await {
-        match e.as_decoded_interface_error::<FlashLayer::FlashLayerErrors>() {
-            Some(FlashLayer::FlashLayerErrors::AlreadyRelayed(_)) => {
-                bail!("message {message} was already relayed")
-            }
-            Some(other) => bail!("the layer contract refuses the relay: {other:?}"),
-            None => bail!("relay simulation failed: {e}"),
+    let call = layer
+        .relayMessage(
+            proof.batch_index,
+            proof.nonce,
+            proof.sender,
+            proof.target,
+            proof.value,
+            proof.data,
+            proof.proof,
+        )
+        .clear_decoder();
+    let tx = simulate_and_send(call, "relay", |e| match e {
+        FlashLayer::FlashLayerErrors::AlreadyRelayed(_) => {
+            Some(format!("message {message} was already relayed"))
         }
-    }
-    let receipt = call.send().await?.get_receipt().await?;
-    if !receipt.status() {
-        bail!("relay transaction {} reverted", receipt.transaction_hash);
-    }
+        _ => None,
+    })
+    .await?;
     println!(
-        "relayed message {message} (batch {}): L1 tx {}, {} wei to {}",
-        proof.batch_index, receipt.transaction_hash, proof.value, proof.target
+        "relayed message {message} (batch {}): L1 tx {tx}, {} wei to {}",
+        proof.batch_index, proof.value, proof.target
     );
-    Ok(receipt.transaction_hash)
+    Ok(tx)
 }
 
 /// Pays back deposit `nonce` to its sender once the layer is settled without having credited
@@ -161,59 +157,58 @@ pub async fn refund(
         .find_map(|log| FlashLayer::Deposit::decode_log(&log.inner).ok())
         .ok_or_else(|| eyre::eyre!("no deposit with nonce {nonce} on the layer contract {contract}"))?;
     let layer = FlashLayer::new(contract, provider);
-    let call = layer.refundDeposit(nonce, deposit.from, deposit.to, deposit.amount);
+    let call = layer.refundDeposit(nonce, deposit.from, deposit.to, deposit.amount).clear_decoder();
+    let tx = simulate_and_send(call, "refund", |e| match e {
+        FlashLayer::FlashLayerErrors::NotSettled(_) => {
+            Some("the layer is not settled yet: deposits are refunded only after its final batch".into())
+        }
+        FlashLayer::FlashLayerErrors::NotRefundable(_) => Some(format!(
+            "deposit {nonce} is not refundable: the layer credited it on L2 (claim the balance instead), or it was refunded already"
+        )),
+        _ => None,
+    })
+    .await?;
+    println!("refunded deposit {nonce}: {} wei back to {}, L1 tx {tx}", deposit.amount, deposit.from);
+    Ok(tx)
+}
+
+/// A refused membership call in the operator's words.
+fn membership_refusal(e: &FlashLayer::FlashLayerErrors) -> Option<String> {
+    use FlashLayer::FlashLayerErrors as E;
+    Some(match e {
+        E::AlreadyMember(x) => format!("{} is already in the signer set", x.operator),
+        E::JoinPending(x) => format!("{} already has a join request pending", x.operator),
+        E::JoinApproved(x) => {
+            format!("{}'s join is approved and waits for the cluster to apply it", x.operator)
+        }
+        E::NoJoinRequest(x) => format!("{} has not asked to join (requestJoin)", x.operator),
+        E::NotOwner(x) => format!("only the layer's owner may do this, not {}", x.caller),
+        E::LayerClosing(_) => "the layer is closing or closed".into(),
+        E::LayerSettled(_) => "the layer is settled".into(),
+        _ => return None,
+    })
+}
+
+/// Simulates `call` against the latest L1 state, so that a refusal is reported with the
+/// contract's reason (in words where `explain` knows them) and nothing is sent; then sends it
+/// and waits for a successful receipt. `what` names the call in errors.
+async fn simulate_and_send<P: Provider>(
+    call: alloy::contract::CallBuilder<P, (), alloy::network::Ethereum>,
+    what: &str,
+    explain: impl Fn(&FlashLayer::FlashLayerErrors) -> Option<String>,
+) -> eyre::Result<B256> {
     if let Err(e) = call.call().await {
         match e.as_decoded_interface_error::<FlashLayer::FlashLayerErrors>() {
-            Some(FlashLayer::FlashLayerErrors::NotSettled(_)) => {
-                bail!("the layer is not settled yet: deposits are refunded only after its final batch")
-            }
-            Some(FlashLayer::FlashLayerErrors::NotRefundable(_)) => bail!(
-                "deposit {nonce} is not refundable: the layer credited it on L2 (claim the balance instead), or it was refunded already"
-            ),
-            Some(other) => bail!("the layer contract refuses the refund: {other:?}"),
-            None => bail!("refund simulation failed: {e}"),
+            Some(refusal) => match explain(&refusal) {
+                Some(words) => bail!("{what}: {words}"),
+                None => bail!("the layer contract refuses the {what}: {refusal:?}"),
+            },
+            None => bail!("{what} simulation failed: {e}"),
         }
     }
     let receipt = call.send().await?.get_receipt().await?;
     if !receipt.status() {
-        bail!("refund transaction {} reverted", receipt.transaction_hash);
-    }
-    println!(
-        "refunded deposit {nonce}: {} wei back to {}, L1 tx {}",
-        deposit.amount, deposit.from, receipt.transaction_hash
-    );
-    Ok(receipt.transaction_hash)
-}
-
-/// How a membership call went wrong, in the operator's words.
-fn membership_error(e: alloy::contract::Error, what: &str) -> eyre::Report {
-    use FlashLayer::FlashLayerErrors as E;
-    match e.as_decoded_interface_error::<E>() {
-        Some(E::AlreadyMember(x)) => eyre::eyre!("{what}: {} is already in the signer set", x.operator),
-        Some(E::JoinPending(x)) => eyre::eyre!("{what}: {} already has a join request pending", x.operator),
-        Some(E::JoinApproved(x)) => {
-            eyre::eyre!("{what}: {}'s join is approved and waits for the cluster to apply it", x.operator)
-        }
-        Some(E::NoJoinRequest(x)) => {
-            eyre::eyre!("{what}: {} has not asked to join (requestJoin)", x.operator)
-        }
-        Some(E::NotOwner(x)) => eyre::eyre!("{what}: only the layer's owner may do this, not {}", x.caller),
-        Some(E::LayerClosing(_)) => eyre::eyre!("{what}: the layer is closing or closed"),
-        Some(E::LayerSettled(_)) => eyre::eyre!("{what}: the layer is settled"),
-        Some(other) => eyre::eyre!("{what}: the layer contract refuses: {other:?}"),
-        None => eyre::eyre!("{what}: {e}"),
-    }
-}
-
-/// Simulates, sends and waits for a membership call.
-async fn membership_call<P: Provider>(
-    call: alloy::contract::CallBuilder<P, (), alloy::network::Ethereum>,
-    what: &str,
-) -> eyre::Result<B256> {
-    call.call().await.map_err(|e| membership_error(e, what))?;
-    let receipt = call.send().await.map_err(|e| membership_error(e, what))?.get_receipt().await?;
-    if !receipt.status() {
-        bail!("{what}: transaction {} reverted", receipt.transaction_hash);
+        bail!("{what} transaction {} reverted", receipt.transaction_hash);
     }
     Ok(receipt.transaction_hash)
 }
@@ -227,7 +222,12 @@ pub async fn request_join(
     consensus_key: B256,
 ) -> eyre::Result<B256> {
     let layer = FlashLayer::new(contract, wallet(l1_rpc, settlement)?);
-    let tx = membership_call(layer.requestJoin(consensus_key).clear_decoder(), "requestJoin").await?;
+    let tx = simulate_and_send(
+        layer.requestJoin(consensus_key).clear_decoder(),
+        "requestJoin",
+        membership_refusal,
+    )
+    .await?;
     println!(
         "asked to join as {} (consensus key {consensus_key}): L1 tx {tx}; the owner approves with `flashlayer membership approve --operator {}`",
         settlement.address(),
@@ -244,7 +244,9 @@ pub async fn approve_join(
     operator: Address,
 ) -> eyre::Result<B256> {
     let layer = FlashLayer::new(contract, wallet(l1_rpc, owner)?);
-    let tx = membership_call(layer.approveJoin(operator).clear_decoder(), "approveJoin").await?;
+    let tx =
+        simulate_and_send(layer.approveJoin(operator).clear_decoder(), "approveJoin", membership_refusal)
+            .await?;
     println!("approved {operator} to join: L1 tx {tx}; the cluster applies it at its next batch boundary");
     Ok(tx)
 }
@@ -257,7 +259,9 @@ pub async fn request_leave(
     operator: Address,
 ) -> eyre::Result<B256> {
     let layer = FlashLayer::new(contract, wallet(l1_rpc, key)?);
-    let tx = membership_call(layer.requestLeave(operator).clear_decoder(), "requestLeave").await?;
+    let tx =
+        simulate_and_send(layer.requestLeave(operator).clear_decoder(), "requestLeave", membership_refusal)
+            .await?;
     println!("{operator} leaves: L1 tx {tx}; the cluster applies it at its next batch boundary");
     Ok(tx)
 }

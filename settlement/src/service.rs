@@ -431,30 +431,16 @@ impl Settlement {
             tracing::error!(index = next, ours = %built.batch.prevBatchHash, l1 = %settled.batch_hash, "settlement: our batch chain does not extend L1's; not submitting");
             return None;
         }
-        let (item, members, what) = if built.signers.epoch > settled.epoch {
-            // The batch is signed by a set the contract does not hold yet: install it first,
-            // with the outgoing set's signatures.
-            let epoch = settled.epoch + 1;
-            let (set, signatures) = state.updates.get(&epoch)?;
-            let old: Vec<Address> = state
+        // The batch is signed by a set the contract does not hold yet: install that set first,
+        // submitted by the outgoing set (the previous batch's signers) with their signatures.
+        let (item, members) = if built.signers.epoch > settled.epoch {
+            let old = state
                 .chain
                 .get(next - 1)
-                .map(|b| b.signers.members.clone())
-                .unwrap_or_else(|| self.config.members.clone());
-            let what = Submission::Update {
-                members: set.members.clone(),
-                threshold: set.threshold,
-                signatures: signatures.quorum()?,
-            };
-            ((UPDATE, epoch), old, what)
+                .map_or_else(|| self.config.members.clone(), |b| b.signers.members.clone());
+            ((UPDATE, settled.epoch + 1), old)
         } else {
-            let signatures = state.sets.get(&next)?.quorum()?;
-            let what = Submission::Batch {
-                batch: built.batch.clone(),
-                balances_root: built.balances.as_ref().map(|b| b.root),
-                signatures,
-            };
-            ((BATCH, next), built.signers.members.clone(), what)
+            ((BATCH, next), built.signers.members.clone())
         };
         let waited = state.quorum_at.get(&item)?.elapsed();
         let me = members.iter().position(|m| *m == key.address())?;
@@ -469,6 +455,21 @@ impl Settlement {
         {
             return None;
         }
+        let what = match item {
+            (UPDATE, epoch) => {
+                let (set, signatures) = state.updates.get(&epoch)?;
+                Submission::Update {
+                    members: set.members.clone(),
+                    threshold: set.threshold,
+                    signatures: signatures.quorum()?,
+                }
+            }
+            _ => Submission::Batch {
+                signatures: state.sets.get(&next)?.quorum()?,
+                balances_root: built.balances.as_ref().map(|b| b.root),
+                batch: built.batch,
+            },
+        };
         state.in_flight = Some((item, None));
         let attempt = state.sent.get(&item).copied().unwrap_or_default();
         Some(Due { item, what, attempt })

@@ -237,31 +237,34 @@ async fn poll(
         let mut start = from;
         while start <= confirmed {
             let end = (start + LOG_RANGE - 1).min(confirmed);
+            // Deposits and membership changes in one query, told apart by their topic.
             let filter = Filter::new()
                 .address(config.contract)
-                .event_signature(FlashLayer::Deposit::SIGNATURE_HASH)
+                .event_signature(vec![
+                    FlashLayer::Deposit::SIGNATURE_HASH,
+                    FlashLayer::MembershipChanged::SIGNATURE_HASH,
+                ])
                 .from_block(start)
                 .to_block(end);
-            let logs = provider.get_logs(&filter).await?;
             let mut fresh = Vec::new();
-            for log in logs {
-                let block = log.block_number.unwrap_or(end);
-                match FlashLayer::Deposit::decode_log(&log.inner) {
-                    Ok(event) => fresh.push((
-                        Deposit { nonce: event.nonce, from: event.from, to: event.to, amount: event.amount },
-                        block,
-                    )),
-                    Err(e) => tracing::warn!(error = %e, "L1 watcher: undecodable Deposit log"),
-                }
-            }
-            let filter = Filter::new()
-                .address(config.contract)
-                .event_signature(FlashLayer::MembershipChanged::SIGNATURE_HASH)
-                .from_block(start)
-                .to_block(end);
             let mut changes = Vec::new();
             for log in provider.get_logs(&filter).await? {
                 let block = log.block_number.unwrap_or(end);
+                if log.topic0() == Some(&FlashLayer::Deposit::SIGNATURE_HASH) {
+                    match FlashLayer::Deposit::decode_log(&log.inner) {
+                        Ok(event) => fresh.push((
+                            Deposit {
+                                nonce: event.nonce,
+                                from: event.from,
+                                to: event.to,
+                                amount: event.amount,
+                            },
+                            block,
+                        )),
+                        Err(e) => tracing::warn!(error = %e, "L1 watcher: undecodable Deposit log"),
+                    }
+                    continue;
+                }
                 match FlashLayer::MembershipChanged::decode_log(&log.inner) {
                     Ok(event) => {
                         let mut consensus_key = event.consensusKey;

@@ -213,6 +213,19 @@ pub fn spawn_node_with(
         .expect("spawn flashlayer node")
 }
 
+/// Polls `check` every 250 ms until it returns a value; fails the test after `within`,
+/// naming `what`.
+pub async fn wait_for<T>(what: &str, within: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// Waits until the node at `url` answers, failing with its log if it exits first.
 pub async fn wait_rpc(url: &str, child: &mut Child, log: impl Fn() -> String) {
     let deadline = Instant::now() + Duration::from_secs(60);

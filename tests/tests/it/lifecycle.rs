@@ -16,7 +16,7 @@ use alloy::{
 };
 use flashlayer_execution::messages::L2_MESSAGE_PASSER;
 use flashlayer_settlement::bindings::{FlashLayer, L2MessagePasser};
-use flashlayer_tests::{Anvil, flashlayer_bin, free_port, output, run, spawn_node_with, wait_rpc};
+use flashlayer_tests::{Anvil, flashlayer_bin, free_port, output, run, spawn_node_with, wait_for, wait_rpc};
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command},
@@ -55,17 +55,6 @@ fn wallet(url: &str, key: &str) -> DynProvider {
         .wallet(EthereumWallet::from(signer(key)))
         .connect_http(url.parse().unwrap())
         .erased()
-}
-
-async fn wait_for<T>(what: &str, within: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 fn flashlayer(args: &[&str]) -> std::process::Output {

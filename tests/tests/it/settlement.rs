@@ -14,11 +14,8 @@ use alloy::{
     sol_types::SolEvent,
 };
 use flashlayer_settlement::bindings::FlashLayer;
-use flashlayer_tests::{Anvil, Cluster, flashlayer_bin, output, run};
-use std::{
-    process::Command,
-    time::{Duration, Instant},
-};
+use flashlayer_tests::{Anvil, Cluster, flashlayer_bin, output, run, wait_for};
+use std::{process::Command, time::Duration};
 
 /// Small batches so that several land within a test.
 const SETTLEMENT: &[&str] =
@@ -33,17 +30,6 @@ fn contract(cluster: &Cluster) -> Address {
 
 fn l1(anvil: &Anvil) -> alloy::providers::DynProvider {
     ProviderBuilder::new().connect_http(anvil.rpc_url().parse().unwrap()).erased()
-}
-
-async fn wait_for<T>(what: &str, within: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 async fn last_batch(anvil: &Anvil, contract: Address) -> u64 {
