@@ -11,7 +11,14 @@
 //!   checked by the node (signer and batch) before forwarding.
 //!
 //! Peers that send undecodable or oversized messages are disconnected and blocked for a while.
-//! The swarm runs in one tokio task ([`service`]); [`P2p`] is the thread-safe handle to it.
+//!
+//! # Layout
+//! - [`P2p`] (this file): the thread-safe handle the node holds: send and broadcast consensus
+//!   messages, publish transaction and settlement gossip, block peers, list them.
+//! - [`ConsensusTransport`] (this file): the consensus crate's `Transport` over [`P2p`].
+//! - `service`: the swarm's one tokio task: behaviours, dialing known peers with backoff, the
+//!   inbound consensus channel, gossip batching and decoding, peer blocking.
+//! - `codec`: the length-prefixed, size-capped request-response codec of consensus messages.
 
 mod codec;
 mod service;

@@ -22,8 +22,8 @@ use alloy::{
     primitives::{Address, B256, U256},
     signers::local::PrivateKeySigner,
 };
-use flashlayer::loadgen::{Report, html};
 use flashlayer_execution::{BlockExecutor, ChainConfig, FeeMode, Payload};
+use flashlayer_loadgen::{Report, html};
 use flashlayer_storage::Db;
 use flashlayer_tests::{Anvil, Cluster, flashlayer_bin, repo_root, signed_transfer};
 use rayon::prelude::*;

@@ -3,6 +3,17 @@
 //!
 //! Every multi-process helper lives here so that scenarios read like their story: start a
 //! node, send transactions, kill it, restart it, compare.
+//!
+//! # Layout
+//! - Tools: [`flashlayer_bin`], [`tool`] (anvil, cast, forge from `scripts/setup`), [`cast`],
+//!   [`free_port`], [`run`] / [`output`].
+//! - Accounts and transactions: [`Account`], [`signed_transfer`], [`wait_receipts`].
+//! - One node: [`TestNode`], [`spawn_node`] / [`spawn_node_with`], [`wait_rpc`], [`wait_for`].
+//! - A cluster of node processes with faults (kill, restart, block a peer): [`Cluster`],
+//!   [`ClusterNode`].
+//! - The L1: [`Anvil`], [`forge_create`].
+//! - The scenarios themselves are `tests/it/*.rs` (one binary, a module per story); the
+//!   side-by-side benchmark is `benches/side_by_side.rs`.
 
 use alloy::{
     consensus::{SignableTransaction, TxEip1559, TxEnvelope},

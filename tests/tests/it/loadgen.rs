@@ -7,7 +7,7 @@ use alloy::{
     providers::{DynProvider, Provider},
     sol,
 };
-use flashlayer::loadgen::Report;
+use flashlayer_loadgen::Report;
 use flashlayer_tests::{Anvil, Cluster, flashlayer_bin, run};
 use std::{collections::HashSet, process::Command};
 

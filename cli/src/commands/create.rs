@@ -9,24 +9,144 @@
 //! written or sent before every check has passed; an L1 failure after the first transaction
 //! names what was sent (see [`crate::devnet::attach_l1`]).
 
-use crate::{
-    devnet::{L1Setup, attach_l1},
-    layer::{DEV_BLOCK_INTERVAL_MS, GasToken, LayerDescription, Sequencer},
-    mempool::OrderingPolicy,
-};
+use crate::devnet::{L1Setup, attach_l1};
 use alloy::{
     genesis::{Genesis, GenesisAccount},
     primitives::{Address, U256},
     signers::local::PrivateKeySigner,
 };
+use clap::Args;
 use eyre::{Context, bail, ensure};
 use flashlayer_execution::{ChainConfig, FeeMode};
+use flashlayer_node::{
+    layer::{DEV_BLOCK_INTERVAL_MS, GasToken, LayerDescription, Sequencer},
+    mempool::OrderingPolicy,
+};
 use serde::Deserialize;
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
     time::{SystemTime, UNIX_EPOCH},
 };
+
+/// `flashlayer create`'s flags (each overrides the parameter file).
+#[derive(Debug, Args)]
+pub struct CreateCommand {
+    /// L1 JSON-RPC URL.
+    #[arg(long)]
+    l1_rpc: String,
+    /// The owner's private key (hex): deploys, pays, may close the layer early.
+    #[arg(long, env = "FLASHLAYER_OWNER_KEY", hide_env_values = true)]
+    owner_key: String,
+    /// Parameter file (JSON; see docs/lifecycle.md).
+    #[arg(long)]
+    params: Option<PathBuf>,
+    /// Where to write the layer description.
+    #[arg(long, default_value = "layer.json")]
+    out: PathBuf,
+    /// Layer name.
+    #[arg(long)]
+    name: Option<String>,
+    /// L2 chain id.
+    #[arg(long)]
+    chain_id: Option<u64>,
+    /// A sequencer: CONSENSUS_KEY,SETTLEMENT_ADDRESS,P2P_MULTIADDR (repeatable; added to the file's).
+    #[arg(long = "sequencer", value_parser = parse_sequencer)]
+    sequencers: Vec<Sequencer>,
+    /// Signatures a batch needs (default: just over two thirds).
+    #[arg(long)]
+    threshold: Option<usize>,
+    /// Lifetime from now, in seconds.
+    #[arg(long)]
+    duration: Option<u64>,
+    /// Deadline, Unix seconds.
+    #[arg(long)]
+    end_time: Option<u64>,
+    /// L2 block that ends the layer.
+    #[arg(long)]
+    end_block: Option<u64>,
+    /// Milliseconds between blocks.
+    #[arg(long)]
+    block_interval_ms: Option<u64>,
+    /// Block gas limit.
+    #[arg(long)]
+    gas_limit: Option<u64>,
+    /// Transaction ordering: fcfs or priority.
+    #[arg(long)]
+    ordering: Option<OrderingPolicy>,
+    /// No fees (base fee zero; transactions may pay nothing).
+    #[arg(long)]
+    gasless: bool,
+    /// Gas token name.
+    #[arg(long)]
+    token_name: Option<String>,
+    /// Gas token symbol.
+    #[arg(long)]
+    token_symbol: Option<String>,
+    /// Seconds after a batch lands before its messages / the final balances can be taken out.
+    #[arg(long)]
+    challenge_window: Option<u64>,
+    /// ETH (decimal) the owner sends each settlement key for submission gas.
+    #[arg(long)]
+    fund_settlement: Option<String>,
+}
+
+impl CreateCommand {
+    /// Checks the parameters, deploys the layer and writes its description.
+    pub fn execute(self) -> eyre::Result<()> {
+        let owner = self.owner_key.parse().map_err(|e| eyre::eyre!("--owner-key: {e}"))?;
+        let file = match &self.params {
+            Some(path) => CreateParams::load(path)?,
+            None => CreateParams::default(),
+        };
+        let token = match (self.token_name, self.token_symbol) {
+            (None, None) => None,
+            (name, symbol) => {
+                let base = file.token.clone().unwrap_or_default();
+                Some(GasToken { name: name.unwrap_or(base.name), symbol: symbol.unwrap_or(base.symbol) })
+            }
+        };
+        let flags = CreateParams {
+            name: self.name,
+            chain_id: self.chain_id,
+            sequencers: self.sequencers,
+            threshold: self.threshold,
+            duration_secs: self.duration,
+            end_time: self.end_time,
+            end_block: self.end_block,
+            block_interval_ms: self.block_interval_ms,
+            gas_limit: self.gas_limit,
+            ordering: self.ordering,
+            gasless: self.gasless.then_some(true),
+            token,
+            challenge_window_secs: self.challenge_window,
+            fund_settlement_eth: self.fund_settlement,
+            ..Default::default()
+        };
+        let params = file.overridden_by(flags);
+        let created = super::runtime()?.block_on(create(params, &self.l1_rpc, owner, &self.out))?;
+        let l1 = created.layer.l1.as_ref().expect("created on L1");
+        println!(
+            "created layer {:?}: contract {} on L1 chain {} (block {}), {} sequencers, threshold {}",
+            created.layer.name,
+            l1.contract,
+            l1.chain_id,
+            l1.deployed_at,
+            created.layer.sequencers.len(),
+            l1.threshold
+        );
+        if let Some(end) = created.layer.end_time {
+            println!("ends at {end} (Unix time), or earlier if the owner closes it on L1");
+        }
+        println!(
+            "wrote {}; operators start with: flashlayer node --layer {} --keys <dir> --datadir <dir> --l1-rpc {}",
+            created.path.display(),
+            created.path.display(),
+            self.l1_rpc
+        );
+        Ok(())
+    }
+}
 
 /// The parameter file (JSON). Every field may also come from a flag, which wins.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -264,7 +384,7 @@ pub fn parse_sequencer(spec: &str) -> Result<Sequencer, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::NodeKeys;
+    use flashlayer_node::keys::NodeKeys;
 
     fn params(n: usize) -> CreateParams {
         let sequencers = (0..n)

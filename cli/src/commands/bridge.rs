@@ -8,22 +8,120 @@
 //! - `refund`: after the layer settled, pays back a deposit it never credited
 //!   (`FlashLayer.refundDeposit`).
 
+use crate::{
+    args::{LayerContract, PrivateKey, ether},
+    l1::{simulate_and_send, wallet},
+};
 use alloy::{
-    network::EthereumWallet,
     primitives::{Address, B256, U256},
-    providers::{Provider, ProviderBuilder},
+    providers::Provider,
     signers::local::PrivateKeySigner,
     sol_types::SolEvent,
 };
+use clap::Subcommand;
 use eyre::{Context, bail};
 use flashlayer_execution::messages::{L2_MESSAGE_PASSER, MessageSent};
 use flashlayer_settlement::bindings::{FlashLayer, L2MessagePasser};
 use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
 use std::time::{Duration, Instant};
 
-fn wallet(url: &str, key: &PrivateKeySigner) -> eyre::Result<impl Provider + Clone> {
-    let url = url.parse().wrap_err_with(|| format!("RPC URL {url:?}"))?;
-    Ok(ProviderBuilder::new().wallet(EthereumWallet::from(key.clone())).connect_http(url))
+/// `flashlayer bridge` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BridgeCommand {
+    /// Deposit ETH on L1; it is credited on the layer once the L1 block is confirmed.
+    Deposit {
+        /// The layer's contract and its L1.
+        #[command(flatten)]
+        layer: LayerContract,
+        /// The paying key.
+        #[command(flatten)]
+        key: PrivateKey,
+        /// L2 recipient (default: the payer's address).
+        #[arg(long)]
+        to: Option<Address>,
+        /// Amount in ETH (decimal, e.g. 0.5).
+        #[arg(long)]
+        amount: String,
+    },
+    /// Start a withdrawal on the layer (an L2->L1 message); relay it once its batch lands.
+    Withdraw {
+        /// The layer's JSON-RPC URL.
+        #[arg(long)]
+        rpc: String,
+        /// The paying key.
+        #[command(flatten)]
+        key: PrivateKey,
+        /// L1 recipient (default: the payer's address).
+        #[arg(long)]
+        to: Option<Address>,
+        /// Amount in ETH (decimal).
+        #[arg(long)]
+        amount: String,
+    },
+    /// Relay an L2->L1 message (a withdrawal) on L1 once its batch is accepted there.
+    Relay {
+        /// The layer's JSON-RPC URL (for the proof).
+        #[arg(long)]
+        rpc: String,
+        /// The layer's contract and its L1.
+        #[command(flatten)]
+        layer: LayerContract,
+        /// The paying key.
+        #[command(flatten)]
+        key: PrivateKey,
+        /// Message hash (as `bridge withdraw` printed it).
+        #[arg(long)]
+        message: B256,
+        /// Seconds to wait for the batch to be accepted.
+        #[arg(long, default_value_t = 120)]
+        wait: u64,
+    },
+    /// Pay back a deposit the layer never credited (made after its final batch's last one),
+    /// once the layer is settled.
+    Refund {
+        /// The layer's contract and its L1.
+        #[command(flatten)]
+        layer: LayerContract,
+        /// The paying key.
+        #[command(flatten)]
+        key: PrivateKey,
+        /// The deposit's nonce (as `bridge deposit` printed it).
+        #[arg(long)]
+        nonce: u64,
+    },
+}
+
+impl BridgeCommand {
+    /// Runs the subcommand.
+    pub fn execute(self) -> eyre::Result<()> {
+        let rt = super::runtime()?;
+        match self {
+            Self::Deposit { layer, key, to, amount } => {
+                let key = key.signer()?;
+                let to = to.unwrap_or(key.address());
+                rt.block_on(deposit(&layer.l1_rpc, layer.contract, &key, to, ether(&amount)?))?;
+            }
+            Self::Withdraw { rpc, key, to, amount } => {
+                let key = key.signer()?;
+                let to = to.unwrap_or(key.address());
+                rt.block_on(withdraw(&rpc, &key, to, ether(&amount)?))?;
+            }
+            Self::Refund { layer, key, nonce } => {
+                rt.block_on(refund(&layer.l1_rpc, layer.contract, &key.signer()?, nonce))?;
+            }
+            Self::Relay { rpc, layer, key, message, wait } => {
+                rt.block_on(relay(
+                    &rpc,
+                    &layer.l1_rpc,
+                    layer.contract,
+                    &key.signer()?,
+                    message,
+                    Duration::from_secs(wait),
+                ))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Deposits `amount` wei on L1 for `to` on L2; returns the deposit nonce.
@@ -169,99 +267,5 @@ pub async fn refund(
     })
     .await?;
     println!("refunded deposit {nonce}: {} wei back to {}, L1 tx {tx}", deposit.amount, deposit.from);
-    Ok(tx)
-}
-
-/// A refused membership call in the operator's words.
-fn membership_refusal(e: &FlashLayer::FlashLayerErrors) -> Option<String> {
-    use FlashLayer::FlashLayerErrors as E;
-    Some(match e {
-        E::AlreadyMember(x) => format!("{} is already in the signer set", x.operator),
-        E::JoinPending(x) => format!("{} already has a join request pending", x.operator),
-        E::JoinApproved(x) => {
-            format!("{}'s join is approved and waits for the cluster to apply it", x.operator)
-        }
-        E::NoJoinRequest(x) => format!("{} has not asked to join (requestJoin)", x.operator),
-        E::NotOwner(x) => format!("only the layer's owner may do this, not {}", x.caller),
-        E::LayerClosing(_) => "the layer is closing or closed".into(),
-        E::LayerSettled(_) => "the layer is settled".into(),
-        _ => return None,
-    })
-}
-
-/// Simulates `call` against the latest L1 state, so that a refusal is reported with the
-/// contract's reason (in words where `explain` knows them) and nothing is sent; then sends it
-/// and waits for a successful receipt. `what` names the call in errors.
-async fn simulate_and_send<P: Provider>(
-    call: alloy::contract::CallBuilder<P, (), alloy::network::Ethereum>,
-    what: &str,
-    explain: impl Fn(&FlashLayer::FlashLayerErrors) -> Option<String>,
-) -> eyre::Result<B256> {
-    if let Err(e) = call.call().await {
-        match e.as_decoded_interface_error::<FlashLayer::FlashLayerErrors>() {
-            Some(refusal) => match explain(&refusal) {
-                Some(words) => bail!("{what}: {words}"),
-                None => bail!("the layer contract refuses the {what}: {refusal:?}"),
-            },
-            None => bail!("{what} simulation failed: {e}"),
-        }
-    }
-    let receipt = call.send().await?.get_receipt().await?;
-    if !receipt.status() {
-        bail!("{what} transaction {} reverted", receipt.transaction_hash);
-    }
-    Ok(receipt.transaction_hash)
-}
-
-/// An operator asks to join the layer's sequencer set (`FlashLayer.requestJoin`), sent from
-/// its settlement key so that the contract knows it holds it.
-pub async fn request_join(
-    l1_rpc: &str,
-    contract: Address,
-    settlement: &PrivateKeySigner,
-    consensus_key: B256,
-) -> eyre::Result<B256> {
-    let layer = FlashLayer::new(contract, wallet(l1_rpc, settlement)?);
-    let tx = simulate_and_send(
-        layer.requestJoin(consensus_key).clear_decoder(),
-        "requestJoin",
-        membership_refusal,
-    )
-    .await?;
-    println!(
-        "asked to join as {} (consensus key {consensus_key}): L1 tx {tx}; the owner approves with `flashlayer membership approve --operator {}`",
-        settlement.address(),
-        settlement.address()
-    );
-    Ok(tx)
-}
-
-/// The owner approves an operator's join request (`FlashLayer.approveJoin`).
-pub async fn approve_join(
-    l1_rpc: &str,
-    contract: Address,
-    owner: &PrivateKeySigner,
-    operator: Address,
-) -> eyre::Result<B256> {
-    let layer = FlashLayer::new(contract, wallet(l1_rpc, owner)?);
-    let tx =
-        simulate_and_send(layer.approveJoin(operator).clear_decoder(), "approveJoin", membership_refusal)
-            .await?;
-    println!("approved {operator} to join: L1 tx {tx}; the cluster applies it at its next batch boundary");
-    Ok(tx)
-}
-
-/// An operator (or the owner) announces the operator's departure (`FlashLayer.requestLeave`).
-pub async fn request_leave(
-    l1_rpc: &str,
-    contract: Address,
-    key: &PrivateKeySigner,
-    operator: Address,
-) -> eyre::Result<B256> {
-    let layer = FlashLayer::new(contract, wallet(l1_rpc, key)?);
-    let tx =
-        simulate_and_send(layer.requestLeave(operator).clear_decoder(), "requestLeave", membership_refusal)
-            .await?;
-    println!("{operator} leaves: L1 tx {tx}; the cluster applies it at its next batch boundary");
     Ok(tx)
 }

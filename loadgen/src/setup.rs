@@ -242,7 +242,7 @@ mod tests {
     #[test]
     fn derives_anvils_accounts() {
         // anvil's first dev account is index 0 of the test mnemonic.
-        let accounts = derive(crate::devnet::DEV_MNEMONIC, 0, 2).unwrap();
+        let accounts = derive(crate::DEV_MNEMONIC, 0, 2).unwrap();
         assert_eq!(
             accounts[0].address,
             "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266".parse::<Address>().unwrap()

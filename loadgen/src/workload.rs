@@ -18,7 +18,7 @@ mod artifacts {
 pub(crate) use artifacts::{LoadNft, LoadToken};
 
 /// Which transactions a run sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Workload {
     /// ETH transfers between the sender accounts (21,000 gas each).
@@ -31,6 +31,19 @@ pub enum Workload {
     Mix,
 }
 
+impl std::str::FromStr for Workload {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.iter().find(|(_, name, _)| name.eq_ignore_ascii_case(s)).map(|(w, ..)| *w).ok_or_else(
+            || {
+                let names: Vec<&str> = Self::ALL.iter().map(|(_, name, _)| *name).collect();
+                format!("unknown workload {s:?}: one of {}", names.join(", "))
+            },
+        )
+    }
+}
+
 /// One honest transaction's kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -41,6 +54,15 @@ pub(crate) enum Kind {
 }
 
 impl Workload {
+    /// Every workload with its name (as [`FromStr`](std::str::FromStr) takes it) and what it
+    /// sends.
+    pub const ALL: [(Self, &'static str, &'static str); 4] = [
+        (Self::Eth, "eth", "ETH transfers between the sender accounts (21,000 gas each)"),
+        (Self::Erc20, "erc20", "ERC-20 `transfer`s of a token the run deploys"),
+        (Self::Nft, "nft", "ERC-721 `mint`s of a collection the run deploys (each mint creates state)"),
+        (Self::Mix, "mix", "6 ETH transfers, 3 ERC-20 transfers and 1 NFT mint in every 10"),
+    ];
+
     /// Kind of the `k`-th honest transaction of a run.
     pub(crate) fn kind_at(self, k: u64) -> Kind {
         match self {

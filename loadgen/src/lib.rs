@@ -1,5 +1,7 @@
-//! `flashlayer loadgen`: floods any Ethereum JSON-RPC endpoint (a flashlayer node or cluster,
-//! anvil, geth) and measures what it includes.
+//! The flashlayer load generator: floods any Ethereum JSON-RPC endpoint (a flashlayer node or
+//! cluster, anvil, geth) and measures what it includes. It speaks plain `eth_*` over HTTP and
+//! depends on alloy and the contracts' artifacts only, never on the node, so a load tester
+//! builds it without RocksDB, revm or libp2p. `flashlayer loadgen` is its command line.
 //!
 //! A run has two phases. Set-up ([`setup`]) derives sender accounts from a mnemonic, funds
 //! them from one faucet key, deploys the workload's contracts and signs every transaction of
@@ -12,6 +14,15 @@
 //! Adversarial mode mixes invalid transactions (bad signature, nonce gap, oversized,
 //! underpriced) from separate accounts in at a given ratio and counts them apart.
 
+//! # Layout
+//! - [`LoadgenConfig`] and [`run`]: the options of a run and the run itself (this file).
+//! - `setup`: sender accounts from a mnemonic, faucet funding, contract deployment.
+//! - `workload`: what is signed ([`Workload`]: ETH, ERC-20, NFT, mix; adversarial kinds).
+//! - `run`: per-endpoint queues, JSON-RPC batch workers, the lock-free ledger, the head watcher.
+//! - `rpc`: the few `eth_*` calls it needs, over jsonrpsee's HTTP and WebSocket clients.
+//! - [`report`](Report): counts, throughput and latency per second; JSON and HTML with SVG charts.
+//! - `progress`: the terminal progress display.
+
 mod progress;
 mod report;
 mod rpc;
@@ -22,7 +33,6 @@ mod workload;
 pub use report::{Report, html};
 pub use workload::Workload;
 
-use crate::devnet::DEV_MNEMONIC;
 use alloy::primitives::{Address, U256};
 use eyre::{Context, bail, ensure};
 use rayon::prelude::*;
@@ -31,6 +41,10 @@ use run::{Class, Item, Plan};
 use setup::{Account, Faucet};
 use std::{fmt, path::PathBuf, str::FromStr, sync::Arc, time::Duration};
 use workload::{Adversary, Kind, LoadNft, LoadToken, TxParams};
+
+/// The mnemonic of anvil's and flashlayer devnets' prefunded dev accounts; the default faucet
+/// (its first account) and the default source of sender accounts.
+pub const DEV_MNEMONIC: &str = "test test test test test test test test test test test junk";
 
 /// Sender accounts of adversarial transactions (one per kind).
 const ADVERSARIES: usize = Adversary::ALL.len();
@@ -62,67 +76,50 @@ impl fmt::Display for Rate {
     }
 }
 
-/// `flashlayer loadgen` options.
-#[derive(Debug, Clone, clap::Args)]
-pub struct LoadgenArgs {
+/// The options of a run (the flags of `flashlayer loadgen`, which the errors name).
+#[derive(Debug, Clone)]
+pub struct LoadgenConfig {
     /// JSON-RPC endpoint (HTTP); repeat or comma-separate to spread senders over several
     /// nodes. Heads are watched on the first.
-    #[arg(long = "rpc", value_name = "URL", required = true, value_delimiter = ',')]
     pub rpc: Vec<String>,
     /// Transactions to send.
-    #[arg(long, value_enum, default_value = "eth")]
     pub workload: Workload,
     /// Target rate in transactions per second (open loop), or "max" for as fast as the
     /// endpoints accept.
-    #[arg(long, default_value = "max")]
     pub rate: Rate,
     /// Seconds to send for (30 unless --count is given).
-    #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
     /// Transactions to send (default: rate x duration, or --max-rate x duration at "max").
-    #[arg(long)]
     pub count: Option<u64>,
     /// The most transactions per second a "max" run can reach: how many are signed ahead.
-    #[arg(long, default_value_t = 25_000)]
     pub max_rate: u64,
     /// Sender accounts (round-robin: each sends every N-th transaction, nonces in order).
-    #[arg(long, default_value_t = 500)]
     pub senders: usize,
     /// Mnemonic the senders derive from (m/44'/60'/0'/0/i).
-    #[arg(long, default_value = DEV_MNEMONIC)]
     pub mnemonic: String,
     /// BIP-44 index of the first sender (clear of wallets' usual first accounts).
-    #[arg(long, default_value_t = 1000)]
     pub first_index: u32,
     /// Private key (hex) that funds the senders and deploys contracts [default: the first dev
     /// account, prefunded on flashlayer devnets and anvil].
-    #[arg(long, value_name = "HEX")]
     pub faucet_key: Option<String>,
     /// Transactions per JSON-RPC batch.
-    #[arg(long, default_value_t = 100)]
     pub batch_size: usize,
     /// Batches in flight per endpoint.
-    #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
     /// Share of adversarial transactions (0 to 0.5): invalid signatures, nonce gaps, oversized
     /// and underpriced ones in turn, from their own accounts, counted apart.
-    #[arg(long, default_value_t = 0.0)]
     pub adversarial: f64,
     /// Fee cap in gwei [default: 10 x the current base fee + the tip].
-    #[arg(long, value_name = "GWEI")]
     pub max_fee_gwei: Option<f64>,
     /// Priority fee in gwei.
-    #[arg(long, default_value_t = 1.0, value_name = "GWEI")]
     pub tip_gwei: f64,
     /// After sending, stop waiting for inclusions after this many seconds without one.
-    #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub drain_timeout: u64,
     /// Directory for report.json and report.html.
-    #[arg(long, default_value = "loadgen-report")]
     pub out: PathBuf,
 }
 
-impl LoadgenArgs {
+impl LoadgenConfig {
     fn check(&self) -> eyre::Result<()> {
         ensure!(self.senders >= 1, "--senders must be at least 1");
         ensure!((1..=10_000).contains(&self.batch_size), "--batch-size must be 1 to 10000");
@@ -158,7 +155,7 @@ fn gwei(g: f64) -> u128 {
 
 /// Runs the load generator: set-up, measured phase, report (printed, and written to
 /// `args.out`).
-pub async fn run(args: LoadgenArgs) -> eyre::Result<Report> {
+pub async fn run(args: LoadgenConfig) -> eyre::Result<Report> {
     args.check()?;
     let endpoints: Vec<Endpoint> =
         args.rpc.iter().map(|url| Endpoint::new(url)).collect::<eyre::Result<_>>()?;
@@ -320,7 +317,7 @@ enum Desc {
 
 #[allow(clippy::too_many_arguments)]
 fn presign(
-    args: &LoadgenArgs,
+    args: &LoadgenConfig,
     count: u64,
     params: &TxParams,
     senders: &[Account],

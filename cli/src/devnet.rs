@@ -1,15 +1,16 @@
-//! `flashlayer init` and `flashlayer devnet`: a local layer from nothing, its nodes as separate
-//! processes, and `devnet.json` describing it for scripts and tests.
+//! Local layers for development and tests, behind `flashlayer init` and `flashlayer devnet`: a
+//! layer from nothing, its nodes as separate processes, and `devnet.json` describing it for
+//! scripts and tests. [`attach_l1`] (deploying a layer's contract) serves `create` too.
 
-use crate::{
-    keys::NodeKeys,
-    layer::{DEV_BLOCK_INTERVAL_MS, DEV_GAS_LIMIT, LayerDescription, Sequencer},
-};
 use alloy::{
     primitives::{Address, U256},
     signers::local::{MnemonicBuilder, PrivateKeySigner, coins_bip39::English},
 };
 use eyre::{Context, bail, ensure};
+use flashlayer_node::{
+    keys::NodeKeys,
+    layer::{DEV_BLOCK_INTERVAL_MS, DEV_GAS_LIMIT, LayerDescription, Sequencer},
+};
 use serde::{Deserialize, Serialize};
 use std::{
     net::{SocketAddr, TcpListener},
@@ -20,7 +21,7 @@ use std::{
 
 /// The mnemonic anvil and hardhat derive their dev accounts from: wallets and scripts already
 /// know these keys, and they are worthless anywhere real.
-pub const DEV_MNEMONIC: &str = "test test test test test test test test test test test junk";
+pub use flashlayer_loadgen::DEV_MNEMONIC;
 
 /// A prefunded development account.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -204,7 +205,7 @@ pub async fn attach_l1(layer: &mut LayerDescription, setup: &L1Setup) -> eyre::R
                 })?;
         }
     }
-    layer.l1 = Some(crate::layer::L1Settlement {
+    layer.l1 = Some(flashlayer_node::layer::L1Settlement {
         chain_id,
         contract,
         deployed_at,
@@ -677,8 +678,8 @@ impl EndOfLife {
         let Some(l1) = &info.l1 else { return Ok(false) };
         let claimer = &info.accounts[1];
         let key: PrivateKeySigner = claimer.private_key.parse()?;
-        match crate::dispose::claim(
-            crate::dispose::ProofSource::Rpc(&info.nodes[0].rpc),
+        match crate::commands::claim::claim(
+            crate::commands::claim::ProofSource::Rpc(&info.nodes[0].rpc),
             &l1.rpc,
             l1.layer_contract,
             &key,
@@ -692,8 +693,14 @@ impl EndOfLife {
         }
         for (i, node) in info.nodes.iter().enumerate() {
             let archive = (i == 0).then(|| dir.join("archive.jsonl"));
-            crate::dispose::dispose(&info.layer, &node.datadir, Some(&l1.rpc), archive.as_deref(), false)
-                .await?;
+            crate::commands::dispose::dispose(
+                &info.layer,
+                &node.datadir,
+                Some(&l1.rpc),
+                archive.as_deref(),
+                false,
+            )
+            .await?;
         }
         println!(
             "the layer is disposed of; its chain is archived in {}",

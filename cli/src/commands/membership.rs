@@ -1,0 +1,149 @@
+//! `flashlayer membership`: changing a live layer's sequencer set through its L1 contract.
+//! An operator asks to join from its settlement key, the owner approves, and the owner or the
+//! operator announces a departure; the cluster applies each approved change at a batch
+//! boundary (see `docs/lifecycle.md`).
+
+use crate::{
+    args::{LayerContract, PasswordFile, PrivateKey},
+    l1::{simulate_and_send, wallet},
+};
+use alloy::{
+    primitives::{Address, B256},
+    signers::local::PrivateKeySigner,
+};
+use clap::Subcommand;
+use flashlayer_settlement::bindings::FlashLayer;
+use std::path::PathBuf;
+
+/// `flashlayer membership` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum MembershipCommand {
+    /// An operator asks to join, from the settlement key in its keys directory.
+    RequestJoin {
+        /// The layer's contract and its L1.
+        #[command(flatten)]
+        layer: LayerContract,
+        /// The operator's keys directory.
+        #[arg(long)]
+        keys: PathBuf,
+        /// The keys' password.
+        #[command(flatten)]
+        password: PasswordFile,
+    },
+    /// The owner approves a join request.
+    Approve {
+        /// The layer's contract and its L1.
+        #[command(flatten)]
+        layer: LayerContract,
+        /// The owner's private key (hex).
+        #[arg(long, env = "FLASHLAYER_OWNER_KEY", hide_env_values = true)]
+        owner_key: String,
+        /// The operator's settlement address.
+        #[arg(long)]
+        operator: Address,
+    },
+    /// The owner, or the operator itself, announces the operator's departure.
+    Leave {
+        /// The layer's contract and its L1.
+        #[command(flatten)]
+        layer: LayerContract,
+        /// The paying key.
+        #[command(flatten)]
+        key: PrivateKey,
+        /// The operator's settlement address.
+        #[arg(long)]
+        operator: Address,
+    },
+}
+
+impl MembershipCommand {
+    /// Runs the subcommand.
+    pub fn execute(self) -> eyre::Result<()> {
+        let rt = super::runtime()?;
+        match self {
+            Self::RequestJoin { layer, keys, password } => {
+                let keys = password.load_keys(&keys)?;
+                let consensus = B256::from(keys.consensus_public().to_bytes());
+                rt.block_on(request_join(&layer.l1_rpc, layer.contract, &keys.settlement, consensus))?;
+            }
+            Self::Approve { layer, owner_key, operator } => {
+                let owner = owner_key.parse().map_err(|e| eyre::eyre!("--owner-key: {e}"))?;
+                rt.block_on(approve_join(&layer.l1_rpc, layer.contract, &owner, operator))?;
+            }
+            Self::Leave { layer, key, operator } => {
+                rt.block_on(request_leave(&layer.l1_rpc, layer.contract, &key.signer()?, operator))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A refused membership call in the operator's words.
+fn membership_refusal(e: &FlashLayer::FlashLayerErrors) -> Option<String> {
+    use FlashLayer::FlashLayerErrors as E;
+    Some(match e {
+        E::AlreadyMember(x) => format!("{} is already in the signer set", x.operator),
+        E::JoinPending(x) => format!("{} already has a join request pending", x.operator),
+        E::JoinApproved(x) => {
+            format!("{}'s join is approved and waits for the cluster to apply it", x.operator)
+        }
+        E::NoJoinRequest(x) => format!("{} has not asked to join (requestJoin)", x.operator),
+        E::NotOwner(x) => format!("only the layer's owner may do this, not {}", x.caller),
+        E::LayerClosing(_) => "the layer is closing or closed".into(),
+        E::LayerSettled(_) => "the layer is settled".into(),
+        _ => return None,
+    })
+}
+
+/// An operator asks to join the layer's sequencer set (`FlashLayer.requestJoin`), sent from
+/// its settlement key so that the contract knows it holds it.
+async fn request_join(
+    l1_rpc: &str,
+    contract: Address,
+    settlement: &PrivateKeySigner,
+    consensus_key: B256,
+) -> eyre::Result<B256> {
+    let layer = FlashLayer::new(contract, wallet(l1_rpc, settlement)?);
+    let tx = simulate_and_send(
+        layer.requestJoin(consensus_key).clear_decoder(),
+        "requestJoin",
+        membership_refusal,
+    )
+    .await?;
+    println!(
+        "asked to join as {} (consensus key {consensus_key}): L1 tx {tx}; the owner approves with `flashlayer membership approve --operator {}`",
+        settlement.address(),
+        settlement.address()
+    );
+    Ok(tx)
+}
+
+/// The owner approves an operator's join request (`FlashLayer.approveJoin`).
+async fn approve_join(
+    l1_rpc: &str,
+    contract: Address,
+    owner: &PrivateKeySigner,
+    operator: Address,
+) -> eyre::Result<B256> {
+    let layer = FlashLayer::new(contract, wallet(l1_rpc, owner)?);
+    let tx =
+        simulate_and_send(layer.approveJoin(operator).clear_decoder(), "approveJoin", membership_refusal)
+            .await?;
+    println!("approved {operator} to join: L1 tx {tx}; the cluster applies it at its next batch boundary");
+    Ok(tx)
+}
+
+/// An operator (or the owner) announces the operator's departure (`FlashLayer.requestLeave`).
+async fn request_leave(
+    l1_rpc: &str,
+    contract: Address,
+    key: &PrivateKeySigner,
+    operator: Address,
+) -> eyre::Result<B256> {
+    let layer = FlashLayer::new(contract, wallet(l1_rpc, key)?);
+    let tx =
+        simulate_and_send(layer.requestLeave(operator).clear_decoder(), "requestLeave", membership_refusal)
+            .await?;
+    println!("{operator} leaves: L1 tx {tx}; the cluster applies it at its next batch boundary");
+    Ok(tx)
+}

@@ -1,0 +1,111 @@
+//! `flashlayer node`: runs one sequencer node of a layer until SIGINT or SIGTERM.
+
+use crate::args::{LogFormat, PasswordFile};
+use clap::Args;
+use flashlayer_node::{mempool, node};
+use std::{net::SocketAddr, path::PathBuf};
+
+/// `flashlayer node`'s flags.
+#[derive(Debug, Args)]
+pub struct NodeCommand {
+    /// Layer description (JSON).
+    #[arg(long)]
+    layer: PathBuf,
+    /// Directory holding this node's keys (see `flashlayer keys generate`).
+    #[arg(long)]
+    keys: PathBuf,
+    #[command(flatten)]
+    password: PasswordFile,
+    /// Data directory.
+    #[arg(long)]
+    datadir: PathBuf,
+    /// JSON-RPC listen address (HTTP and WebSocket).
+    #[arg(long, default_value = "127.0.0.1:8545")]
+    rpc_addr: SocketAddr,
+    /// Metrics and health listen address.
+    #[arg(long, default_value = "127.0.0.1:9100")]
+    metrics_addr: SocketAddr,
+    /// Most transactions in the mempool.
+    #[arg(long, default_value_t = 200_000)]
+    txpool_max: usize,
+    /// Most mempool transactions per sender.
+    #[arg(long, default_value_t = 4096)]
+    txpool_max_per_sender: usize,
+    /// p2p listen address (multiaddr); defaults to this node's entry in the layer.
+    #[arg(long)]
+    p2p_addr: Option<libp2p::Multiaddr>,
+    /// Serve the `admin` RPC namespace (block and unblock peers). Keep the RPC port private
+    /// when enabled.
+    #[arg(long)]
+    enable_admin_rpc: bool,
+    /// Follow the layer without voting (a key outside the sequencer set): serves RPC,
+    /// relays transactions to the validators and executes every committed block.
+    #[arg(long)]
+    full_node: bool,
+    /// Extra peer to keep connected, as a multiaddr ending in /p2p/<peer id> (repeatable).
+    #[arg(long = "bootnode", value_name = "MULTIADDR")]
+    bootnodes: Vec<libp2p::Multiaddr>,
+    /// L1 JSON-RPC endpoint (HTTP), required when the layer settles on L1.
+    #[arg(long, value_name = "URL")]
+    l1_rpc: Option<String>,
+    /// Do not fsync consensus writes (throwaway benchmarks only: a crash may then lose a
+    /// vote's backing state).
+    #[arg(long)]
+    unsafe_no_sync: bool,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "human")]
+    log_format: LogFormat,
+}
+
+impl NodeCommand {
+    /// Runs the node in the foreground.
+    pub fn execute(self) -> eyre::Result<()> {
+        self.log_format.init_tracing();
+        exit_on_panic();
+        let options = node::NodeOptions {
+            password: self.password.password()?,
+            layer: self.layer,
+            keys: self.keys,
+            datadir: self.datadir,
+            rpc_addr: self.rpc_addr,
+            metrics_addr: self.metrics_addr,
+            pool: mempool::PoolConfig {
+                max_txs: self.txpool_max,
+                max_per_sender: self.txpool_max_per_sender,
+                ..Default::default()
+            },
+            sync_consensus: !self.unsafe_no_sync,
+            p2p_addr: self.p2p_addr,
+            admin_rpc: self.enable_admin_rpc,
+            full_node: self.full_node,
+            bootnodes: self.bootnodes,
+            l1_rpc: self.l1_rpc,
+        };
+        // actix actors (the executor) and tokio tasks (RPC) share one multi-threaded runtime.
+        actix::System::with_tokio_rt(|| super::runtime().expect("building the tokio runtime"))
+            .block_on(node::run(options, shutdown_signal()))
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Makes any panic, on any thread, stop the process. hotstuff_rs panics its own threads on
+/// store errors and invariant failures, and tokio and actix confine a panic to its task: left
+/// alone, either leaves a half-alive node serving RPC on a stalled chain. Down and restarted
+/// (by the supervisor) is the state operators can see and fix; everything acknowledged is on
+/// disk already.
+fn exit_on_panic() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        tracing::error!(%info, "panic: stopping the node");
+        default(info);
+        std::process::exit(101);
+    }));
+}
