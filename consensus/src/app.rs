@@ -16,8 +16,9 @@ use hotstuff_rs::{
         update_sets::ValidatorSetUpdates,
     },
 };
+use parking_lot::Mutex;
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -151,6 +152,12 @@ pub struct AppConfig {
     pub genesis_timestamp: u64,
     /// How far a proposal's timestamp may run ahead of this node's clock.
     pub max_future_drift: Duration,
+    /// How far a proposal's timestamp may lag behind this node's clock (a leader may not
+    /// freeze time).
+    pub max_past_drift: Duration,
+    /// The layer's chain id: transactions signed for another chain, or for none (pre-EIP-155),
+    /// are refused at vote time.
+    pub chain_id: u64,
     /// The first block with a timestamp at or past this (Unix seconds) ends the layer.
     pub end_time: Option<u64>,
     /// This L2 block number ends the layer (if it is not over by then).
@@ -165,7 +172,39 @@ pub struct FlashApp<S> {
     /// L2 number of the last executed block, maintained by the executor.
     executed: Arc<AtomicU64>,
     last_block_at: Instant,
+    /// Decoded blocks the ancestry walks go through (see [`BlockInfo`]).
+    blocks: Mutex<HashMap<CryptoHash, Arc<BlockInfo>>>,
+    /// Until when this leader proposes its parent's L1 origin (after a view timed out).
+    l1_backoff_until: Option<Instant>,
 }
+
+/// What one block contributes to its descendants' [`Ancestry`], decoded once. Without it every
+/// validation decoded every unexecuted ancestor's payload again: quadratic while execution
+/// lags (a node catching up, a slow disk).
+#[derive(Debug)]
+struct BlockInfo {
+    height: u64,
+    /// The parent (`None` for the first block).
+    parent: Option<CryptoHash>,
+    timestamp: u64,
+    tx_hashes: Vec<B256>,
+    l1_origin: L1Origin,
+    last_deposit_nonce: Option<u64>,
+    last_membership_nonce: Option<u64>,
+    end: bool,
+}
+
+/// Most decoded blocks kept (far more than the unexecuted depth of a healthy node).
+const BLOCK_INFO_CACHE: usize = 4096;
+
+/// How long a leader whose view timed out proposes its parent's L1 origin and no deposits:
+/// when its L1 view is ahead of more than a third of the validators', a new origin would be
+/// refused again and again, and L1 trouble would stop the layer instead of delaying deposits.
+pub const L1_ORIGIN_BACKOFF: Duration = Duration::from_secs(10);
+
+/// How far this node's clock may be from the deadline when it judges a block that ends the
+/// layer by time (a leader's clock decides the block's timestamp, not whether the end is due).
+pub const END_CLOCK_SKEW: Duration = Duration::from_secs(2);
 
 impl<S> std::fmt::Debug for FlashApp<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -177,13 +216,51 @@ impl<S: TxSource> FlashApp<S> {
     /// An app taking transactions from `source` and deposits from `l1`; `executed` is the
     /// executor's head number.
     pub fn new(config: AppConfig, source: Arc<S>, l1: Arc<dyn L1View>, executed: Arc<AtomicU64>) -> Self {
-        Self { config, source, l1, executed, last_block_at: Instant::now() }
+        Self {
+            config,
+            source,
+            l1,
+            executed,
+            last_block_at: Instant::now(),
+            blocks: Mutex::new(HashMap::new()),
+            l1_backoff_until: None,
+        }
     }
 
-    fn payload_of(view: &AppBlockTreeView<'_, ConsensusStore>, block: &CryptoHash) -> Option<Payload> {
+    /// The block's decoded contribution, from the cache or the store.
+    fn block_info(
+        &self,
+        view: &AppBlockTreeView<'_, ConsensusStore>,
+        block: &CryptoHash,
+    ) -> Option<Arc<BlockInfo>> {
+        if let Some(info) = self.blocks.lock().get(block) {
+            return Some(info.clone());
+        }
+        let height = view.block_height(block).ok()??.int();
+        let parent = view.block_justify(block).ok().map(|pc| pc.block).filter(|_| height > 0);
         let data = view.block_data(block).ok()??;
-        let datum = data.iter().next()?;
-        Payload::decode(datum.bytes()).ok()
+        let payload = Payload::decode(data.iter().next()?.bytes()).ok()?;
+        let info = Arc::new(BlockInfo {
+            height,
+            parent,
+            timestamp: payload.timestamp,
+            tx_hashes: payload.transactions.iter().map(keccak256).collect(),
+            l1_origin: payload.l1_origin,
+            last_deposit_nonce: payload.deposits.last().map(|d| d.nonce),
+            last_membership_nonce: payload.membership.last().map(|c| c.nonce),
+            end: payload.end,
+        });
+        let mut blocks = self.blocks.lock();
+        if blocks.len() >= BLOCK_INFO_CACHE {
+            // Executed blocks are never walked again.
+            let executed = self.executed.load(Ordering::Acquire);
+            blocks.retain(|_, info| info.height + 1 >= executed);
+            if blocks.len() >= BLOCK_INFO_CACHE {
+                blocks.clear();
+            }
+        }
+        blocks.insert(*block, info.clone());
+        Some(info)
     }
 
     /// Timestamp of the parent block's payload (genesis timestamp for the first block).
@@ -193,8 +270,8 @@ impl<S: TxSource> FlashApp<S> {
         parent: Option<CryptoHash>,
     ) -> u64 {
         parent
-            .and_then(|p| Self::payload_of(view, &p))
-            .map(|p| p.timestamp)
+            .and_then(|p| self.block_info(view, &p))
+            .map(|info| info.timestamp)
             .unwrap_or(self.config.genesis_timestamp)
     }
 
@@ -213,28 +290,26 @@ impl<S: TxSource> FlashApp<S> {
         let (mut nonce, mut origin, mut membership) = (None, None, None);
         let mut cursor = parent;
         while let Some(block) = cursor {
-            let Ok(Some(height)) = view.block_height(&block) else { break };
+            let Some(info) = self.block_info(view, &block) else { break };
             // Consensus height h is L2 block h + 1.
-            if height.int() < executed {
+            if info.height < executed {
                 break;
             }
-            if let Some(payload) = Self::payload_of(view, &block) {
-                if payload.end {
-                    ancestry.ended = true;
-                    ancestry.end_unexecuted = true;
-                }
-                if with_txs {
-                    ancestry.unexecuted_txs.extend(payload.transactions.iter().map(keccak256));
-                }
-                origin.get_or_insert(payload.l1_origin);
-                if nonce.is_none() {
-                    nonce = payload.deposits.last().map(|d| d.nonce);
-                }
-                if membership.is_none() {
-                    membership = payload.membership.last().map(|c| c.nonce);
-                }
+            if info.end {
+                ancestry.ended = true;
+                ancestry.end_unexecuted = true;
             }
-            cursor = view.block_justify(&block).ok().map(|pc| pc.block).filter(|_| height.int() > 0);
+            if with_txs {
+                ancestry.unexecuted_txs.extend(info.tx_hashes.iter().copied());
+            }
+            origin.get_or_insert(info.l1_origin);
+            if nonce.is_none() {
+                nonce = info.last_deposit_nonce;
+            }
+            if membership.is_none() {
+                membership = info.last_membership_nonce;
+            }
+            cursor = info.parent;
         }
         // What the unexecuted blocks did not say, the executed head's record does.
         let record = self
@@ -255,6 +330,16 @@ impl<S: TxSource> FlashApp<S> {
         self.config.end_time.is_some_and(|end| timestamp >= end)
             || self.config.end_block.is_some_and(|end| number >= end)
             || (with_l1 && self.l1.closed_at().is_some_and(|closed| origin.number >= closed))
+    }
+
+    /// The time against which a block's end-by-deadline is judged on this node: the block's
+    /// timestamp, bounded by this node's clock (within [`END_CLOCK_SKEW`]) so that a leader
+    /// can neither end the layer early (`ending`: no later than our clock allows) nor put it
+    /// off (not ending: no earlier than our clock says).
+    fn clock_for_end(&self, timestamp: u64, ending: bool) -> u64 {
+        let now = Self::now_secs();
+        let skew = END_CLOCK_SKEW.as_secs();
+        if ending { timestamp.min(now + skew) } else { timestamp.max(now.saturating_sub(skew)) }
     }
 
     fn now_secs() -> u64 {
@@ -332,10 +417,26 @@ impl<S: TxSource> FlashApp<S> {
                 return Err("the L1 origin does not move after the layer's end".into());
             }
             // A leader may not end the layer early; synced blocks carry the quorum's word.
-            if payload.end && live && !self.end_due(number, payload.timestamp, &payload.l1_origin, true) {
+            if payload.end
+                && live
+                && !self.end_due(
+                    number,
+                    self.clock_for_end(payload.timestamp, true),
+                    &payload.l1_origin,
+                    true,
+                )
+            {
                 return Err(format!("block {number} ends the layer before its end"));
             }
-        } else if self.end_due(number, payload.timestamp, &payload.l1_origin, live) {
+        } else if self.end_due(number, payload.timestamp, &payload.l1_origin, live)
+            || (live
+                && self.end_due(
+                    number,
+                    self.clock_for_end(payload.timestamp, false),
+                    &payload.l1_origin,
+                    false,
+                ))
+        {
             return Err(format!("block {number} must end the layer"));
         }
         // Blocks fetched by block sync come with the quorum's certificates and may name L1
@@ -343,16 +444,28 @@ impl<S: TxSource> FlashApp<S> {
         if live && (payload.l1_origin != ancestry.l1_origin || !payload.deposits.is_empty()) {
             self.l1.verify(&payload.l1_origin, &payload.deposits)?;
         }
-        if live && payload.timestamp > Self::now_secs() + self.config.max_future_drift.as_secs() {
-            return Err(format!("timestamp {} too far in the future", payload.timestamp));
-        }
-        // The gas rule keeps execution within the block limit whatever the transactions do;
-        // undecodable transactions are the executor's to skip, they cost no gas here.
-        let mut gas = 0u64;
-        for raw in &payload.transactions {
-            if let Ok(tx) = TxEnvelope::decode_2718(&mut raw.as_ref()) {
-                gas = gas.saturating_add(tx.gas_limit());
+        if live {
+            let now = Self::now_secs();
+            if payload.timestamp > now + self.config.max_future_drift.as_secs() {
+                return Err(format!("timestamp {} too far in the future", payload.timestamp));
             }
+            if payload.timestamp + self.config.max_past_drift.as_secs() < now {
+                return Err(format!("timestamp {} too far in the past (now {now})", payload.timestamp));
+            }
+        }
+        // The gas rule keeps execution within the block limit whatever the transactions do.
+        // Transactions no node could ever execute are refused outright: they cost a block's
+        // bytes but no gas, and blocks full of them broke block sync between honest nodes.
+        let mut gas = 0u64;
+        for (i, raw) in payload.transactions.iter().enumerate() {
+            let tx = TxEnvelope::decode_2718(&mut raw.as_ref())
+                .map_err(|e| format!("transaction {i} does not decode: {e}"))?;
+            match tx.chain_id() {
+                Some(id) if id == self.config.chain_id => {}
+                Some(id) => return Err(format!("transaction {i} is for chain {id}")),
+                None => return Err(format!("transaction {i} has no chain id (pre-EIP-155)")),
+            }
+            gas = gas.saturating_add(tx.gas_limit());
         }
         if gas > self.config.gas_limit {
             return Err(format!("payload gas {gas} over block limit {}", self.config.gas_limit));
@@ -454,11 +567,22 @@ impl<S: TxSource> App<ConsensusStore> for FlashApp<S> {
             self.source.wait_pending(budget);
         }
         let timestamp = Self::now_secs().max(self.parent_timestamp(view, parent));
-        let (mut l1_origin, deposits) =
-            self.l1.next_deposits(ancestry.last_deposit_nonce, MAX_DEPOSITS_PER_BLOCK);
+        // A view before this one timed out: maybe over our L1 origin, which validators whose L1
+        // endpoint lags cannot check. For a while, move the chain on without new L1 facts:
+        // L1 trouble then delays deposits instead of stopping the layer.
+        if request.cur_view().int() > request.justify_view().int() + 1 {
+            self.l1_backoff_until = Some(Instant::now() + L1_ORIGIN_BACKOFF);
+        }
+        let backing_off = self.l1_backoff_until.is_some_and(|until| Instant::now() < until);
+        let (mut l1_origin, mut deposits) = if backing_off {
+            (ancestry.l1_origin, Vec::new())
+        } else {
+            self.l1.next_deposits(ancestry.last_deposit_nonce, MAX_DEPOSITS_PER_BLOCK)
+        };
         // Our watcher may be behind the parent's (another leader's) view: never go back.
         if l1_origin.number < ancestry.l1_origin.number {
             l1_origin = ancestry.l1_origin;
+            deposits.clear();
         }
         if self.end_due(number, timestamp, &l1_origin, true) {
             tracing::info!(
@@ -470,8 +594,11 @@ impl<S: TxSource> App<ConsensusStore> for FlashApp<S> {
             let payload = Payload { timestamp, l1_origin, end: true, ..Default::default() };
             return self.respond(payload, "produced the end block");
         }
-        let membership: Vec<MembershipChange> =
-            self.l1.next_membership(ancestry.last_membership_nonce, &l1_origin).into_iter().collect();
+        let membership: Vec<MembershipChange> = if backing_off {
+            Vec::new()
+        } else {
+            self.l1.next_membership(ancestry.last_membership_nonce, &l1_origin).into_iter().collect()
+        };
         if let Some(change) = membership.first() {
             tracing::info!(number, nonce = change.nonce, operator = %change.operator, joining = change.joining, "proposing a sequencer-set change");
         }

@@ -13,16 +13,23 @@
 //!   consensus.
 //! - [`ConsensusNetwork`]: the `hotstuff_rs` `Network` over a [`Transport`] seam. Its `recv`
 //!   blocks for about a millisecond so hotstuff_rs's polling thread does not spin a core.
+//! - [`admission`]: what peers may send before hotstuff_rs sees it (validators only, except
+//!   block sync requests; rate limits; bytes waiting), a plain state machine behind [`Inbound`].
 //! - [`Replica`]: starts (and on first run initialises) a replica on a node's RocksDB.
 //! - [`committed`]: reading committed payloads back out of the block tree.
 
+pub mod admission;
 mod app;
 pub mod committed;
 mod error;
 mod network;
 mod replica;
 
-pub use app::{AppConfig, ExecutedRecord, FlashApp, L1View, MAX_DEPOSITS_PER_BLOCK, NoL1, TxSource};
+pub use admission::{InboundLimits, Verdict};
+pub use app::{
+    AppConfig, END_CLOCK_SKEW, ExecutedRecord, FlashApp, L1_ORIGIN_BACKOFF, L1View, MAX_DEPOSITS_PER_BLOCK,
+    NoL1, TxSource,
+};
 pub use error::{Error, Result};
 pub use network::{ConsensusNetwork, Inbound, Inbox, LocalTransport, Transport, inbox};
 pub use replica::{ConsensusStatus, Replica, ReplicaConfig, ValidatorKey, status};

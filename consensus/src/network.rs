@@ -1,8 +1,9 @@
 //! hotstuff_rs `Network` over a pluggable transport.
 
+use crate::admission::{Admission, InboundLimits, Verdict};
 use ed25519_dalek::VerifyingKey;
 use hotstuff_rs::{
-    block_sync::messages::BlockSyncAdvertiseMessage,
+    block_sync::messages::{BlockSyncAdvertiseMessage, BlockSyncMessage},
     networking::{
         messages::{Message, ProgressMessage},
         network::Network,
@@ -16,7 +17,7 @@ use std::{
         Arc,
         mpsc::{self, Receiver, Sender},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 /// How long `recv` blocks when nothing is waiting. hotstuff_rs's poller thread calls `recv` in
@@ -47,20 +48,37 @@ impl Transport for LocalTransport {
 
 /// Where the transport hands received messages: the sender side of the replica's inbox.
 ///
-/// On the way it notes the committed height each peer advertises (hotstuff_rs's block-sync
+/// Every message passes [`Admission`] on the way (who may send what, how fast, how much may
+/// wait), and the committed height each peer advertises is noted (hotstuff_rs's block-sync
 /// servers broadcast it every few seconds), which is how a node tells whether it is behind.
 #[derive(Debug, Clone)]
 pub struct Inbound {
-    inbox: Sender<(VerifyingKey, Message)>,
-    advertised: Arc<Mutex<HashMap<VerifyingKey, u64>>>,
+    inbox: Sender<Queued>,
+    shared: Arc<Shared>,
+}
+
+/// What the inbox holds: a message, its sender and its encoded size (0 for messages to self,
+/// which admission never counted).
+type Queued = (VerifyingKey, Message, u64);
+
+/// State the [`Inbound`] and the [`ConsensusNetwork`] of one replica share.
+#[derive(Debug)]
+struct Shared {
+    admission: Mutex<Admission>,
+    advertised: Mutex<HashMap<VerifyingKey, u64>>,
 }
 
 impl Inbound {
-    /// Delivers a message from `origin` to the replica.
-    pub fn deliver(&self, origin: VerifyingKey, message: Message) {
+    /// Offers a message from `origin`, `size` bytes on the wire, to the replica; returns what
+    /// became of it.
+    pub fn deliver(&self, origin: VerifyingKey, message: Message, size: u64) -> Verdict {
+        let verdict = self.shared.admission.lock().admit(origin, &message, size, Instant::now());
         if tracing::enabled!(tracing::Level::TRACE) {
             let (kind, view) = describe(&message);
-            tracing::trace!(kind, view, from = %hex::encode(&origin.as_bytes()[..4]), "consensus message in");
+            tracing::trace!(kind, view, from = %hex::encode(&origin.as_bytes()[..4]), ?verdict, "consensus message in");
+        }
+        if verdict != Verdict::Accept {
+            return verdict;
         }
         if let Message::ProgressMessage(ProgressMessage::BlockSyncAdvertiseMessage(
             BlockSyncAdvertiseMessage::AdvertiseBlock(advert),
@@ -68,24 +86,30 @@ impl Inbound {
         {
             // Unverified here (hotstuff_rs checks the signature); callers only trust the
             // heights of validators, and only to say "behind", never to act on.
-            self.advertised.lock().insert(origin, advert.highest_committed_block_height.int());
+            self.shared.advertised.lock().insert(origin, advert.highest_committed_block_height.int());
         }
         // The replica has shut down if the inbox is gone; nothing to do then.
-        let _ = self.inbox.send((origin, message));
+        if self.inbox.send((origin, message, size)).is_err() {
+            self.shared.admission.lock().taken(&origin, size);
+        }
+        verdict
     }
 
     /// The highest committed block height (consensus numbering) each peer last advertised.
     pub fn advertised_heights(&self) -> Vec<(VerifyingKey, u64)> {
-        self.advertised.lock().iter().map(|(k, h)| (*k, *h)).collect()
+        self.shared.advertised.lock().iter().map(|(k, h)| (*k, *h)).collect()
+    }
+
+    /// Messages admission has dropped, and bytes waiting for the replica.
+    pub fn admission_stats(&self) -> (u64, u64) {
+        let admission = self.shared.admission.lock();
+        (admission.dropped(), admission.queued_bytes())
     }
 }
 
 /// A consensus message's kind and view (when it has one), for trace logs.
 fn describe(message: &Message) -> (&'static str, Option<u64>) {
-    use hotstuff_rs::{
-        block_sync::messages::BlockSyncMessage, hotstuff::messages::HotStuffMessage,
-        pacemaker::messages::PacemakerMessage,
-    };
+    use hotstuff_rs::{hotstuff::messages::HotStuffMessage, pacemaker::messages::PacemakerMessage};
     match message {
         Message::ProgressMessage(ProgressMessage::HotStuffMessage(m)) => match m {
             HotStuffMessage::Proposal(p) => ("proposal", Some(p.view.int())),
@@ -109,8 +133,9 @@ fn describe(message: &Message) -> (&'static str, Option<u64>) {
 pub struct ConsensusNetwork {
     me: VerifyingKey,
     transport: Arc<dyn Transport>,
-    loopback: Sender<(VerifyingKey, Message)>,
-    inbox: Arc<Mutex<Receiver<(VerifyingKey, Message)>>>,
+    loopback: Sender<Queued>,
+    inbox: Arc<Mutex<Receiver<Queued>>>,
+    shared: Arc<Shared>,
     validators: Arc<Mutex<ValidatorSet>>,
 }
 
@@ -122,14 +147,16 @@ impl std::fmt::Debug for ConsensusNetwork {
 
 /// The receiving end of a replica's inbox (see [`inbox`]).
 #[derive(Debug)]
-pub struct Inbox(Receiver<(VerifyingKey, Message)>);
+pub struct Inbox(Receiver<Queued>);
 
-/// A replica's inbox: the transport delivers into the [`Inbound`] side, the
+/// A replica's inbox under `limits`: the transport delivers into the [`Inbound`] side, the
 /// [`ConsensusNetwork`] reads the [`Inbox`] side. Made first, since the transport and the
 /// network each need one end.
-pub fn inbox() -> (Inbound, Inbox) {
+pub fn inbox(limits: InboundLimits) -> (Inbound, Inbox) {
     let (tx, rx) = mpsc::channel();
-    (Inbound { inbox: tx, advertised: Default::default() }, Inbox(rx))
+    let shared =
+        Arc::new(Shared { admission: Mutex::new(Admission::new(limits)), advertised: Default::default() });
+    (Inbound { inbox: tx, shared }, Inbox(rx))
 }
 
 impl ConsensusNetwork {
@@ -141,12 +168,14 @@ impl ConsensusNetwork {
             transport,
             loopback: inbound.inbox,
             inbox: Arc::new(Mutex::new(inbox.0)),
+            shared: inbound.shared,
             validators: Arc::new(Mutex::new(ValidatorSet::new())),
         }
     }
 
     fn publish_validators(&self) {
         let validators: Vec<_> = self.validators.lock().validators().copied().collect();
+        self.shared.admission.lock().set_validators(validators.clone());
         self.transport.set_validators(validators);
     }
 }
@@ -169,13 +198,16 @@ impl Network for ConsensusNetwork {
         }
         self.transport.broadcast(&message);
         // HotStuff counts the leader's own proposal and votes: deliver them to ourselves.
-        let _ = self.loopback.send((self.me, message));
+        let _ = self.loopback.send((self.me, message, 0));
     }
 
     fn send(&mut self, peer: VerifyingKey, message: Message) {
         if peer == self.me {
-            let _ = self.loopback.send((self.me, message));
+            let _ = self.loopback.send((self.me, message, 0));
         } else {
+            if let Message::BlockSyncMessage(BlockSyncMessage::BlockSyncRequest(_)) = &message {
+                self.shared.admission.lock().expect_sync_response(peer, Instant::now());
+            }
             if tracing::enabled!(tracing::Level::TRACE) {
                 let (kind, view) = describe(&message);
                 tracing::trace!(kind, view, to = %hex::encode(&peer.as_bytes()[..4]), "consensus send");
@@ -186,6 +218,10 @@ impl Network for ConsensusNetwork {
 
     fn recv(&mut self) -> Option<(VerifyingKey, Message)> {
         // Timeout and a closed inbox (shutdown) both mean: nothing now.
-        self.inbox.lock().recv_timeout(RECV_WAIT).ok()
+        let (origin, message, size) = self.inbox.lock().recv_timeout(RECV_WAIT).ok()?;
+        if size > 0 {
+            self.shared.admission.lock().taken(&origin, size);
+        }
+        Some((origin, message))
     }
 }

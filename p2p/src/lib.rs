@@ -47,6 +47,13 @@ pub const GOSSIP_BATCH_BYTES: usize = 256 * 1024;
 pub const GOSSIP_FLUSH: Duration = Duration::from_millis(20);
 /// How long a misbehaving peer stays blocked.
 pub const BLOCK_DURATION: Duration = Duration::from_secs(60);
+/// Most consensus request streams open at once on one connection (libp2p's default is 100;
+/// each message is one short stream).
+pub const MAX_STREAMS_PER_CONNECTION: usize = 256;
+/// Most connected peers outside the validator set that consensus broadcasts (proposals,
+/// advertisements) also go to: full nodes follow the chain from them, but every such peer
+/// multiplies what a proposal costs to send.
+pub const MAX_BROADCAST_LISTENERS: usize = 16;
 
 /// p2p errors.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +97,35 @@ pub struct P2pConfig {
     pub peers: Vec<(PeerId, Multiaddr)>,
     /// HotStuff chain id, part of the protocol names so that layers never mix.
     pub chain_id: u64,
+    /// Connection and gossip limits.
+    pub limits: PeerLimits,
+}
+
+/// What a node allows its peers at the connection and gossip level (consensus messages have
+/// their own limits, `flashlayer_consensus::InboundLimits`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PeerLimits {
+    /// Most established incoming connections.
+    pub max_incoming_connections: u32,
+    /// Most incoming connections in their handshake at once.
+    pub max_pending_incoming: u32,
+    /// Transaction batches per second one gossip source outside the validator set may publish
+    /// (full nodes relay their users' transactions; bursts up to twice that).
+    pub gossip_batches_per_sec: f64,
+    /// The same for a validator.
+    pub validator_gossip_batches_per_sec: f64,
+}
+
+impl Default for PeerLimits {
+    fn default() -> Self {
+        Self {
+            max_incoming_connections: 128,
+            max_pending_incoming: 32,
+            gossip_batches_per_sec: 20.0,
+            // A validator flushes a batch every 20 ms (50/s) under load, more when batches fill.
+            validator_gossip_batches_per_sec: 400.0,
+        }
+    }
 }
 
 /// The `PeerId` of a validator's consensus key.

@@ -1,18 +1,18 @@
 //! The swarm task: connections, consensus requests, transaction gossip, peer blocking.
 
 use crate::{
-    BLOCK_DURATION, Command, Error, GOSSIP_BATCH_BYTES, GOSSIP_FLUSH, MAX_GOSSIP_MESSAGE,
-    MAX_SETTLEMENT_MESSAGE, P2pConfig, Result, SettlementHandler, TxHandler, codec::ConsensusCodec,
-    consensus_key,
+    BLOCK_DURATION, Command, Error, GOSSIP_BATCH_BYTES, GOSSIP_FLUSH, MAX_BROADCAST_LISTENERS,
+    MAX_GOSSIP_MESSAGE, MAX_SETTLEMENT_MESSAGE, MAX_STREAMS_PER_CONNECTION, P2pConfig, PeerLimits, Result,
+    SettlementHandler, TxHandler, codec::ConsensusCodec, consensus_key,
 };
 use alloy::primitives::Bytes;
 use borsh::BorshDeserialize;
-use flashlayer_consensus::Inbound;
+use flashlayer_consensus::{Inbound, Verdict};
 use futures::StreamExt;
 use hotstuff_rs::networking::messages::Message;
 use libp2p::{
-    Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, allow_block_list, gossipsub, identify, identity,
-    noise,
+    Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, allow_block_list, connection_limits, gossipsub,
+    identify, identity, noise,
     request_response::{self, ProtocolSupport},
     swarm::{NetworkBehaviour, SwarmEvent, dial_opts::DialOpts},
     tcp, yamux,
@@ -35,6 +35,7 @@ pub struct PeerInfo {
 #[derive(NetworkBehaviour)]
 struct Behaviour {
     blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    limits: connection_limits::Behaviour,
     consensus: request_response::Behaviour<ConsensusCodec>,
     gossip: gossipsub::Behaviour,
     identify: identify::Behaviour,
@@ -86,11 +87,18 @@ pub(crate) async fn spawn(
                 [(protocol, ProtocolSupport::Full)],
                 request_response::Config::default()
                     .with_request_timeout(Duration::from_secs(10))
-                    .with_max_concurrent_streams(4096),
+                    .with_max_concurrent_streams(MAX_STREAMS_PER_CONNECTION),
             );
             let identify =
                 identify::Behaviour::new(identify::Config::new("/flashlayer/1".into(), key.public()));
-            Ok(Behaviour { blocked: Default::default(), consensus, gossip, identify })
+            // A stranger can hold connections open, but not all of them, and not twice over.
+            let limits = connection_limits::Behaviour::new(
+                connection_limits::ConnectionLimits::default()
+                    .with_max_established_incoming(Some(config.limits.max_incoming_connections))
+                    .with_max_pending_incoming(Some(config.limits.max_pending_incoming))
+                    .with_max_established_per_peer(Some(2)),
+            );
+            Ok(Behaviour { blocked: Default::default(), limits, consensus, gossip, identify })
         })
         .map_err(transport_err)?
         // Validators stay connected however quiet the layer is.
@@ -125,6 +133,9 @@ pub(crate) async fn spawn(
         misbehaved: HashMap::new(),
         blocked_by_operator: HashSet::new(),
         next_dial: HashMap::new(),
+        limits: config.limits,
+        gossip_rates: HashMap::new(),
+        dropped_consensus: 0,
     };
     tokio::spawn(service.run(commands));
     tracing::info!(peer_id = %local, listen = %config.listen, "p2p started");
@@ -147,6 +158,11 @@ struct Service {
     misbehaved: HashMap<PeerId, Instant>,
     blocked_by_operator: HashSet<PeerId>,
     next_dial: HashMap<PeerId, (Instant, Duration)>,
+    limits: PeerLimits,
+    /// Per gossip source: tokens left and when they were counted.
+    gossip_rates: HashMap<PeerId, (f64, Instant)>,
+    /// Consensus messages admission dropped (logged every so often, not one by one).
+    dropped_consensus: u64,
 }
 
 impl Service {
@@ -176,11 +192,16 @@ impl Service {
                 }
             }
             Command::Broadcast { bytes } => {
-                // Validators (dialled if need be) and every connected full node: hotstuff_rs
-                // broadcasts proposals and advertisements to listeners too, which is how a
-                // full node follows the chain.
+                // Validators (dialled if need be) and up to MAX_BROADCAST_LISTENERS connected
+                // others: hotstuff_rs broadcasts proposals and advertisements to listeners too,
+                // which is how a full node follows the chain.
+                let listeners = self
+                    .connected
+                    .iter()
+                    .filter(|p| !self.validators.contains(p))
+                    .take(MAX_BROADCAST_LISTENERS);
                 let peers: Vec<PeerId> =
-                    self.validators.union(&self.connected).filter(|p| **p != self.local).copied().collect();
+                    self.validators.iter().chain(listeners).filter(|p| **p != self.local).copied().collect();
                 for peer in peers {
                     self.swarm.behaviour_mut().consensus.send_request(&peer, bytes.clone());
                 }
@@ -244,8 +265,29 @@ impl Service {
         self.swarm.behaviour_mut().blocked.block_peer(peer);
     }
 
+    /// Takes a token from the gossip source's bucket (validators get more).
+    fn gossip_allowed(&mut self, source: PeerId) -> bool {
+        let rate = if self.validators.contains(&source) {
+            self.limits.validator_gossip_batches_per_sec
+        } else {
+            self.limits.gossip_batches_per_sec
+        };
+        let now = Instant::now();
+        let (tokens, at) = self.gossip_rates.entry(source).or_insert((2.0 * rate, now));
+        *tokens = (*tokens + now.saturating_duration_since(*at).as_secs_f64() * rate).min(2.0 * rate);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
     fn housekeeping(&mut self) {
         let now = Instant::now();
+        // Sources quiet for a minute have full buckets again: forget them.
+        self.gossip_rates.retain(|_, (_, at)| now.saturating_duration_since(*at) < Duration::from_secs(60));
         let expired: Vec<PeerId> =
             self.misbehaved.iter().filter(|(_, until)| **until <= now).map(|(p, _)| *p).collect();
         for peer in expired {
@@ -285,7 +327,18 @@ impl Service {
             })) => {
                 let _ = self.swarm.behaviour_mut().consensus.send_response(channel, ());
                 match (Message::try_from_slice(&request), consensus_key(&peer)) {
-                    (Ok(message), Some(origin)) => self.inbound.deliver(origin, message),
+                    (Ok(message), Some(origin)) => {
+                        if let Verdict::Drop(why) =
+                            self.inbound.deliver(origin, message, request.len() as u64)
+                        {
+                            self.dropped_consensus += 1;
+                            if self.dropped_consensus.is_power_of_two() {
+                                tracing::info!(%peer, why, dropped = self.dropped_consensus, "dropped consensus messages");
+                            } else {
+                                tracing::debug!(%peer, why, "dropped a consensus message");
+                            }
+                        }
+                    }
                     // The codec turns an oversized message into an empty one.
                     _ if request.is_empty() => self.misbehaved(peer, "empty or oversized consensus message"),
                     _ => self.misbehaved(peer, "undecodable consensus message"),
@@ -315,6 +368,19 @@ impl Service {
                     &message_id,
                     &propagation_source,
                     acceptance,
+                );
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) if !self.gossip_allowed(message.source.unwrap_or(propagation_source)) => {
+                // Over its source's rate: neither admitted nor forwarded, nor held against the
+                // peer that relayed it.
+                let _ = self.swarm.behaviour_mut().gossip.report_message_validation_result(
+                    &message_id,
+                    &propagation_source,
+                    gossipsub::MessageAcceptance::Ignore,
                 );
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {

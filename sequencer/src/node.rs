@@ -13,15 +13,18 @@ use crate::{
 };
 use eyre::{Context, bail};
 use flashlayer_consensus::{
-    AppConfig, ConsensusNetwork, FlashApp, Inbound, LocalTransport, Replica, ReplicaConfig,
+    AppConfig, ConsensusNetwork, FlashApp, Inbound, InboundLimits, LocalTransport, Replica, ReplicaConfig,
 };
 use flashlayer_execution::BlockExecutor;
-use flashlayer_p2p::{ConsensusTransport, P2p, P2pConfig};
+use flashlayer_p2p::{ConsensusTransport, P2p, P2pConfig, PeerLimits};
 use flashlayer_storage::Db;
 use std::{
     net::SocketAddr,
     path::PathBuf,
-    sync::{Arc, OnceLock, atomic::AtomicU64},
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 use tokio::sync::broadcast;
@@ -56,7 +59,17 @@ pub struct NodeOptions {
     pub bootnodes: Vec<libp2p::Multiaddr>,
     /// L1 JSON-RPC endpoint (required when the layer settles on L1).
     pub l1_rpc: Option<String>,
+    /// What peers may send as consensus messages (rates, bytes waiting).
+    pub inbound_limits: InboundLimits,
+    /// Connection and gossip limits.
+    pub peer_limits: PeerLimits,
 }
+
+/// Most gossiped transaction batches being admitted at once (each on a blocking thread:
+/// sender recovery is CPU work). More are dropped: the node that acknowledged a transaction
+/// proposes it itself when it leads, so gossip only makes inclusion faster, and a flood of it
+/// must not queue unbounded work.
+pub const MAX_GOSSIP_ADMISSIONS: usize = 8;
 
 /// Runs a node until `shutdown` resolves.
 pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output = ()>) -> eyre::Result<()> {
@@ -153,6 +166,8 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
             max_payload_bytes: 16 * 1024 * 1024,
             genesis_timestamp: layer.chain.genesis.timestamp,
             max_future_drift: Duration::from_secs(15),
+            max_past_drift: Duration::from_secs(15),
+            chain_id: layer.chain.chain_id,
             end_time: layer.end_time,
             end_block: layer.end_block,
         },
@@ -160,7 +175,7 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
         Arc::new(settle::NodeL1::new(watcher.clone(), db.clone())),
         executed,
     );
-    let (inbound, inbox) = flashlayer_consensus::inbox();
+    let (inbound, inbox) = flashlayer_consensus::inbox(options.inbound_limits);
     let settlement_in = Arc::new(OnceLock::new());
     let p2p =
         start_p2p(&layer, &keys, &options, joining, inbound.clone(), mempool.clone(), settlement_in.clone())
@@ -316,12 +331,28 @@ async fn start_p2p(
         (None, false) => bail!("no p2p address for this node"),
     };
     let gossip_in = mempool.clone();
+    let admitting = Arc::new(AtomicUsize::new(0));
     let p2p = P2p::spawn(
-        P2pConfig { secret: keys.consensus.to_bytes(), listen, peers, chain_id: layer.chain.chain_id },
+        P2pConfig {
+            secret: keys.consensus.to_bytes(),
+            listen,
+            peers,
+            chain_id: layer.chain.chain_id,
+            limits: options.peer_limits,
+        },
         inbound,
-        Arc::new(move |_peer, txs| {
+        Arc::new(move |peer, txs| {
+            if admitting.fetch_add(1, Ordering::AcqRel) >= MAX_GOSSIP_ADMISSIONS {
+                admitting.fetch_sub(1, Ordering::AcqRel);
+                tracing::debug!(%peer, txs = txs.len(), "gossip admission busy: dropped a transaction batch");
+                return;
+            }
             let mempool = gossip_in.clone();
-            tokio::task::spawn_blocking(move || mempool.admit_gossiped(&txs));
+            let admitting = admitting.clone();
+            tokio::task::spawn_blocking(move || {
+                mempool.admit_gossiped(&txs);
+                admitting.fetch_sub(1, Ordering::AcqRel);
+            });
         }),
         Arc::new(move |peer, message| match settlement_in.get() {
             Some(handler) => handler(peer, message),

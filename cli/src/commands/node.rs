@@ -2,7 +2,9 @@
 
 use crate::args::{LogFormat, PasswordFile};
 use clap::Args;
+use flashlayer_consensus::InboundLimits;
 use flashlayer_node::{mempool, node};
+use flashlayer_p2p::PeerLimits;
 use std::{net::SocketAddr, path::PathBuf};
 
 /// `flashlayer node`'s flags.
@@ -55,6 +57,52 @@ pub struct NodeCommand {
     /// Log format.
     #[arg(long, value_enum, default_value = "human")]
     log_format: LogFormat,
+    #[command(flatten)]
+    limits: PeerLimitArgs,
+}
+
+/// What the node tolerates from its peers (docs/operator-guide.md, "What a node tolerates").
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Peer limits")]
+struct PeerLimitArgs {
+    /// Most established incoming p2p connections.
+    #[arg(long, default_value_t = PeerLimits::default().max_incoming_connections)]
+    max_incoming_peers: u32,
+    /// Consensus messages per second one validator may send (bursts up to twice that).
+    #[arg(long, default_value_t = InboundLimits::default().validator_msgs_per_sec)]
+    peer_msgs_per_sec: f64,
+    /// MiB of consensus messages per second one validator may send (bursts up to twice that).
+    #[arg(long, default_value_t = InboundLimits::default().validator_bytes_per_sec / (1024.0 * 1024.0))]
+    peer_mib_per_sec: f64,
+    /// Block sync requests per second one peer (validator or not) may send.
+    #[arg(long, default_value_t = InboundLimits::default().sync_requests_per_sec)]
+    sync_requests_per_sec: f64,
+    /// MiB of consensus messages that may wait for the replica, from all peers together.
+    #[arg(long, default_value_t = InboundLimits::default().max_queued_bytes >> 20)]
+    consensus_queue_mib: u64,
+    /// Transaction gossip batches per second one source outside the validator set may publish.
+    #[arg(long, default_value_t = PeerLimits::default().gossip_batches_per_sec)]
+    gossip_batches_per_sec: f64,
+}
+
+impl PeerLimitArgs {
+    fn inbound(&self) -> InboundLimits {
+        InboundLimits {
+            max_queued_bytes: self.consensus_queue_mib << 20,
+            validator_msgs_per_sec: self.peer_msgs_per_sec,
+            validator_bytes_per_sec: self.peer_mib_per_sec * 1024.0 * 1024.0,
+            sync_requests_per_sec: self.sync_requests_per_sec,
+            ..InboundLimits::default()
+        }
+    }
+
+    fn peers(&self) -> PeerLimits {
+        PeerLimits {
+            max_incoming_connections: self.max_incoming_peers,
+            gossip_batches_per_sec: self.gossip_batches_per_sec,
+            ..PeerLimits::default()
+        }
+    }
 }
 
 impl NodeCommand {
@@ -80,6 +128,8 @@ impl NodeCommand {
             full_node: self.full_node,
             bootnodes: self.bootnodes,
             l1_rpc: self.l1_rpc,
+            inbound_limits: self.limits.inbound(),
+            peer_limits: self.limits.peers(),
         };
         // actix actors (the executor) and tokio tasks (RPC) share one multi-threaded runtime.
         actix::System::with_tokio_rt(|| super::runtime().expect("building the tokio runtime"))

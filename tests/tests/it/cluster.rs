@@ -262,13 +262,14 @@ async fn garbage_and_oversized_messages_get_a_peer_dropped() {
 
     let oversized = vec![0u8; flashlayer_p2p::MAX_CONSENSUS_MESSAGE + 1];
     for (what, payload) in [("garbage", vec![0xff; 100]), ("oversized", oversized)] {
-        let (inbound, _inbox) = flashlayer_consensus::inbox();
+        let (inbound, _inbox) = flashlayer_consensus::inbox(Default::default());
         let rogue = P2p::spawn(
             P2pConfig {
                 secret: rand::random(),
                 listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
                 peers: vec![(target, target_addr.clone())],
                 chain_id: 13370,
+                limits: Default::default(),
             },
             inbound,
             std::sync::Arc::new(|_, _| {}),

@@ -23,10 +23,14 @@ use crate::{
     events::*,
     hotstuff::implementation::{HotStuff, HotStuffConfiguration},
     hotstuff::messages::HotStuffMessage,
+    hotstuff::roles::{is_proposer, is_validator},
+    types::signed_messages::Certificate,
     networking::{
         messages::ProgressMessage,
         network::{Network, ValidatorSetUpdateHandle},
-        receiving::{BlockSyncClientStub, ProgressMessageReceiveError, ProgressMessageStub},
+        receiving::{
+            BlockSyncClientStub, ProgressMessageReceiveError, ProgressMessageStub, QueueReceiver,
+        },
         sending::SenderHandle,
     },
     pacemaker::implementation::{Pacemaker, PacemakerConfiguration},
@@ -58,9 +62,9 @@ impl<N: Network + 'static, K: KVStore, A: App<K> + 'static> Algorithm<N, K, A> {
         block_tree: BlockTreeSingleton<K>,
         app: A,
         network: N,
-        progress_msg_receiver: Receiver<(VerifyingKey, ProgressMessage)>,
+        progress_msg_receiver: QueueReceiver<(VerifyingKey, ProgressMessage)>,
         progress_msg_buffer_capacity: BufferSize,
-        block_sync_response_receiver: Receiver<(VerifyingKey, BlockSyncResponse)>,
+        block_sync_response_receiver: QueueReceiver<(VerifyingKey, BlockSyncResponse)>,
         shutdown_signal: Receiver<()>,
         event_publisher: Option<Sender<Event>>,
     ) -> Self {
@@ -156,39 +160,58 @@ impl<N: Network + 'static, K: KVStore, A: App<K> + 'static> Algorithm<N, K, A> {
             }
 
             // 5. Poll the network for incoming messages.
-            match self
-                .pm_stub
-                .recv(self.chain_id, view_info.view, view_info.deadline)
-            {
+            let validator_set_state = self
+                .block_tree
+                .validator_set_state()
+                .expect("Cannot retrieve the validator set state!");
+            match self.pm_stub.recv(
+                self.chain_id,
+                view_info.view,
+                view_info.deadline,
+                &validator_set_state,
+            ) {
                 Ok((origin, msg)) => match msg {
                     ProgressMessage::HotStuffMessage(msg) => {
                         // flashlayer patch: a proposal or nudge that extends a block we lack
                         // means we missed it; fetch it now rather than at the sync timeout.
+                        // Only for a message from the view's proposer whose certificate checks
+                        // out (upstream patch 8 fired before either was checked, so anyone
+                        // could make us sync), and first from that proposer, which has the
+                        // block it extends.
                         let justify = match &msg {
                             HotStuffMessage::Proposal(p) => Some(&p.block.justify),
                             HotStuffMessage::Nudge(n) => Some(&n.justify),
                             _ => None,
                         };
                         let missing_parent = justify.is_some_and(|pc| {
-                            !pc.is_genesis_pc() && !self.block_tree.contains(&pc.block)
+                            !pc.is_genesis_pc()
+                                && !self.block_tree.contains(&pc.block)
+                                && is_proposer(&origin, msg.view(), &validator_set_state)
+                                && pc.is_correct(&self.block_tree).unwrap_or(false)
                         });
                         self.hotstuff
                             .on_receive_msg(msg, &origin, &mut self.block_tree, &mut self.app)
                             .expect("HotStuff failure!");
                         if missing_parent {
                             self.block_sync_client
-                                .on_missing_parent(&mut self.block_tree, &mut self.app)
+                                .on_missing_parent(&origin, &mut self.block_tree, &mut self.app)
                                 .expect("Block Sync Client failure!");
                         }
                     }
                     ProgressMessage::PacemakerMessage(msg) => {
                         // flashlayer patch: a certificate for a block we lack moves us past its
                         // view, and the proposal (larger, so often overtaken) will then be
-                        // dropped as stale: fetch the block now.
+                        // dropped as stale: fetch the block now, if the certificate is a real
+                        // one from a validator.
                         let missing_block = match &msg {
                             PacemakerMessage::AdvanceView(AdvanceView {
                                 progress_certificate: ProgressCertificate::PhaseCertificate(pc),
-                            }) => !pc.is_genesis_pc() && !self.block_tree.contains(&pc.block),
+                            }) => {
+                                !pc.is_genesis_pc()
+                                    && !self.block_tree.contains(&pc.block)
+                                    && is_validator(&origin, &validator_set_state)
+                                    && pc.is_correct(&self.block_tree).unwrap_or(false)
+                            }
                             _ => false,
                         };
                         self.pacemaker
@@ -196,7 +219,7 @@ impl<N: Network + 'static, K: KVStore, A: App<K> + 'static> Algorithm<N, K, A> {
                             .expect("Pacemaker failure!");
                         if missing_block {
                             self.block_sync_client
-                                .on_missing_parent(&mut self.block_tree, &mut self.app)
+                                .on_missing_parent(&origin, &mut self.block_tree, &mut self.app)
                                 .expect("Block Sync Client failure!");
                         }
                     }

@@ -182,6 +182,7 @@ pub trait App<K: KVStore>: Send {
 pub struct ProduceBlockRequest<'a, K: KVStore> {
     cur_view: ViewNumber,
     parent_block: Option<CryptoHash>,
+    justify_view: ViewNumber,
     block_tree_view: AppBlockTreeView<'a, K>,
 }
 
@@ -190,13 +191,22 @@ impl<'a, K: KVStore> ProduceBlockRequest<'a, K> {
     pub(crate) fn new(
         cur_view: ViewNumber,
         parent_block: Option<CryptoHash>,
+        justify_view: ViewNumber,
         block_tree_view: AppBlockTreeView<'a, K>,
     ) -> Self {
         Self {
             cur_view,
             parent_block,
+            justify_view,
             block_tree_view,
         }
+    }
+
+    /// flashlayer patch: the view of the certificate the new block will carry (the view in
+    /// which its parent was certified). `cur_view() > justify_view() + 1` means the views in
+    /// between ended without a certificate: they timed out.
+    pub fn justify_view(&self) -> ViewNumber {
+        self.justify_view
     }
 
     /// Get the current view of the replica.

@@ -273,6 +273,7 @@ impl
             max_view_time: self.max_view_time,
         };
         let block_sync_client_config = BlockSyncClientConfiguration {
+            me: keypair.public(),
             chain_id: self.chain_id,
             request_limit: self.block_sync_request_limit,
             response_timeout: self.block_sync_response_timeout,

@@ -191,7 +191,10 @@ impl<N: Network> BlockSyncClient<N> {
         }
 
         // 2. Check if the sender address is a valid sync server address.
-        if !is_sync_server_address(origin, block_tree)? {
+        //
+        // flashlayer patch: never ourselves (our own advertisements are looped back to us, and
+        // a sync with ourselves only waits out the response timeout).
+        if *origin == self.config.me || !is_sync_server_address(origin, block_tree)? {
             return Ok(());
         }
 
@@ -252,14 +255,23 @@ impl<N: Network> BlockSyncClient<N> {
     }
 
     /// flashlayer patch: called when a proposal or nudge of the current view builds on a block
-    /// this replica does not have, or a view-advancing certificate certifies one. That happens when a replica misses one proposal (a large
-    /// proposal overtaken by the small AdvanceView carrying its certificate moves the replica
-    /// past that view before the proposal lands): every later proposal then extends an unknown
-    /// block and is dropped, and upstream only recovers through the timeout trigger, seconds
-    /// later, after the replica's own leader run has been wasted. Syncing at once (at most
-    /// every `MISSING_PARENT_SYNC_INTERVAL`) fetches the missing block from a peer.
+    /// this replica does not have, or a view-advancing certificate certifies one. That happens
+    /// when a replica misses one proposal (a large proposal overtaken by the small AdvanceView
+    /// carrying its certificate moves the replica past that view before the proposal lands):
+    /// every later proposal then extends an unknown block and is dropped, and upstream only
+    /// recovers through the timeout trigger, seconds later, after the replica's own leader run
+    /// has been wasted. Syncing at once (at most every `MISSING_PARENT_SYNC_INTERVAL`) fetches
+    /// the missing block.
+    ///
+    /// The caller has checked the message (its sender is the view's proposer or a validator,
+    /// its certificate is correct). `origin`, its sender, has the block it extends or certifies,
+    /// so it is asked first; another advertised server if it is blacklisted or not a server.
+    /// The sync waits at most `MISSING_PARENT_RESPONSE_TIMEOUT` for each response, and a server
+    /// that returns no new block is blacklisted: the sync runs on the algorithm thread, and a
+    /// Byzantine server must not be able to hold it for long, or twice.
     pub(crate) fn on_missing_parent<K: KVStore>(
         &mut self,
+        origin: &VerifyingKey,
         block_tree: &mut BlockTreeSingleton<K>,
         app: &mut impl App<K>,
     ) -> Result<(), BlockSyncClientError> {
@@ -271,13 +283,28 @@ impl<N: Network> BlockSyncClient<N> {
         {
             return Ok(());
         }
-        // Any advertised server will do: the missing block is recent, so the heights servers
-        // advertised (every few seconds) are likely below ours and would filter them all out.
-        let Some(peer) = self.block_sync_client_state.random_sync_server(&None) else {
-            return Ok(());
+        self.block_sync_client_state.remove_expired_blacklisted_servers();
+        let usable = |peer: &VerifyingKey, state: &BlockSyncClientState| {
+            *peer != self.config.me && !state.blacklist_contains_server_address(peer)
+        };
+        let peer = if usable(origin, &self.block_sync_client_state)
+            && is_sync_server_address(origin, block_tree)?
+        {
+            *origin
+        } else {
+            // Any advertised server will do: the missing block is recent, so the heights
+            // servers advertised (every few seconds) are likely below ours.
+            match self.block_sync_client_state.random_sync_server(&None) {
+                Some(peer) if usable(&peer, &self.block_sync_client_state) => peer,
+                _ => return Ok(()),
+            }
         };
         self.block_sync_client_state.last_missing_parent_sync = Some(now);
-        self.sync_with(&peer, block_tree, app)?;
+        let synced = self.sync_with(&peer, MISSING_PARENT_RESPONSE_TIMEOUT, block_tree, app)?;
+        if synced == 0 {
+            self.block_sync_client_state
+                .blacklist_sync_server(peer, self.config.blacklist_expiry_time);
+        }
         self.block_sync_client_state.last_progress_or_sync_time = Instant::now();
         Ok(())
     }
@@ -293,7 +320,8 @@ impl<N: Network> BlockSyncClient<N> {
             .block_sync_client_state
             .random_sync_server(&highest_committed_block_height)
         {
-            self.sync_with(&peer, block_tree, app)
+            self.sync_with(&peer, self.config.response_timeout, block_tree, app)
+                .map(|_| ())
         } else {
             Ok(())
         }
@@ -309,12 +337,17 @@ impl<N: Network> BlockSyncClient<N> {
     /// 1. It sends an incorrect or unsafe block,
     /// 2. It sends a block that is not validated by the [App],
     /// 3. It fails to provide the minimum number of blocks it committed to providing through [AdvertiseBlock].
+    ///
+    /// flashlayer patch: waits at most `response_timeout` per response; returns how many blocks
+    /// it inserted. Responses that arrived while no sync was waiting are dropped first.
     fn sync_with<K: KVStore>(
         &mut self,
         peer: &VerifyingKey,
+        response_timeout: Duration,
         block_tree: &mut BlockTreeSingleton<K>,
         app: &mut impl App<K>,
-    ) -> Result<(), BlockSyncClientError> {
+    ) -> Result<u64, BlockSyncClientError> {
+        self.receiver.drain();
         Event::StartSync(StartSyncEvent {
             timestamp: SystemTime::now(),
             peer: peer.clone(),
@@ -342,7 +375,7 @@ impl<N: Network> BlockSyncClient<N> {
 
             match self
                 .receiver
-                .recv_response(*peer, Instant::now() + self.config.response_timeout)
+                .recv_response(*peer, Instant::now() + response_timeout)
             {
                 Ok(response) => {
                     let new_blocks: Vec<Block> = response
@@ -376,7 +409,7 @@ impl<N: Network> BlockSyncClient<N> {
                             blocks_synced,
                         })
                         .publish(&self.event_publisher);
-                        return Ok(());
+                        return Ok(blocks_synced);
                     }
 
                     for block in new_blocks {
@@ -394,7 +427,7 @@ impl<N: Network> BlockSyncClient<N> {
                                 blocks_synced,
                             })
                             .publish(&self.event_publisher);
-                            return Ok(());
+                            return Ok(blocks_synced);
                         }
 
                         let parent_block = if block.justify.is_genesis_pc() {
@@ -445,7 +478,7 @@ impl<N: Network> BlockSyncClient<N> {
                                 blocks_synced,
                             })
                             .publish(&self.event_publisher);
-                            return Ok(());
+                            return Ok(blocks_synced);
                         }
 
                         if response.highest_pc.is_correct(block_tree)?
@@ -478,7 +511,7 @@ impl<N: Network> BlockSyncClient<N> {
                         blocks_synced,
                     })
                     .publish(&self.event_publisher);
-                    return Ok(());
+                    return Ok(blocks_synced);
                 }
             }
         }
@@ -488,6 +521,9 @@ impl<N: Network> BlockSyncClient<N> {
 /// Configuration parameters that define the behaviour of the [`BlockSyncClient`]. These should not
 /// change after the block sync client starts.
 pub(crate) struct BlockSyncClientConfiguration {
+    /// flashlayer patch: this replica's key (never its own sync server).
+    pub(crate) me: VerifyingKey,
+
     /// Chain ID of the target blockchain. The block sync client will only process advertise messages whose
     /// Chain ID matches the configured value.
     pub(crate) chain_id: ChainID,
@@ -534,6 +570,11 @@ struct BlockSyncClientState {
 
 /// flashlayer patch: shortest time between two missing-parent syncs.
 const MISSING_PARENT_SYNC_INTERVAL: Duration = Duration::from_millis(500);
+
+/// flashlayer patch: how long a missing-parent sync waits for each response. The block is
+/// recent and small in number; a server that takes longer is not worth holding the algorithm
+/// thread for.
+const MISSING_PARENT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl BlockSyncClientState {
     /// Initialize the internal state of the block sync client.
@@ -583,12 +624,15 @@ impl BlockSyncClientState {
     }
 
     /// Remove all sync servers whose blacklisting has expired from the blacklist.
+    ///
+    /// flashlayer patch: upstream popped entries while their expiry was still *ahead*
+    /// (`expiry >= now`), so every blacklisting was undone at the next tick.
     fn remove_expired_blacklisted_servers(&mut self) {
         let now = Instant::now();
         while self
             .blacklist
             .front()
-            .is_some_and(|(_, expiry)| expiry >= &now)
+            .is_some_and(|(_, expiry)| *expiry <= now)
         {
             let _ = self.blacklist.pop_front();
         }

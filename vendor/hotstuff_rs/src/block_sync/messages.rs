@@ -19,7 +19,6 @@
 //!     2. Whether the quorum is making progress in a future view, as evidenced by the server's local
 //!        Highest PC ([`AdvertisePC`]).
 
-use std::mem;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 
@@ -113,11 +112,9 @@ impl BlockSyncAdvertiseMessage {
         }
     }
 
+    /// flashlayer patch: the message's encoded size in bytes (upstream: the in-memory size).
     pub fn size(&self) -> u64 {
-        match self {
-            BlockSyncAdvertiseMessage::AdvertiseBlock(_) => mem::size_of::<AdvertiseBlock>() as u64,
-            BlockSyncAdvertiseMessage::AdvertisePC(_) => mem::size_of::<AdvertisePC>() as u64,
-        }
+        crate::networking::messages::encoded_len(self)
     }
 }
 

@@ -33,7 +33,6 @@
 //! broadcasting [`BlockSyncAdvertiseMessage`]s.
 
 use std::{
-    cmp::max,
     sync::mpsc::{Receiver, Sender, TryRecvError},
     thread::{self, JoinHandle},
     time::{Duration, Instant, SystemTime},
@@ -53,6 +52,11 @@ use crate::{
 
 use super::messages::{BlockSyncAdvertiseMessage, BlockSyncRequest, BlockSyncResponse};
 
+/// flashlayer patch: the most block bytes (encoded) one sync response carries: half the largest
+/// network message (64 MiB), so a response of large blocks is cut short instead of exceeding the
+/// frame and reaching the client as nothing.
+pub const MAX_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
+
 pub struct BlockSyncServer<N: Network + 'static, K: KVStore> {
     config: BlockSyncServerConfiguration,
     block_tree_camera: BlockTreeCamera<K>,
@@ -67,7 +71,7 @@ impl<N: Network + 'static, K: KVStore> BlockSyncServer<N, K> {
     pub(crate) fn new(
         config: BlockSyncServerConfiguration,
         block_tree_camera: BlockTreeCamera<K>,
-        requests: Receiver<(VerifyingKey, BlockSyncRequest)>,
+        requests: crate::networking::receiving::QueueReceiver<(VerifyingKey, BlockSyncRequest)>,
         network: N,
         shutdown_signal: Receiver<()>,
         event_publisher: Option<Sender<Event>>,
@@ -118,9 +122,13 @@ impl<N: Network + 'static, K: KVStore> BlockSyncServer<N, K> {
 
                 // Get, from the block tree, the blocks and the PC that will be used to form the Block Sync Response.
                 let bt_snapshot = self.block_tree_camera.snapshot();
+                // flashlayer patch: `min`, not `max`: the peer may ask for fewer blocks than we
+                // serve, never for more (upstream served `max(limit, ours)`, so one request with
+                // `limit: u32::MAX` made a node read, clone and encode its whole chain, or abort).
                 let blocks_res = bt_snapshot.blocks_from_height_to_newest(
                     start_height,
-                    max(limit, self.config.request_limit),
+                    limit.min(self.config.request_limit),
+                    MAX_RESPONSE_BYTES,
                 );
                 let highest_pc_res = bt_snapshot.highest_pc();
 

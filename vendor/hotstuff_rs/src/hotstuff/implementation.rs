@@ -232,6 +232,7 @@ impl<N: Network> HotStuff<N> {
                     let produce_block_request = ProduceBlockRequest::new(
                         self.view_info.view,
                         parent_block,
+                        highest_pc.view,
                         block_tree.app_view(parent_block.as_ref())?,
                     );
 
@@ -437,10 +438,12 @@ impl<N: Network> HotStuff<N> {
                     vote_phase,
                 );
                 let vote_recipient = phase_vote_recipient(&phase_vote, &validator_set_state);
+                // flashlayer patch: persist, then send. Upstream sent first: a crash between
+                // the two left no record of the vote, and the restarted replica (which resumes
+                // in this view) could vote again in it, for another block.
+                block_tree.set_highest_view_phase_voted(self.view_info.view)?;
                 self.sender_handle
                     .send::<HotStuffMessage>(vote_recipient, phase_vote.clone().into());
-
-                block_tree.set_highest_view_phase_voted(self.view_info.view)?;
                 Event::PhaseVote(PhaseVoteEvent {
                     timestamp: SystemTime::now(),
                     vote: phase_vote.clone(),
@@ -557,10 +560,10 @@ impl<N: Network> HotStuff<N> {
                 vote_phase,
             );
             let vote_recipient = phase_vote_recipient(&vote, &validator_set_state);
+            // flashlayer patch: persist, then send (see `on_receive_proposal`).
+            block_tree.set_highest_view_phase_voted(self.view_info.view)?;
             self.sender_handle
                 .send::<HotStuffMessage>(vote_recipient, vote.clone().into());
-
-            block_tree.set_highest_view_phase_voted(self.view_info.view)?;
             Event::PhaseVote(PhaseVoteEvent {
                 timestamp: SystemTime::now(),
                 vote: vote.clone(),

@@ -5,8 +5,6 @@
 
 //! Messages sent between replicas as part of the HotStuff subprotocol.
 
-use std::mem;
-
 use borsh::{BorshDeserialize, BorshSerialize};
 
 use crate::{
@@ -58,14 +56,10 @@ impl HotStuffMessage {
         }
     }
 
-    /// Returns the number of bytes required to store a given instance of the [`HotStuffMessage`] enum.
+    /// flashlayer patch: the message's encoded size in bytes (upstream: the in-memory size of
+    /// the struct, which ignores a proposal's block data).
     pub fn size(&self) -> u64 {
-        match self {
-            HotStuffMessage::Proposal(_) => mem::size_of::<Proposal>() as u64,
-            HotStuffMessage::Nudge(_) => mem::size_of::<Nudge>() as u64,
-            HotStuffMessage::PhaseVote(_) => mem::size_of::<PhaseVote>() as u64,
-            HotStuffMessage::NewView(_) => mem::size_of::<NewView>() as u64,
-        }
+        crate::networking::messages::encoded_len(self)
     }
 }
 

@@ -11,6 +11,26 @@ use crate::{
     types::data_types::{ChainID, ViewNumber},
 };
 
+/// flashlayer patch: the number of bytes `value` takes borsh-encoded, counted without
+/// allocating. Message sizes used to be `mem::size_of` of the struct (a proposal of any payload
+/// counted ~200 bytes), so the byte budgets of the receive buffers bounded nothing.
+pub fn encoded_len<T: BorshSerialize + ?Sized>(value: &T) -> u64 {
+    struct Counter(u64);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing into a counter cannot fail.
+    let _ = value.serialize(&mut counter);
+    counter.0
+}
+
 /// All message variants used in HotStuff-rs.
 #[derive(Clone, BorshSerialize, BorshDeserialize)]
 pub enum Message {

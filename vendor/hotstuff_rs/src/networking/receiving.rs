@@ -3,7 +3,11 @@
 use std::{
     collections::{BTreeMap, VecDeque},
     mem,
-    sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError},
+        Arc,
+    },
     thread::{self, JoinHandle},
     time::Instant,
 };
@@ -12,13 +16,84 @@ use ed25519_dalek::VerifyingKey;
 
 use crate::{
     block_sync::messages::{BlockSyncMessage, BlockSyncRequest, BlockSyncResponse},
-    types::data_types::{BufferSize, ChainID, ViewNumber},
+    hotstuff::roles::is_validator,
+    types::{
+        data_types::{BufferSize, ChainID, ViewNumber},
+        validator_set::ValidatorSetState,
+    },
 };
 
 use super::{
     messages::{Message, ProgressMessage},
     network::Network,
 };
+
+/// flashlayer patch: bytes of progress messages (proposals, votes, pacemaker messages) that may
+/// wait for the algorithm thread; more are dropped (HotStuff recovers lost messages through
+/// view changes and block sync). Upstream's queues were unbounded.
+pub const PROGRESS_QUEUE_BYTES: u64 = 128 * 1024 * 1024;
+/// flashlayer patch: bytes of block sync requests that may wait for the sync server.
+pub const SYNC_REQUEST_QUEUE_BYTES: u64 = 1024 * 1024;
+/// flashlayer patch: bytes of block sync responses that may wait for the sync client. Upstream
+/// queued every response from anyone, unbounded, and drained them only while syncing.
+pub const SYNC_RESPONSE_QUEUE_BYTES: u64 = 96 * 1024 * 1024;
+/// flashlayer patch: the furthest future view whose messages are buffered for later.
+pub const MAX_BUFFERED_VIEWS_AHEAD: u64 = 1024;
+
+/// flashlayer patch: the sending end of a queue bounded in bytes (see [`QueueReceiver`]).
+pub(crate) struct QueueSender<T> {
+    sender: Sender<(T, u64)>,
+    queued: Arc<AtomicU64>,
+    capacity: u64,
+}
+
+impl<T> QueueSender<T> {
+    /// Queues `item` of `size` bytes unless that would exceed the capacity; returns whether it
+    /// was queued.
+    pub(crate) fn send(&self, item: T, size: u64) -> bool {
+        let queued = self.queued.fetch_add(size, Ordering::AcqRel).saturating_add(size);
+        if queued > self.capacity {
+            self.queued.fetch_sub(size, Ordering::AcqRel);
+            return false;
+        }
+        if self.sender.send((item, size)).is_err() {
+            self.queued.fetch_sub(size, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+}
+
+/// flashlayer patch: the receiving end of a queue bounded in bytes: what it hands out no
+/// longer counts against the capacity.
+pub(crate) struct QueueReceiver<T> {
+    receiver: Receiver<(T, u64)>,
+    queued: Arc<AtomicU64>,
+}
+
+impl<T> QueueReceiver<T> {
+    pub(crate) fn recv_timeout(&self, timeout: std::time::Duration) -> Result<T, RecvTimeoutError> {
+        let (item, size) = self.receiver.recv_timeout(timeout)?;
+        self.queued.fetch_sub(size, Ordering::AcqRel);
+        Ok(item)
+    }
+
+    pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
+        let (item, size) = self.receiver.try_recv()?;
+        self.queued.fetch_sub(size, Ordering::AcqRel);
+        Ok(item)
+    }
+}
+
+/// flashlayer patch: a queue of at most `capacity` bytes.
+pub(crate) fn bounded_queue<T>(capacity: u64) -> (QueueSender<T>, QueueReceiver<T>) {
+    let (sender, receiver) = mpsc::channel();
+    let queued = Arc::new(AtomicU64::new(0));
+    (
+        QueueSender { sender, queued: queued.clone(), capacity },
+        QueueReceiver { receiver, queued },
+    )
+}
 
 /// Spawn the poller thread, which polls the [`Network`] for messages and distributes them into receiver
 /// handles.
@@ -28,18 +103,22 @@ use super::{
 /// 2. Block sync requests (processed by [`BlockSyncServer`][crate::block_sync::server::BlockSyncServer]),
 ///    and
 /// 3. Block sync responses (processed by [`BlockSyncClient`][crate::block_sync::client::BlockSyncClient]).
+///
+/// flashlayer patch: each kind goes into a queue bounded in bytes (see [`PROGRESS_QUEUE_BYTES`] and
+/// its siblings); what does not fit is dropped.
 pub(crate) fn start_polling<N: Network + 'static>(
     mut network: N,
     shutdown_signal: Receiver<()>,
 ) -> (
     JoinHandle<()>,
-    Receiver<(VerifyingKey, ProgressMessage)>,
-    Receiver<(VerifyingKey, BlockSyncRequest)>,
-    Receiver<(VerifyingKey, BlockSyncResponse)>,
+    QueueReceiver<(VerifyingKey, ProgressMessage)>,
+    QueueReceiver<(VerifyingKey, BlockSyncRequest)>,
+    QueueReceiver<(VerifyingKey, BlockSyncResponse)>,
 ) {
-    let (to_progress_msg_receiver, progress_msg_receiver) = mpsc::channel();
-    let (to_sync_request_receiver, sync_request_receiver) = mpsc::channel();
-    let (to_sync_response_receiver, sync_response_receiver) = mpsc::channel();
+    let (to_progress_msg_receiver, progress_msg_receiver) = bounded_queue(PROGRESS_QUEUE_BYTES);
+    let (to_sync_request_receiver, sync_request_receiver) = bounded_queue(SYNC_REQUEST_QUEUE_BYTES);
+    let (to_sync_response_receiver, sync_response_receiver) =
+        bounded_queue(SYNC_RESPONSE_QUEUE_BYTES);
 
     let poller_thread = thread::spawn(move || loop {
         match shutdown_signal.try_recv() {
@@ -53,14 +132,17 @@ pub(crate) fn start_polling<N: Network + 'static>(
         if let Some((origin, msg)) = network.recv() {
             match msg {
                 Message::ProgressMessage(p_msg) => {
-                    let _ = to_progress_msg_receiver.send((origin, p_msg));
+                    let size = p_msg.size();
+                    let _ = to_progress_msg_receiver.send((origin, p_msg), size);
                 }
                 Message::BlockSyncMessage(s_msg) => match s_msg {
                     BlockSyncMessage::BlockSyncRequest(s_req) => {
-                        let _ = to_sync_request_receiver.send((origin, s_req));
+                        let size = crate::networking::messages::encoded_len(&s_req);
+                        let _ = to_sync_request_receiver.send((origin, s_req), size);
                     }
                     BlockSyncMessage::BlockSyncResponse(s_res) => {
-                        let _ = to_sync_response_receiver.send((origin, s_res));
+                        let size = crate::networking::messages::encoded_len(&s_res);
+                        let _ = to_sync_response_receiver.send((origin, s_res), size);
                     }
                 },
             }
@@ -112,14 +194,14 @@ pub(crate) fn start_polling<N: Network + 'static>(
 /// [`new`](Self::new), some future-viewed messages might be removed from the buffer to make space for
 /// the new message. The logic for removing future-viewed messages removes highest-viewed messages first.
 pub(crate) struct ProgressMessageStub {
-    receiver: Receiver<(VerifyingKey, ProgressMessage)>,
+    receiver: QueueReceiver<(VerifyingKey, ProgressMessage)>,
     msg_buffer: ProgressMessageBuffer,
 }
 
 impl ProgressMessageStub {
     /// Create a fresh [ProgressMessageStub] with a given receiver end and buffer capacity.
     pub(crate) fn new(
-        receiver: Receiver<(VerifyingKey, ProgressMessage)>,
+        receiver: QueueReceiver<(VerifyingKey, ProgressMessage)>,
         msg_buffer_capacity: BufferSize,
     ) -> ProgressMessageStub {
         let msg_buffer: ProgressMessageBuffer = ProgressMessageBuffer::new(msg_buffer_capacity);
@@ -133,11 +215,16 @@ impl ProgressMessageStub {
     /// return immediately, depending on the message type. Messages older than current view are dropped
     /// immediately. [`BlockSyncAdvertiseMessage`][crate::block_sync::messages::BlockSyncAdvertiseMessage]
     /// messages are not associated with a view, and so they are returned immediately.
+    ///
+    /// flashlayer patch: only messages from members of `validator_set_state` are buffered, and
+    /// only for views up to [`MAX_BUFFERED_VIEWS_AHEAD`] ahead (upstream buffered anyone's
+    /// messages for any view, before the sender was checked).
     pub(crate) fn recv(
         &mut self,
         chain_id: ChainID,
         cur_view: ViewNumber,
         deadline: Instant,
+        validator_set_state: &ValidatorSetState,
     ) -> Result<(VerifyingKey, ProgressMessage), ProgressMessageReceiveError> {
         // Clear buffer of messages with views lower than the current one.
         self.msg_buffer.remove_expired_msgs(cur_view);
@@ -164,7 +251,10 @@ impl ProgressMessageStub {
                     // set.
                     //
                     // This behavior is not absolutely necessary, but helps with liveness.
-                    if msg.view().is_some_and(|view| view > cur_view) {
+                    if msg.view().is_some_and(|view| {
+                        view > cur_view && view.int() - cur_view.int() <= MAX_BUFFERED_VIEWS_AHEAD
+                    }) && is_validator(&sender, validator_set_state)
+                    {
                         match msg.clone() {
                             ProgressMessage::HotStuffMessage(msg) => {
                                 self.msg_buffer.insert(msg, sender);
@@ -360,14 +450,20 @@ pub(crate) trait Cacheable {
 /// A receiving end for sync responses. The [`BlockSyncClientStub::recv_response`] method returns
 /// the received response.
 pub(crate) struct BlockSyncClientStub {
-    responses: Receiver<(VerifyingKey, BlockSyncResponse)>,
+    responses: QueueReceiver<(VerifyingKey, BlockSyncResponse)>,
 }
 
 impl BlockSyncClientStub {
     pub(crate) fn new(
-        responses: Receiver<(VerifyingKey, BlockSyncResponse)>,
+        responses: QueueReceiver<(VerifyingKey, BlockSyncResponse)>,
     ) -> BlockSyncClientStub {
         BlockSyncClientStub { responses }
+    }
+
+    /// flashlayer patch: drops responses that arrived while no sync was waiting for them
+    /// (unsolicited, or late answers to an earlier request), before a new request is sent.
+    pub(crate) fn drain(&self) {
+        while self.responses.try_recv().is_ok() {}
     }
 
     /// Receive a [BlockSyncResponse] from a given peer. Waits for the response until the deadline is
@@ -404,11 +500,13 @@ pub enum BlockSyncResponseReceiveError {
 /// A receiving end for sync requests. The [`BlockSyncServerStub::recv_request`] method returns the
 /// received request.
 pub(crate) struct BlockSyncServerStub {
-    requests: Receiver<(VerifyingKey, BlockSyncRequest)>,
+    requests: QueueReceiver<(VerifyingKey, BlockSyncRequest)>,
 }
 
 impl BlockSyncServerStub {
-    pub(crate) fn new(requests: Receiver<(VerifyingKey, BlockSyncRequest)>) -> BlockSyncServerStub {
+    pub(crate) fn new(
+        requests: QueueReceiver<(VerifyingKey, BlockSyncRequest)>,
+    ) -> BlockSyncServerStub {
         BlockSyncServerStub { requests }
     }
 

@@ -232,18 +232,28 @@ impl<N: Network> Pacemaker<N> {
         // than the others, each side waiting for a timeout certificate the other cannot sign.
         // More than a third of the power includes an honest replica, so Byzantine ones cannot
         // drag us ahead; skipping views never endangers safety in HotStuff.
+        //
+        // Each validator counts with its highest such view only (one entry per validator, so a
+        // Byzantine one signing timeout votes for ever-higher views cannot grow this state), and
+        // the signature is checked only for a view above the validator's recorded one.
         let cur_view = self.view_info.view;
-        if timeout_vote.view > cur_view
-            && is_epoch_change_view(&timeout_vote.view, self.config.epoch_length)
+        let view = timeout_vote.view;
+        if view > cur_view
+            && is_epoch_change_view(&view, self.config.epoch_length)
+            && self.state.future_timeouts.get(origin).is_none_or(|seen| *seen < view)
             && timeout_vote.is_correct(origin)
         {
-            let view = timeout_vote.view;
+            self.state.future_timeouts.insert(*origin, view);
             let validators = validator_set_state.committed_validator_set();
-            let voters = self.state.future_timeouts.entry(view).or_default();
-            voters.insert(*origin);
-            let power: u128 = voters.iter().filter_map(|v| validators.power(v)).map(|p| p.int() as u128).sum();
-            if power * 3 > validators.total_power().int() {
-                self.state.future_timeouts = self.state.future_timeouts.split_off(&(view + 1));
+            let power: u128 = self
+                .state
+                .future_timeouts
+                .iter()
+                .filter(|(_, seen)| **seen >= view)
+                .filter_map(|(v, _)| validators.power(v))
+                .map(|p| p.int() as u128)
+                .sum();
+            if power * 3 > validators.total_power().int() as u128 {
                 self.update_view(view, &validator_set_state)?;
                 // The others already timed out here: time out now too, so that our timeout
                 // vote joins theirs.
@@ -451,6 +461,9 @@ impl<N: Network> Pacemaker<N> {
             .into());
         }
 
+        // flashlayer patch: forget timeouts at or below the view we enter.
+        self.state.future_timeouts.retain(|_, seen| *seen > next_view);
+
         // 2. If about to enter a new epoch, set timeouts for the new epoch.
         if epoch(cur_view, self.config.epoch_length) != epoch(next_view, self.config.epoch_length) {
             self.state.update_timeouts(next_view, &self.config);
@@ -534,8 +547,9 @@ struct PacemakerState {
     /// The view in which this replica last broadcasted an [`AdvanceView`] message.
     last_advance_view: Option<ViewNumber>,
 
-    /// flashlayer patch: validators seen timing out in epoch-change views ahead of ours.
-    future_timeouts: BTreeMap<ViewNumber, std::collections::HashSet<VerifyingKey>>,
+    /// flashlayer patch: the highest epoch-change view ahead of ours each validator was seen
+    /// timing out in (entries at or below our view are dropped as we move on).
+    future_timeouts: std::collections::HashMap<VerifyingKey, ViewNumber>,
 }
 
 impl PacemakerState {
@@ -576,7 +590,7 @@ impl PacemakerState {
                 validator_set_state,
             ),
             last_advance_view: None,
-            future_timeouts: BTreeMap::new(),
+            future_timeouts: std::collections::HashMap::new(),
         }
     }
 

@@ -5,7 +5,6 @@
 
 //! Messages sent between replicas as part of the Pacemaker subprotocol.
 
-use std::mem;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 
@@ -81,12 +80,9 @@ impl PacemakerMessage {
         }
     }
 
-    /// Get the size (in bytes) of the in-memory representation of the inner message.
+    /// flashlayer patch: the message's encoded size in bytes (upstream: the in-memory size).
     pub fn size(&self) -> u64 {
-        match self {
-            PacemakerMessage::TimeoutVote(_) => mem::size_of::<TimeoutVote>() as u64,
-            PacemakerMessage::AdvanceView(_) => mem::size_of::<AdvanceView>() as u64,
-        }
+        crate::networking::messages::encoded_len(self)
     }
 }
 

@@ -47,32 +47,43 @@ impl<S: KVGet> BlockTreeSnapshot<S> {
         &self,
         height: BlockHeight,
         limit: u32,
+        max_bytes: u64,
     ) -> Result<Vec<Block>, BlockTreeError> {
-        let mut res = Vec::with_capacity(limit as usize);
+        // flashlayer patch: no capacity from the peer's `limit` (`u32::MAX` aborted the process
+        // on allocation), and at most `max_bytes` of blocks (encoded), so that a response always
+        // fits one network message; the first block is always included.
+        let mut res = Vec::with_capacity((limit as usize).min(64));
+        let mut bytes = 0u64;
+        let mut fits = |block: &Block| {
+            bytes = bytes.saturating_add(crate::networking::messages::encoded_len(block));
+            bytes <= max_bytes
+        };
 
         // Get committed blocks starting from the specified height.
         let mut cursor = height;
         while let Some(block_hash) = self.0.block_at_height(cursor)? {
-            res.push(self.0.block(&block_hash)?.ok_or(
+            if res.len() >= limit as usize {
+                return Ok(res);
+            }
+            let block = self.0.block(&block_hash)?.ok_or(
                 BlockTreeError::BlockExpectedButNotFound {
                     block: block_hash.clone(),
                 },
-            )?);
-            cursor += 1;
-
-            if res.len() == limit as usize {
+            )?;
+            if !fits(&block) && !res.is_empty() {
                 return Ok(res);
             }
+            res.push(block);
+            cursor += 1;
         }
 
         // Get speculative blocks.
         let speculative_blocks = self.blocks_from_newest_to_committed()?.into_iter().rev();
         for block in speculative_blocks {
-            res.push(block);
-
-            if res.len() == limit as usize {
+            if res.len() >= limit as usize || (!fits(&block) && !res.is_empty()) {
                 break;
             }
+            res.push(block);
         }
 
         Ok(res)
