@@ -1,5 +1,6 @@
 //! The hotstuff_rs `App`: block production and validation rules.
 
+use crate::schedule::{FlashSchedule, LeaderRecord, data_hash};
 use alloy::{
     consensus::{Transaction, TxEnvelope},
     eips::eip2718::Decodable2718,
@@ -167,6 +168,10 @@ pub struct AppConfig {
 /// The flash layer's hotstuff_rs application.
 pub struct FlashApp<S> {
     config: AppConfig,
+    /// This replica's consensus key (the proposer in its blocks' leader records).
+    me: VerifyingKey,
+    /// Who leads which view; blocks record it (see [`crate::schedule`]).
+    schedule: Arc<FlashSchedule>,
     source: Arc<S>,
     l1: Arc<dyn L1View>,
     /// L2 number of the last executed block, maintained by the executor.
@@ -213,11 +218,20 @@ impl<S> std::fmt::Debug for FlashApp<S> {
 }
 
 impl<S: TxSource> FlashApp<S> {
-    /// An app taking transactions from `source` and deposits from `l1`; `executed` is the
-    /// executor's head number.
-    pub fn new(config: AppConfig, source: Arc<S>, l1: Arc<dyn L1View>, executed: Arc<AtomicU64>) -> Self {
+    /// The app of replica `me` under `schedule`, taking transactions from `source` and
+    /// deposits from `l1`; `executed` is the executor's head number.
+    pub fn new(
+        config: AppConfig,
+        me: VerifyingKey,
+        schedule: Arc<FlashSchedule>,
+        source: Arc<S>,
+        l1: Arc<dyn L1View>,
+        executed: Arc<AtomicU64>,
+    ) -> Self {
         Self {
             config,
+            me,
+            schedule,
             source,
             l1,
             executed,
@@ -346,6 +360,54 @@ impl<S: TxSource> FlashApp<S> {
         SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
     }
 
+    /// The view recorded in `block`'s leader record.
+    fn record_view(view: &AppBlockTreeView<'_, ConsensusStore>, block: &CryptoHash) -> Option<u64> {
+        let datum = view.block_datum(block, 1)?;
+        LeaderRecord::decode(datum.bytes()).ok().map(|r| r.view)
+    }
+
+    /// Checks a block's leader record: a live proposal's names its view, its sender and the
+    /// leaders skipped since its parent as this node's schedule has them; a synced block's
+    /// (vouched for by the quorum that certified it) only moves forward from its parent's.
+    fn check_record(
+        &self,
+        request: &ValidateBlockRequest<'_, '_, ConsensusStore>,
+        parent: Option<CryptoHash>,
+        record: &LeaderRecord,
+    ) -> Result<(), String> {
+        let view = request.block_tree();
+        let parent_view =
+            parent.map(|p| Self::record_view(view, &p).ok_or("parent has no leader record")).transpose()?;
+        if parent_view.is_some_and(|p| record.view <= p) {
+            return Err(format!("leader record view {} not after the parent's", record.view));
+        }
+        let Some((proposal_view, origin)) = request.proposal() else { return Ok(()) };
+        if record.view != proposal_view.int() || record.proposer.0 != origin.to_bytes() {
+            return Err(format!(
+                "leader record says view {} by {}, the proposal came in view {} from {}",
+                record.view,
+                record.proposer,
+                proposal_view.int(),
+                hex::encode(origin.to_bytes())
+            ));
+        }
+        let validators = view.validator_set().map_err(|e| format!("validator set: {e:?}"))?;
+        let expected: Vec<B256> = self
+            .schedule
+            .skipped_between(parent_view, record.view, &validators, &origin)
+            .iter()
+            .map(|k| B256::from(k.to_bytes()))
+            .collect();
+        if record.skipped != expected {
+            return Err(format!(
+                "leader record skips {} leader(s) where this node's schedule skips {}",
+                record.skipped.len(),
+                expected.len()
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks a proposed block's data against the payload rules.
     fn check(
         &self,
@@ -354,18 +416,20 @@ impl<S: TxSource> FlashApp<S> {
     ) -> Result<Option<ValidatorSetUpdates>, String> {
         let block = request.proposed_block();
         let mut data = block.data.iter();
-        let (Some(datum), None) = (data.next(), data.next()) else {
-            return Err("block data must be exactly one payload".into());
+        let (Some(datum), Some(record_datum), None) = (data.next(), data.next(), data.next()) else {
+            return Err("block data must be a payload and a leader record".into());
         };
         let bytes = datum.bytes();
         if bytes.len() > self.config.max_payload_bytes {
             return Err(format!("payload of {} bytes over the limit", bytes.len()));
         }
-        if block.data_hash.bytes() != Payload::hash_encoded(bytes).0 {
-            return Err("data hash does not match the payload".into());
+        if block.data_hash.bytes() != data_hash(bytes, record_datum.bytes()).0 {
+            return Err("data hash does not match the payload and leader record".into());
         }
         let payload = Payload::decode(bytes).map_err(|e| format!("payload: {e}"))?;
+        let record = LeaderRecord::decode(record_datum.bytes()).map_err(|e| format!("leader record: {e}"))?;
         let parent = (!block.justify.is_genesis_pc()).then_some(block.justify.block);
+        self.check_record(request, parent, &record)?;
         let parent_ts = self.parent_timestamp(request.block_tree(), parent);
         if payload.timestamp < parent_ts {
             return Err(format!("timestamp {} before parent's {parent_ts}", payload.timestamp));
@@ -515,17 +579,37 @@ fn validator_set_updates(payload: &Payload) -> Option<ValidatorSetUpdates> {
 }
 
 impl<S: TxSource> FlashApp<S> {
-    fn respond(&mut self, payload: Payload, what: &str) -> ProduceBlockResponse {
+    fn respond(&mut self, payload: Payload, record: LeaderRecord, what: &str) -> ProduceBlockResponse {
         let encoded = payload.encode();
+        let record = record.encode();
         tracing::debug!(end = payload.end, membership = payload.membership.len(), "{what}");
-        let data_hash = CryptoHash::new(Payload::hash_encoded(&encoded).0);
+        let data_hash = CryptoHash::new(data_hash(&encoded, &record).0);
         self.last_block_at = Instant::now();
         ProduceBlockResponse {
             data_hash,
-            data: Data::new(vec![Datum::new(encoded)]),
+            data: Data::new(vec![Datum::new(encoded), Datum::new(record)]),
             app_state_updates: None,
             validator_set_updates: validator_set_updates(&payload),
         }
+    }
+
+    /// This replica's leader record for a block in `request`'s view.
+    fn record(&self, request: &ProduceBlockRequest<'_, ConsensusStore>) -> LeaderRecord {
+        let view = request.block_tree();
+        let parent_view = request.parent_block().and_then(|p| Self::record_view(view, &p));
+        let skipped = match view.validator_set() {
+            Ok(validators) => self
+                .schedule
+                .skipped_between(parent_view, request.cur_view().int(), &validators, &self.me)
+                .iter()
+                .map(|k| B256::from(k.to_bytes()))
+                .collect(),
+            Err(e) => {
+                tracing::error!(error = ?e, "cannot read the validator set");
+                Vec::new()
+            }
+        };
+        LeaderRecord { view: request.cur_view().int(), proposer: B256::from(self.me.to_bytes()), skipped }
     }
 }
 
@@ -557,7 +641,8 @@ impl<S: TxSource> App<ConsensusStore> for FlashApp<S> {
             }
             let timestamp = Self::now_secs().max(self.parent_timestamp(view, parent));
             let payload = Payload { timestamp, l1_origin: ancestry.l1_origin, ..Default::default() };
-            return self.respond(payload, "produced block after the end");
+            let record = self.record(&request);
+            return self.respond(payload, record, "produced block after the end");
         }
         // With transactions waiting in uncommitted ancestors the chain must move on now to
         // commit them; otherwise wait for work, up to the empty-block interval.
@@ -592,7 +677,8 @@ impl<S: TxSource> App<ConsensusStore> for FlashApp<S> {
                 "proposing the block that ends the layer"
             );
             let payload = Payload { timestamp, l1_origin, end: true, ..Default::default() };
-            return self.respond(payload, "produced the end block");
+            let record = self.record(&request);
+            return self.respond(payload, record, "produced the end block");
         }
         let membership: Vec<MembershipChange> = if backing_off {
             Vec::new()
@@ -614,7 +700,8 @@ impl<S: TxSource> App<ConsensusStore> for FlashApp<S> {
             "selected transactions"
         );
         let payload = Payload { timestamp, transactions, l1_origin, deposits, end: false, membership };
-        self.respond(payload, "produced block")
+        let record = self.record(&request);
+        self.respond(payload, record, "produced block")
     }
 
     fn validate_block(

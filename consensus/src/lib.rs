@@ -17,6 +17,8 @@
 //!   block sync requests; rate limits; bytes waiting), a plain state machine behind [`Inbound`].
 //! - [`Replica`]: starts (and on first run initialises) a replica on a node's RocksDB.
 //! - [`committed`]: reading committed payloads back out of the block tree.
+//! - [`schedule`]: who leads each view ([`FlashSchedule`]): round robin minus the validators the
+//!   committed chain shows failing; each block records its view, proposer and skipped leaders.
 
 pub mod admission;
 mod app;
@@ -24,6 +26,7 @@ pub mod committed;
 mod error;
 mod network;
 mod replica;
+pub mod schedule;
 
 pub use admission::{InboundLimits, Verdict};
 pub use app::{
@@ -33,6 +36,7 @@ pub use app::{
 pub use error::{Error, Result};
 pub use network::{ConsensusNetwork, Inbound, Inbox, LocalTransport, Transport, inbox};
 pub use replica::{ConsensusStatus, Replica, ReplicaConfig, ValidatorKey, status};
+pub use schedule::FlashSchedule;
 
 /// hotstuff_rs's types, re-exported for the node assembly.
 pub use hotstuff_rs;

@@ -1,6 +1,6 @@
 //! Starting a hotstuff_rs replica on a node's store.
 
-use crate::{ConsensusNetwork, Error, FlashApp, Result, TxSource};
+use crate::{ConsensusNetwork, Error, FlashApp, FlashSchedule, Result, TxSource};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use flashlayer_storage::ConsensusStore;
 use hotstuff_rs::{
@@ -13,7 +13,7 @@ use hotstuff_rs::{
         validator_set::{ValidatorSet, ValidatorSetState},
     },
 };
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 /// A validator's consensus key.
 pub type ValidatorKey = VerifyingKey;
@@ -41,6 +41,9 @@ pub struct ConsensusStatus {
     pub validators: Vec<ValidatorKey>,
     /// Leader of the current view.
     pub leader: Option<ValidatorKey>,
+    /// Validators the leader schedule currently rotates through (the others failed recently
+    /// or have not voted; see [`crate::schedule`]).
+    pub eligible_leaders: Vec<ValidatorKey>,
 }
 
 /// A running replica. Dropping it stops hotstuff_rs's threads.
@@ -61,6 +64,7 @@ impl Replica {
         me: SigningKey,
         config: ReplicaConfig,
         store: ConsensusStore,
+        schedule: Arc<FlashSchedule>,
         app: FlashApp<S>,
         network: ConsensusNetwork,
     ) -> Result<Self> {
@@ -97,6 +101,7 @@ impl Replica {
             // No event handlers and no event logging: either starts hotstuff_rs's event bus,
             // a thread that spins on try_recv without yielding.
             .log_events(false)
+            .leader_schedule(schedule)
             .build();
         let inner = ReplicaSpec::builder()
             .app(app)
@@ -109,14 +114,25 @@ impl Replica {
     }
 }
 
-/// Current view, committed height and validator count, read from the block tree.
-pub fn status(store: &ConsensusStore) -> ConsensusStatus {
+/// Current view, committed height and validator count, read from the block tree; the leader
+/// (and who may lead) from `schedule` when this node runs a replica.
+pub fn status(store: &ConsensusStore, schedule: Option<&FlashSchedule>) -> ConsensusStatus {
+    use hotstuff_rs::pacemaker::LeaderSchedule;
     let view = store.highest_view_entered().ok();
-    let set = store.committed_validator_set().ok();
+    let set = store.committed_validator_set().ok().filter(|s| !s.is_empty());
+    let leader = view.zip(set.as_ref()).map(|(v, s)| match schedule {
+        Some(schedule) => schedule.leader(v, s),
+        None => select_leader(v, s),
+    });
+    let eligible = match (view, set.as_ref(), schedule) {
+        (Some(v), Some(s), Some(schedule)) => schedule.eligible(v.int(), s),
+        _ => set.as_ref().map(|s| s.validators().copied().collect()).unwrap_or_default(),
+    };
     ConsensusStatus {
         view: view.map(|v| v.int()).unwrap_or_default(),
         committed_height: crate::committed::committed_height(store).ok().flatten(),
         validators: set.as_ref().map(|s| s.validators().copied().collect()).unwrap_or_default(),
-        leader: view.zip(set.as_ref()).filter(|(_, s)| !s.is_empty()).map(|(v, s)| select_leader(v, s)),
+        leader,
+        eligible_leaders: eligible,
     }
 }

@@ -93,7 +93,7 @@ async fn metrics(State(s): State<Served>) -> impl IntoResponse {
     let (pending, queued) = s.mempool.counts();
     s.mempool_pending.set(pending as i64);
     s.mempool_queued.set(queued as i64);
-    s.view.set(flashlayer_consensus::status(&s.consensus).view as i64);
+    s.view.set(flashlayer_consensus::status(&s.consensus, None).view as i64);
     let mut out = Vec::new();
     match TextEncoder::new().encode(&s.metrics.registry.gather(), &mut out) {
         Ok(()) => (StatusCode::OK, [("content-type", "text/plain; version=0.0.4")], out).into_response(),
@@ -103,7 +103,7 @@ async fn metrics(State(s): State<Served>) -> impl IntoResponse {
 
 async fn health(State(s): State<Served>) -> impl IntoResponse {
     let executed = s.db.head_number().ok().flatten();
-    let consensus = flashlayer_consensus::status(&s.consensus);
+    let consensus = flashlayer_consensus::status(&s.consensus, None);
     let body = serde_json::json!({
         "status": if executed.is_some() { "ok" } else { "starting" },
         "executed_height": executed,

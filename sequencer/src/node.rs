@@ -13,7 +13,8 @@ use crate::{
 };
 use eyre::{Context, bail};
 use flashlayer_consensus::{
-    AppConfig, ConsensusNetwork, FlashApp, Inbound, InboundLimits, LocalTransport, Replica, ReplicaConfig,
+    AppConfig, ConsensusNetwork, FlashApp, FlashSchedule, Inbound, InboundLimits, LocalTransport, Replica,
+    ReplicaConfig,
 };
 use flashlayer_execution::BlockExecutor;
 use flashlayer_p2p::{ConsensusTransport, P2p, P2pConfig, PeerLimits};
@@ -157,6 +158,7 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
     if !options.sync_consensus {
         store = store.without_sync();
     }
+    let schedule = Arc::new(FlashSchedule::open(db.consensus_store()));
     let app = FlashApp::new(
         AppConfig {
             gas_limit: layer.chain.gas_limit(),
@@ -171,6 +173,8 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
             end_time: layer.end_time,
             end_block: layer.end_block,
         },
+        me,
+        schedule.clone(),
         mempool.clone(),
         Arc::new(settle::NodeL1::new(watcher.clone(), db.clone())),
         executed,
@@ -217,6 +221,7 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
             max_view_time: Duration::from_millis(layer.max_view_time_ms),
         },
         store,
+        schedule.clone(),
         app,
         network,
     )?;
@@ -227,6 +232,7 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
         mempool: mempool.clone(),
         blocks,
         consensus: db.consensus_store(),
+        schedule: Some(schedule),
         p2p,
         inbound,
         full_node: options.full_node,
@@ -264,6 +270,7 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
     // hotstuff_rs joins its threads on drop; the leader may be waiting for transactions.
     tokio::task::spawn_blocking(move || drop(replica)).await?;
     actix::System::current().stop();
+    db.prepare_exit().wrap_err("syncing the database before exit")?;
     drop(pid_file);
     tracing::info!("stopped");
     Ok(())

@@ -58,6 +58,16 @@ impl std::fmt::Debug for Db {
 }
 
 impl Db {
+    /// Makes what is written durable and stops RocksDB's background work (flushes,
+    /// compactions), waiting for it: the last call before the process exits. RocksDB's static
+    /// objects are destroyed at exit, and a background thread still using them then aborts the
+    /// process ("pthread lock: Invalid argument") instead of letting it exit cleanly.
+    pub fn prepare_exit(&self) -> Result<()> {
+        self.inner.flush_wal(true)?;
+        self.inner.cancel_all_background_work(true);
+        Ok(())
+    }
+
     /// Opens (or creates) the database under `path` with every column family.
     pub fn open(path: &Path) -> Result<Self> {
         let mut opts = Options::default();

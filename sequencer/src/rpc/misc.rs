@@ -220,6 +220,9 @@ pub struct ConsensusView {
     pub validators: Vec<String>,
     /// Consensus key of the current view's leader.
     pub leader: Option<String>,
+    /// Consensus keys the leader schedule rotates through now (validators that failed a turn
+    /// recently, or have not voted, are left out).
+    pub eligible_leaders: Vec<String>,
 }
 
 /// `flash` namespace: flashlayer's own status.
@@ -302,7 +305,7 @@ impl TxpoolApiServer for Misc {
 #[jsonrpsee::core::async_trait]
 impl FlashApiServer for Misc {
     async fn status(&self) -> RpcResult<FlashStatus> {
-        let consensus = flashlayer_consensus::status(&self.ctx.consensus);
+        let consensus = flashlayer_consensus::status(&self.ctx.consensus, self.ctx.schedule.as_deref());
         let peers = match &self.ctx.p2p {
             Some(p2p) => p2p
                 .peers()
@@ -324,6 +327,7 @@ impl FlashApiServer for Misc {
                 committed_height: consensus.committed_height.map(|h| h + 1).unwrap_or(0),
                 validators: consensus.validators.iter().map(key_hex).collect(),
                 leader: consensus.leader.as_ref().map(key_hex),
+                eligible_leaders: consensus.eligible_leaders.iter().map(key_hex).collect(),
             },
             execution_lag: consensus
                 .committed_height

@@ -40,6 +40,8 @@ pub struct RpcContext {
     pub blocks: broadcast::Sender<Arc<ExecutedBlock>>,
     /// The consensus block tree (for `flash_status`).
     pub consensus: ConsensusStore,
+    /// The leader schedule (for `flash_status`).
+    pub schedule: Option<Arc<flashlayer_consensus::FlashSchedule>>,
     /// The p2p service, when the layer has other sequencers.
     pub p2p: Option<flashlayer_p2p::P2p>,
     /// The consensus inbox: the committed heights peers advertise (sync state).
@@ -120,7 +122,7 @@ impl RpcContext {
             .ok()
             .flatten()
             .map_or(0, |h| h + 1);
-        let validators = flashlayer_consensus::status(&self.consensus).validators;
+        let validators = flashlayer_consensus::status(&self.consensus, None).validators;
         let advertised = self
             .inbound
             .advertised_heights()

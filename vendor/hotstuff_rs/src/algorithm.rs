@@ -186,7 +186,12 @@ impl<N: Network + 'static, K: KVStore, A: App<K> + 'static> Algorithm<N, K, A> {
                         let missing_parent = justify.is_some_and(|pc| {
                             !pc.is_genesis_pc()
                                 && !self.block_tree.contains(&pc.block)
-                                && is_proposer(&origin, msg.view(), &validator_set_state)
+                                && is_proposer(
+                                    &origin,
+                                    msg.view(),
+                                    &validator_set_state,
+                                    self.block_tree.leader_schedule(),
+                                )
                                 && pc.is_correct(&self.block_tree).unwrap_or(false)
                         });
                         self.hotstuff

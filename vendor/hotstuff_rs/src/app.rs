@@ -49,6 +49,8 @@
 //! changes that should be made in an [`AppStateUpdates`] or [`ValidatorSetUpdates`] (respectively) and
 //! returning these changes from calls to its three methods.
 
+use ed25519_dalek::VerifyingKey;
+
 use crate::{
     block_tree::{accessors::app::AppBlockTreeView, pluggables::KVStore},
     types::{
@@ -246,16 +248,28 @@ pub struct ProduceBlockResponse {
 /// [state of the Block Tree](crate::block_tree::accessors::app::AppBlockTreeView).
 pub struct ValidateBlockRequest<'a, 'b, K: KVStore> {
     proposed_block: &'a Block,
+    proposal: Option<(ViewNumber, VerifyingKey)>,
     block_tree_view: AppBlockTreeView<'b, K>,
 }
 
 impl<'a, 'b, K: KVStore> ValidateBlockRequest<'a, 'b, K> {
     /// Create a new `ValidateBlockRequest`.
-    pub(crate) fn new(proposed_block: &'a Block, block_tree_view: AppBlockTreeView<'b, K>) -> Self {
+    pub(crate) fn new(
+        proposed_block: &'a Block,
+        proposal: Option<(ViewNumber, VerifyingKey)>,
+        block_tree_view: AppBlockTreeView<'b, K>,
+    ) -> Self {
         Self {
             proposed_block,
+            proposal,
             block_tree_view,
         }
+    }
+
+    /// flashlayer patch: for a live proposal, the view it was proposed in and its sender (that
+    /// view's leader, already checked); `None` for a block fetched by block sync.
+    pub fn proposal(&self) -> Option<(ViewNumber, VerifyingKey)> {
+        self.proposal
     }
 
     /// Get the block that this `validate_block` call should validate.

@@ -243,6 +243,9 @@ pub struct Configuration {
     pub max_view_time: Duration,
     #[builder(setter(doc = "Enable logging? Required."))]
     pub log_events: bool,
+    /// flashlayer patch: who leads each view (default: upstream's round robin).
+    #[builder(default = std::sync::Arc::new(crate::pacemaker::RoundRobin), setter(doc = "Set the leader schedule. Optional."))]
+    pub leader_schedule: std::sync::Arc<dyn crate::pacemaker::LeaderSchedule>,
 }
 
 impl
@@ -441,7 +444,8 @@ pub struct ReplicaSpec<K: KVStore, A: App<K> + 'static, N: Network + 'static> {
 impl<K: KVStore, A: App<K> + 'static, N: Network + 'static> ReplicaSpec<K, A, N> {
     /// Starts all threads and channels associated with running a replica, and returns the handles to them in a [Replica] struct.
     pub fn start(mut self) -> Replica<K> {
-        let block_tree = BlockTreeSingleton::new(self.kv_store.clone());
+        let mut block_tree = BlockTreeSingleton::new(self.kv_store.clone());
+        block_tree.set_leader_schedule(self.configuration.leader_schedule.clone());
         self.network.init_validator_set(
             block_tree
                 .committed_validator_set()

@@ -437,7 +437,7 @@ impl<N: Network> BlockSyncClient<N> {
                         };
 
                         let validate_block_request =
-                            ValidateBlockRequest::new(&block, block_tree.app_view(parent_block)?);
+                            ValidateBlockRequest::new(&block, None, block_tree.app_view(parent_block)?);
 
                         if let ValidateBlockResponse::Valid {
                             app_state_updates,

@@ -146,7 +146,7 @@ impl<N: Network> HotStuff<N> {
             highest_pc: block_tree.highest_pc()?,
         };
 
-        match new_view_recipients(&new_view, &validator_set_state) {
+        match new_view_recipients(&new_view, &validator_set_state, block_tree.leader_schedule()) {
             (committed_vs_leader, None) => self
                 .sender_handle
                 .send::<HotStuffMessage>(committed_vs_leader, new_view.clone().into()),
@@ -188,6 +188,7 @@ impl<N: Network> HotStuff<N> {
             &self.config.keypair.public(),
             self.view_info.view,
             &validator_set_state,
+            block_tree.leader_schedule(),
         ) {
             // If a chain of consecutive views of voting for a validator-set-updating block has been interrupted, then
             // re-propose an existing block.
@@ -309,7 +310,7 @@ impl<N: Network> HotStuff<N> {
         if matches!(msg, HotStuffMessage::Proposal(_)) || matches!(msg, HotStuffMessage::Nudge(_)) {
             let validator_set_state = block_tree.validator_set_state()?;
 
-            if !is_proposer(origin, self.view_info.view, &validator_set_state) {
+            if !is_proposer(origin, self.view_info.view, &validator_set_state, block_tree.leader_schedule()) {
                 return Ok(());
             }
 
@@ -381,8 +382,11 @@ impl<N: Network> HotStuff<N> {
         } else {
             Some(&proposal.block.justify.block)
         };
-        let validate_block_request =
-            ValidateBlockRequest::new(&proposal.block, block_tree.app_view(parent_block)?);
+        let validate_block_request = ValidateBlockRequest::new(
+            &proposal.block,
+            Some((self.view_info.view, *origin)),
+            block_tree.app_view(parent_block)?,
+        );
 
         if let ValidateBlockResponse::Valid {
             app_state_updates,
@@ -437,7 +441,8 @@ impl<N: Network> HotStuff<N> {
                     proposal.block.hash,
                     vote_phase,
                 );
-                let vote_recipient = phase_vote_recipient(&phase_vote, &validator_set_state);
+                let vote_recipient =
+                    phase_vote_recipient(&phase_vote, &validator_set_state, block_tree.leader_schedule());
                 // flashlayer patch: persist, then send. Upstream sent first: a crash between
                 // the two left no record of the vote, and the restarted replica (which resumes
                 // in this view) could vote again in it, for another block.
@@ -559,7 +564,8 @@ impl<N: Network> HotStuff<N> {
                 nudge.justify.block,
                 vote_phase,
             );
-            let vote_recipient = phase_vote_recipient(&vote, &validator_set_state);
+            let vote_recipient =
+                phase_vote_recipient(&vote, &validator_set_state, block_tree.leader_schedule());
             // flashlayer patch: persist, then send (see `on_receive_proposal`).
             block_tree.set_highest_view_phase_voted(self.view_info.view)?;
             self.sender_handle

@@ -8,7 +8,7 @@
 use ed25519_dalek::VerifyingKey;
 
 use crate::{
-    pacemaker::implementation::select_leader,
+    pacemaker::LeaderSchedule,
     types::{data_types::ViewNumber, validator_set::ValidatorSetState},
 };
 
@@ -71,14 +71,17 @@ pub(crate) fn is_validator(
 /// |Leader in CVS (and maybe also PVS)|`true`|`true`|
 /// |Leader in PVS only|`false`|`true`|
 /// |Leader in neither CVS or PVS|`false`|`false`|
+///
+/// flashlayer patch: leaders come from `schedule` (upstream: `select_leader`).
 pub(crate) fn is_proposer(
     validator: &VerifyingKey,
     view: ViewNumber,
     validator_set_state: &ValidatorSetState,
+    schedule: &dyn LeaderSchedule,
 ) -> bool {
-    validator == &select_leader(view, validator_set_state.committed_validator_set())
+    validator == &schedule.leader(view, validator_set_state.committed_validator_set())
         || (!validator_set_state.update_decided()
-            && validator == &select_leader(view, validator_set_state.previous_validator_set()))
+            && validator == &schedule.leader(view, validator_set_state.previous_validator_set()))
 }
 
 /// Determine whether or not `replica` should phase-vote for the `Proposal` or `Nudge` that `justify`
@@ -151,20 +154,18 @@ pub(crate) fn is_phase_voter(
 pub(crate) fn phase_vote_recipient(
     phase_vote: &PhaseVote,
     validator_set_state: &ValidatorSetState,
+    schedule: &dyn LeaderSchedule,
 ) -> VerifyingKey {
     if validator_set_state.update_decided() {
-        select_leader(
-            phase_vote.view + 1,
+        schedule.leader(phase_vote.view + 1,
             validator_set_state.committed_validator_set(),
         )
     } else {
         match phase_vote.phase {
-            Phase::Generic | Phase::Prepare | Phase::Precommit | Phase::Commit => select_leader(
-                phase_vote.view + 1,
+            Phase::Generic | Phase::Prepare | Phase::Precommit | Phase::Commit => schedule.leader(phase_vote.view + 1,
                 validator_set_state.previous_validator_set(),
             ),
-            Phase::Decide => select_leader(
-                phase_vote.view + 1,
+            Phase::Decide => schedule.leader(phase_vote.view + 1,
                 validator_set_state.committed_validator_set(),
             ),
         }
@@ -188,17 +189,16 @@ pub(crate) fn phase_vote_recipient(
 pub(crate) fn new_view_recipients(
     new_view: &NewView,
     validator_set_state: &ValidatorSetState,
+    schedule: &dyn LeaderSchedule,
 ) -> (VerifyingKey, Option<VerifyingKey>) {
     (
-        select_leader(
-            new_view.view + 1,
+        schedule.leader(new_view.view + 1,
             validator_set_state.committed_validator_set(),
         ),
         if validator_set_state.update_decided() {
             None
         } else {
-            Some(select_leader(
-                new_view.view + 1,
+            Some(schedule.leader(new_view.view + 1,
                 validator_set_state.previous_validator_set(),
             ))
         },

@@ -133,8 +133,14 @@ impl<N: Network> Pacemaker<N> {
 
             // 1.2. Else, if the current view is not a normal view, simply update the Pacemaker instance's local
             // view the next view.
+            //
+            // flashlayer patch: the next *leader's* first view. The rest of this run has the
+            // same leader, which just failed to make progress in time: a dead leader used to
+            // cost its whole run of timeouts (12-20 s a cycle on a 4-node layer with one node
+            // down), now one. The run's last view is the next epoch-change view, so this never
+            // leaves the epoch.
             } else {
-                self.update_view(cur_view + 1, &validator_set_state)?;
+                self.update_view(next_run_start(cur_view), &validator_set_state)?;
             }
 
             return Ok(());
@@ -344,7 +350,7 @@ impl<N: Network> Pacemaker<N> {
                     // necessarily than our current view (we may have moved on by phase
                     // certificates); entering an older view violates `update_view`'s
                     // precondition and used to panic the algorithm thread.
-                    let next_view = tc.view + 1;
+                    let next_view = next_run_start(tc.view);
                     if next_view > self.view_info.view {
                         self.update_view(next_view, &validator_set_state)?
                     }
@@ -431,8 +437,16 @@ impl<N: Network> Pacemaker<N> {
             }
 
             // 5. Check if about to enter a new epoch, and if so then set the timeouts for the new epoch.
-            let next_view = progress_certificate.view() + 1;
-            self.update_view(next_view, &validator_set_state)?
+            //
+            // flashlayer patch: after a timeout certificate, skip the rest of the timed-out
+            // leader's run (see `tick`).
+            let next_view = match &progress_certificate {
+                ProgressCertificate::PhaseCertificate(pc) => pc.view + 1,
+                ProgressCertificate::TimeoutCertificate(tc) => next_run_start(tc.view),
+            };
+            if next_view > self.view_info.view {
+                self.update_view(next_view, &validator_set_state)?
+            }
         }
 
         Ok(())
@@ -470,14 +484,14 @@ impl<N: Network> Pacemaker<N> {
         }
 
         // 3. Update the Pacemaker's `view_info` state.
-        self.view_info = ViewInfo::new(
-            next_view,
-            *self
-                .state
-                .timeouts
-                .get(&next_view)
-                .ok_or(UpdateViewError::GetViewTimeoutError { view: next_view })?,
-        );
+        //
+        // flashlayer patch: every view gets `max_view_time` from when it is entered. Upstream
+        // scheduled an epoch's deadlines from the epoch's start (view i at start + i * T), so
+        // after fast views a dead leader's view waited out the time the fast ones left unused.
+        if !self.state.timeouts.contains_key(&next_view) {
+            return Err(UpdateViewError::GetViewTimeoutError { view: next_view }.into());
+        }
+        self.view_info = ViewInfo::new(next_view, Instant::now() + self.config.max_view_time);
 
         // 4. Replace our current `timeout_vote_collectors` with new ones for the view we just entered.
         self.state.timeout_vote_collectors = <ActiveCollectorPair<TimeoutVoteCollector>>::new(
@@ -765,6 +779,11 @@ pub fn select_leader(view: ViewNumber, validator_set: &ValidatorSet) -> Verifyin
 
     // Safety: If index not found, panic. This should never happen.
     unreachable!("Cannot select a leader: index not found!")
+}
+
+/// flashlayer patch: the first view of the leader run after `view`'s.
+pub(crate) fn next_run_start(view: ViewNumber) -> ViewNumber {
+    ViewNumber::new((view.int() / LEADER_RUN + 1) * LEADER_RUN)
 }
 
 /// Check whether `view` is an epoch-change view given the configured `epoch_length`.

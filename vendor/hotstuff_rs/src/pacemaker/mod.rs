@@ -244,3 +244,36 @@ pub mod types;
 
 /// flashlayer patch: the leader schedule, for status reporting.
 pub use implementation::{LEADER_RUN, select_leader};
+
+use crate::types::{
+    data_types::{CryptoHash, ViewNumber},
+    validator_set::ValidatorSet,
+};
+use ed25519_dalek::VerifyingKey;
+
+/// flashlayer patch: who leads a view. The library asks it wherever upstream called
+/// [`select_leader`] (to check a proposal's sender, to address votes and `NewView`s, to decide
+/// whether to propose), and tells it of every block it commits, in order, so that a schedule
+/// may depend on the committed chain (leader reputation). Leader choice never affects safety;
+/// replicas that disagree on a view's leader only lose that view.
+pub trait LeaderSchedule: Send + Sync {
+    /// The leader of `view` among `validator_set`.
+    fn leader(&self, view: ViewNumber, validator_set: &ValidatorSet) -> VerifyingKey;
+
+    /// `block` was committed (called once per block, in chain order, after the commit is
+    /// written).
+    fn on_commit(&self, block: &CryptoHash) {
+        let _ = block;
+    }
+}
+
+/// flashlayer patch: upstream's schedule: [`select_leader`], runs of [`LEADER_RUN`] views in
+/// weighted round robin.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RoundRobin;
+
+impl LeaderSchedule for RoundRobin {
+    fn leader(&self, view: ViewNumber, validator_set: &ValidatorSet) -> VerifyingKey {
+        select_leader(view, validator_set)
+    }
+}

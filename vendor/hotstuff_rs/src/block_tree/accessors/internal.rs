@@ -71,7 +71,11 @@ use super::{app::AppBlockTreeView, public::BlockTreeSnapshot};
 /// 3. [Helper functions called by `BlockTree::update`](#impl-BlockTreeSingleton<K>-2).
 /// 4. [Basic state getters](#impl-BlockTreeSingleton<K>-3).
 /// 5. [Extra state getters](#impl-BlockTreeSingleton<K>-4).
-pub struct BlockTreeSingleton<K: KVStore>(K);
+pub struct BlockTreeSingleton<K: KVStore>(
+    K,
+    /// flashlayer patch: the leader schedule, told of every commit.
+    std::sync::Arc<dyn crate::pacemaker::LeaderSchedule>,
+);
 
 /// Lifecycle methods.
 ///
@@ -84,7 +88,20 @@ impl<K: KVStore> BlockTreeSingleton<K> {
     /// This constructor is private (`pub(crate)`). To create an instance of `BlockTreeSingleton` as a
     /// library user, use [`new_unsafe`](Self::new_unsafe).
     pub(crate) fn new(kv_store: K) -> Self {
-        BlockTreeSingleton(kv_store)
+        BlockTreeSingleton(kv_store, std::sync::Arc::new(crate::pacemaker::RoundRobin))
+    }
+
+    /// flashlayer patch: installs the leader schedule (before the replica starts).
+    pub(crate) fn set_leader_schedule(
+        &mut self,
+        schedule: std::sync::Arc<dyn crate::pacemaker::LeaderSchedule>,
+    ) {
+        self.1 = schedule;
+    }
+
+    /// flashlayer patch: the leader schedule.
+    pub(crate) fn leader_schedule(&self) -> &dyn crate::pacemaker::LeaderSchedule {
+        self.1.as_ref()
     }
 
     /// Create a new instance of `BlockTreeSingleton` on top of `kv_store`.
@@ -317,6 +334,11 @@ impl<K: KVStore> BlockTreeSingleton<K> {
         }
 
         self.write(wb);
+
+        // flashlayer patch: the leader schedule learns of each commit, once it is written.
+        for (block, _) in &committed_blocks {
+            self.1.on_commit(block);
+        }
 
         Self::publish_update_block_tree_events(
             event_publisher,
