@@ -290,6 +290,16 @@ impl LeaderSchedule for FlashSchedule {
 
     fn on_commit(&self, block: &CryptoHash) {
         if let Some(seen) = self.read(block) {
+            if !seen.skipped.is_empty() {
+                let skipped: Vec<String> =
+                    seen.skipped.iter().map(|k| hex::encode(&k.to_bytes()[..4])).collect();
+                tracing::info!(
+                    view = seen.view,
+                    proposer = %hex::encode(&seen.proposer.to_bytes()[..4]),
+                    ?skipped,
+                    "committed a block recording skipped leaders"
+                );
+            }
             self.reputation.lock().observe(seen);
         }
     }

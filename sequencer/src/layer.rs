@@ -16,6 +16,12 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 pub const DEV_GAS_LIMIT: u64 = 100_000_000;
 /// Block interval of a development layer, in milliseconds.
 pub const DEV_BLOCK_INTERVAL_MS: u64 = 200;
+/// Default longest wait for transactions before an empty block.
+pub const DEV_EMPTY_BLOCK_INTERVAL_MS: u64 = 1_500;
+/// Default HotStuff view timeout: what one down validator costs the layer once (its first
+/// missed view), before the leader schedule leaves it out. It must exceed the empty-block
+/// interval, which the leader may spend waiting for transactions.
+pub const DEV_MAX_VIEW_TIME_MS: u64 = 2_000;
 
 /// One member of the sequencer set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,8 +176,8 @@ impl LayerDescription {
         );
         // hotstuff_rs 0.4.0 computes view deadlines from whole seconds of this value.
         ensure!(
-            self.max_view_time_ms >= 1_000 && self.max_view_time_ms.is_multiple_of(1_000),
-            "max_view_time_ms must be a whole number of seconds (hotstuff_rs counts view time in seconds)"
+            self.max_view_time_ms >= 500,
+            "max_view_time_ms must be at least 500 (a view must have time for a proposal and its votes)"
         );
         if self.sequencers.is_empty() {
             bail!("the sequencer set is empty");
@@ -254,8 +260,8 @@ impl LayerDescription {
                 genesis,
             },
             block_interval_ms: DEV_BLOCK_INTERVAL_MS,
-            empty_block_interval_ms: 2_000,
-            max_view_time_ms: 3_000,
+            empty_block_interval_ms: DEV_EMPTY_BLOCK_INTERVAL_MS,
+            max_view_time_ms: DEV_MAX_VIEW_TIME_MS,
             ordering: OrderingPolicy::Fcfs,
             sequencers,
             bootnodes: Vec::new(),

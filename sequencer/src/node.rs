@@ -370,6 +370,22 @@ async fn start_p2p(
     .await?;
     let gossip_out = p2p.clone();
     mempool.on_local_admit(move |raw| gossip_out.publish_tx(raw.clone()));
+    // What this node acknowledged and still waits is gossiped again (see
+    // `Mempool::due_for_regossip`).
+    let regossip = p2p.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let due = mempool.due_for_regossip(std::time::Instant::now(), 50_000);
+            if !due.is_empty() {
+                tracing::debug!(txs = due.len(), "gossiping waiting transactions again");
+            }
+            for raw in due {
+                regossip.publish_tx(raw);
+            }
+        }
+    });
     Ok(Some(p2p))
 }
 

@@ -19,7 +19,10 @@ use clap::Args;
 use eyre::{Context, bail, ensure};
 use flashlayer_execution::{ChainConfig, FeeMode};
 use flashlayer_node::{
-    layer::{DEV_BLOCK_INTERVAL_MS, GasToken, LayerDescription, Sequencer},
+    layer::{
+        DEV_BLOCK_INTERVAL_MS, DEV_EMPTY_BLOCK_INTERVAL_MS, DEV_MAX_VIEW_TIME_MS, GasToken, LayerDescription,
+        Sequencer,
+    },
     mempool::OrderingPolicy,
 };
 use serde::Deserialize;
@@ -314,8 +317,8 @@ pub fn describe(params: &CreateParams, now: u64) -> eyre::Result<LayerDescriptio
             genesis,
         },
         block_interval_ms,
-        empty_block_interval_ms: 2_000.max(block_interval_ms),
-        max_view_time_ms: 3_000.max((block_interval_ms.div_ceil(1_000) + 2) * 1_000),
+        empty_block_interval_ms: DEV_EMPTY_BLOCK_INTERVAL_MS.max(block_interval_ms),
+        max_view_time_ms: DEV_MAX_VIEW_TIME_MS.max(block_interval_ms + 1_000),
         ordering: params.ordering.unwrap_or_default(),
         sequencers: params.sequencers.clone(),
         bootnodes: Vec::new(),

@@ -20,7 +20,8 @@ use parking_lot::{Condvar, Mutex};
 use rayon::prelude::*;
 use revm::context_interface::cfg::gas::calculate_initial_tx_gas;
 use std::{
-    collections::HashSet,
+    cmp::Reverse,
+    collections::{BinaryHeap, HashSet},
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -31,6 +32,12 @@ use tokio::sync::broadcast;
 
 /// Largest transaction accepted, as geth (128 KiB).
 pub const MAX_TX_BYTES: usize = 128 * 1024;
+
+/// How long after its admission a transaction this node acknowledged is gossiped again if it
+/// is still waiting; each further round waits twice as long.
+pub const REGOSSIP_AFTER: Duration = Duration::from_secs(4);
+/// How many times a waiting transaction is gossiped again.
+pub const REGOSSIP_ROUNDS: u8 = 5;
 
 /// Why a transaction was refused. Every message is geth's, so wallets and libraries that
 /// match on them (nonce handling, fee bumping) behave as they do against geth.
@@ -120,6 +127,9 @@ pub struct Mempool {
     on_local_admit: std::sync::OnceLock<GossipHook>,
     /// Where admission work (sender recovery above all) runs: see [`admission_pool`].
     admission: rayon::ThreadPool,
+    /// Transactions this node acknowledged, by when to gossip them again (see
+    /// [`due_for_regossip`](Self::due_for_regossip)).
+    regossip: Mutex<BinaryHeap<Reverse<(Instant, B256, u8)>>>,
 }
 
 /// Nice value of the admission threads.
@@ -167,7 +177,37 @@ impl Mempool {
             pending_txs: broadcast::channel(16 * 1024).0,
             on_local_admit: std::sync::OnceLock::new(),
             admission: admission_pool(),
+            regossip: Mutex::new(BinaryHeap::new()),
         }
+    }
+
+    /// The transactions this node acknowledged that are still waiting and due to be gossiped
+    /// again (at most `max`). Gossip is best effort: a peer drops batches when its admission is
+    /// busy, a paused or partitioned node gossips into the void, and a node the leader schedule
+    /// leaves out (see `flashlayer_consensus::schedule`) never proposes its own transactions.
+    /// Gossiping what waits again, [`REGOSSIP_ROUNDS`] times with doubling gaps, gets every
+    /// acknowledged transaction to a leader.
+    pub fn due_for_regossip(&self, now: Instant, max: usize) -> Vec<Bytes> {
+        let mut due = Vec::new();
+        let mut heap = self.regossip.lock();
+        let pool = self.pool.lock();
+        while due.len() < max {
+            match heap.peek() {
+                Some(Reverse((at, _, _))) if *at <= now => {}
+                _ => break,
+            }
+            let Some(Reverse((_, hash, round))) = heap.pop() else { break };
+            let Some(tx) = pool.get(&hash) else { continue };
+            due.push(tx.raw.clone());
+            if round + 1 < REGOSSIP_ROUNDS {
+                heap.push(Reverse((now + REGOSSIP_AFTER * (2u32 << round), hash, round + 1)));
+            }
+        }
+        due
+    }
+
+    fn schedule_regossip(&self, hash: B256) {
+        self.regossip.lock().push(Reverse((Instant::now() + REGOSSIP_AFTER, hash, 0)));
     }
 
     /// Sets what happens to transactions admitted through this node's RPC: they are gossiped
@@ -297,6 +337,7 @@ impl Mempool {
         if let Some(gossip) = self.on_local_admit.get() {
             gossip(&raw);
         }
+        self.schedule_regossip(hash);
         Ok(hash)
     }
 
@@ -337,7 +378,11 @@ impl Mempool {
         for (hash, result) in prepared {
             // Already in the journal: flagged so the entry goes when the block executes.
             match result.and_then(|(_, tx)| self.insert(PooledTx { journaled: true, ..tx }, false)) {
-                Ok(_) => restored += 1,
+                Ok(hash) => {
+                    // Peers may never have had it (gossiped just before a crash): tell them.
+                    self.schedule_regossip(hash);
+                    restored += 1
+                }
                 Err(e) => {
                     tracing::debug!(%hash, error = %e, "journaled transaction no longer admissible");
                     dropped.push(hash);
