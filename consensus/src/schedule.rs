@@ -13,9 +13,12 @@
 //!   skipped, or neither proposed nor voted (its signature in no certificate: dead or cut
 //!   off); or when it was skipped [`REPEAT_OFFENCES`] times in the last [`HISTORY`] blocks (a
 //!   Byzantine leader that votes but never proposes a valid block);
-//! - the blocks that count are those proposed at least [`LAG_VIEWS`] views before the run: by
-//!   then every replica in step has committed them, so all compute the same leader. One that
-//!   has not (it lags) computes with what it has and, at worst, loses a view until it catches up.
+//! - the blocks that count are those proposed at least [`LAG_VIEWS`] views before the run, and
+//!   reputation applies only while this replica has committed a block proposed within
+//!   [`LAG_VIEWS`] views of the one in question: every replica that has is sure to have
+//!   committed the blocks that count, so all compute the same leader. Otherwise (the chain
+//!   stalls, or this replica lags) the leader is plain round robin, which needs no history, so
+//!   replicas whose committed chains differ never disagree for long.
 //!
 //! A dead leader thus costs one view timeout (the pacemaker skips the rest of its run, see
 //! `FLASHLAYER-PATCHES.md`), then no more while it stays down; a node that returns votes again,
@@ -171,9 +174,17 @@ impl Reputation {
     }
 
     /// The leader of `view` among `validators` (non-empty, in the validator set's order).
+    ///
+    /// Two replicas agree on it whenever both have committed a block proposed at most
+    /// [`LAG_VIEWS`] views before `view`: the blocks that decide it (proposed at least that far
+    /// before `view`'s run) are then committed on both. When nothing that recent is committed
+    /// here (the chain stalls, or this replica lags), the leader is plain round robin, which
+    /// needs no history: replicas whose committed chains differ could otherwise disagree on
+    /// every leader and never commit again.
     pub fn leader(&self, view: u64, validators: &[VerifyingKey]) -> VerifyingKey {
         let run = run_of(view);
-        let eligible = self.eligible(run, validators);
+        let stalled = self.blocks.back().is_none_or(|last| view > last.view + LAG_VIEWS);
+        let eligible = if stalled { validators.to_vec() } else { self.eligible(run, validators) };
         eligible[(run % eligible.len() as u64) as usize]
     }
 
@@ -392,6 +403,30 @@ mod tests {
             view += 1;
         }
         assert_eq!(failures, REPEAT_OFFENCES, "excluded for the history after {REPEAT_OFFENCES} failures");
+    }
+
+    #[test]
+    fn replicas_with_different_commits_agree_once_in_step_and_fall_back_when_stalled() {
+        let v = keys(4);
+        let (mut ahead, mut behind) = (Reputation::default(), Reputation::default());
+        commit_views(&mut ahead, 0..100, &v, &v);
+        commit_views(&mut behind, 0..100, &v, &v);
+        // A dead leader's run is recorded as skipped by a block only `ahead` has committed.
+        let skipped = ahead.leader(100, &v);
+        let proposer = ahead.leader(104, &v);
+        ahead.observe(CommittedLeader { view: 104, proposer, skipped: vec![skipped], voters: v.clone() });
+        commit_views(&mut ahead, 105..108, &v, &v);
+        // Wherever both are in step (each committed a block within LAG_VIEWS of the view),
+        // they agree: the blocks that decide are ones both have.
+        let behind_last = 99;
+        for view in 100..=behind_last + LAG_VIEWS {
+            assert_eq!(ahead.leader(view, &v), behind.leader(view, &v), "view {view}");
+        }
+        // Far past both replicas' last commits, both use plain round robin.
+        for view in 107 + LAG_VIEWS + 1..300 {
+            assert_eq!(ahead.leader(view, &v), behind.leader(view, &v), "view {view}");
+            assert_eq!(ahead.leader(view, &v), v[(run_of(view) % 4) as usize]);
+        }
     }
 
     #[test]
