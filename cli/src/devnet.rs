@@ -311,6 +311,10 @@ pub struct DevnetOptions {
     /// waits for the final batch, claims a dev account's balance on L1, disposes of the nodes
     /// (archiving node 0's chain) and exits.
     pub lifetime: Option<u64>,
+    /// Start the nodes with the `admin` RPC namespace (peer blocking: partitions).
+    pub admin_rpc: bool,
+    /// Put a delaying proxy in front of every node's p2p port (see [`crate::proxy`]).
+    pub link: Option<crate::proxy::LinkFaults>,
 }
 
 /// The devnet's L1.
@@ -325,10 +329,13 @@ pub struct DevnetL1Options {
 /// Starts anvil for a devnet on a free port, its chain kept in `dir/l1/state.json` (loaded at
 /// start, dumped every few seconds and at exit) so that a resumed devnet finds its contract.
 /// Blocks come every second, so confirmations advance on an idle L1.
-async fn start_anvil(anvil: &Path, dir: &Path) -> eyre::Result<(Child, String)> {
+async fn start_anvil(anvil: &Path, dir: &Path, port: Option<u16>) -> eyre::Result<(Child, String)> {
     let l1_dir = dir.join("l1");
     std::fs::create_dir_all(&l1_dir)?;
-    let port = free_port()?;
+    let port = match port {
+        Some(port) => port,
+        None => free_port()?,
+    };
     let log = std::fs::OpenOptions::new().create(true).append(true).open(l1_dir.join("anvil.log"))?;
     let mut child = Command::new(anvil)
         .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--block-time", "1"])
@@ -440,134 +447,306 @@ async fn wait_ready(rpc: &str, child: &mut Child, log: &Path) -> eyre::Result<()
     }
 }
 
-/// Runs a devnet until SIGINT or SIGTERM.
-pub async fn run(options: DevnetOptions) -> eyre::Result<()> {
-    let dir = std::path::absolute(&options.dir)?;
-    let info_path = dir.join("devnet.json");
-    // A layer's life is not resumable: a lifetime always starts a new layer.
-    let fresh = options.fresh || options.lifetime.is_some();
-    if fresh && dir.exists() {
-        ensure!(
-            dir.join("layer.json").exists() || std::fs::read_dir(&dir)?.next().is_none(),
-            "{} is not a devnet directory; refusing to delete it",
-            dir.display()
-        );
-        std::fs::remove_dir_all(&dir)?;
+/// How node `i` of a devnet is started (again, after a kill).
+#[derive(Debug, Clone)]
+struct NodeSpec {
+    args: Vec<std::ffi::OsString>,
+    log: PathBuf,
+    rpc: String,
+}
+
+/// A running devnet: its processes, and how to start each of them again. `flashlayer devnet`
+/// runs one in the foreground; `flashlayer nemesis` drives faults through one.
+pub struct Devnet {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// What `devnet.json` says.
+    pub info: DevnetInfo,
+    /// The layer.
+    pub layer: LayerDescription,
+    running: Running,
+    specs: Vec<NodeSpec>,
+    anvil: Option<(PathBuf, u16)>,
+    /// Nodes this handle stopped on purpose (their exit is not a crash).
+    killed: Vec<bool>,
+    /// Exits already reported.
+    reported: Vec<bool>,
+    _proxies: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Devnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Devnet").field("dir", &self.dir).finish_non_exhaustive()
     }
-    std::fs::create_dir_all(&dir)?;
-    let mut running = Running { children: Vec::new(), anvil: None };
-    let mut l1_rpc = None;
-    if let Some(l1) = &options.l1 {
-        let (child, rpc) = start_anvil(&l1.anvil, &dir).await?;
-        running.anvil = Some(child);
-        l1_rpc = Some(rpc);
-    }
-    let layer = if dir.join("layer.json").exists() {
-        let layer = LayerDescription::load(&dir.join("layer.json"))?;
-        ensure!(
-            layer.l1.is_some() == options.l1.is_some(),
-            "{} holds a devnet {} an L1; start it the same way or use --fresh",
-            dir.display(),
-            if layer.l1.is_some() { "with" } else { "without" }
-        );
-        ensure!(
-            layer.sequencers.len() == options.nodes,
-            "{} holds a devnet of {} nodes, not {} (use --fresh to start over)",
-            dir.display(),
-            layer.sequencers.len(),
-            options.nodes
-        );
-        if let Some(end) = layer.end_time {
+}
+
+fn signal(pid: u32, signal: libc::c_int) {
+    // SAFETY: a signal to a child process this devnet started.
+    unsafe { libc::kill(pid as i32, signal) };
+}
+
+impl Devnet {
+    /// Creates (or resumes) the devnet in `options.dir`, starts anvil and the nodes, waits
+    /// until every node serves JSON-RPC, and writes `devnet.json`.
+    pub async fn start(options: DevnetOptions) -> eyre::Result<Self> {
+        let dir = std::path::absolute(&options.dir)?;
+        let info_path = dir.join("devnet.json");
+        // A layer's life is not resumable: a lifetime always starts a new layer.
+        let fresh = options.fresh || options.lifetime.is_some();
+        if fresh && dir.exists() {
             ensure!(
-                end > SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs(),
-                "the layer in {} has reached its end (it lived with --lifetime); start a new one with --fresh",
+                dir.join("layer.json").exists() || std::fs::read_dir(&dir)?.next().is_none(),
+                "{} is not a devnet directory; refusing to delete it",
                 dir.display()
             );
+            std::fs::remove_dir_all(&dir)?;
         }
-        println!("resuming the devnet in {}", dir.display());
-        layer
-    } else {
-        println!("creating a devnet of {} node(s) in {}", options.nodes, dir.display());
-        let mut layer =
-            init(&dir, options.nodes, options.chain_id, 10, DEV_GAS_LIMIT, DEV_BLOCK_INTERVAL_MS)?;
-        if let Some(lifetime) = options.lifetime {
-            layer.end_time = Some(SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() + lifetime);
-            layer.save(&dir.join("layer.json"))?;
+        std::fs::create_dir_all(&dir)?;
+        let mut running = Running { children: Vec::new(), anvil: None };
+        let mut l1_rpc = None;
+        let mut anvil = None;
+        if let Some(l1) = &options.l1 {
+            let (child, rpc) = start_anvil(&l1.anvil, &dir, None).await?;
+            let port = rpc.rsplit(':').next().and_then(|p| p.parse().ok()).expect("anvil URL with a port");
+            anvil = Some((l1.anvil.clone(), port));
+            running.anvil = Some(child);
+            l1_rpc = Some(rpc);
         }
-        if let (Some(l1), Some(rpc)) = (&options.l1, &l1_rpc) {
-            let setup = L1Setup { rpc: rpc.clone(), ..l1.setup.clone() };
-            attach_l1(&mut layer, &setup).await?;
-            layer.save(&dir.join("layer.json"))?;
-        }
-        layer
-    };
-    let _ = std::fs::remove_file(&info_path);
-    let accounts: Vec<DevAccount> =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("accounts.json"))?)?;
-
-    let exe = std::env::current_exe()?;
-    let mut nodes = Vec::new();
-    for i in 0..options.nodes {
-        let ndir = node_dir(&dir, i);
-        let (rpc_port, metrics_port) = match options.base_port {
-            Some(base) => (base + 2 * i as u16, base + 2 * i as u16 + 1),
-            None => (free_port()?, free_port()?),
+        let layer = if dir.join("layer.json").exists() {
+            let layer = LayerDescription::load(&dir.join("layer.json"))?;
+            ensure!(
+                layer.l1.is_some() == options.l1.is_some(),
+                "{} holds a devnet {} an L1; start it the same way or use --fresh",
+                dir.display(),
+                if layer.l1.is_some() { "with" } else { "without" }
+            );
+            ensure!(
+                layer.sequencers.len() == options.nodes,
+                "{} holds a devnet of {} nodes, not {} (use --fresh to start over)",
+                dir.display(),
+                layer.sequencers.len(),
+                options.nodes
+            );
+            if let Some(end) = layer.end_time {
+                ensure!(
+                    end > SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs(),
+                    "the layer in {} has reached its end (it lived with --lifetime); start a new one with --fresh",
+                    dir.display()
+                );
+            }
+            println!("resuming the devnet in {}", dir.display());
+            layer
+        } else {
+            println!("creating a devnet of {} node(s) in {}", options.nodes, dir.display());
+            let mut layer =
+                init(&dir, options.nodes, options.chain_id, 10, DEV_GAS_LIMIT, DEV_BLOCK_INTERVAL_MS)?;
+            if let Some(lifetime) = options.lifetime {
+                layer.end_time = Some(SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() + lifetime);
+                layer.save(&dir.join("layer.json"))?;
+            }
+            if let (Some(l1), Some(rpc)) = (&options.l1, &l1_rpc) {
+                let setup = L1Setup { rpc: rpc.clone(), ..l1.setup.clone() };
+                attach_l1(&mut layer, &setup).await?;
+                layer.save(&dir.join("layer.json"))?;
+            }
+            layer
         };
-        let log_path = ndir.join("node.log");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
-        let rpc_addr: SocketAddr = format!("127.0.0.1:{rpc_port}").parse()?;
-        let metrics_addr: SocketAddr = format!("127.0.0.1:{metrics_port}").parse()?;
-        let mut command = Command::new(&exe);
-        command.arg("node");
-        if let Some(rpc) = &l1_rpc {
-            command.arg("--l1-rpc").arg(rpc);
-        }
-        let child = command
-            .arg("--layer")
-            .arg(dir.join("layer.json"))
-            .arg("--keys")
-            .arg(ndir.join("keys"))
-            .arg("--datadir")
-            .arg(ndir.join("data"))
-            .arg("--rpc-addr")
-            .arg(rpc_addr.to_string())
-            .arg("--metrics-addr")
-            .arg(metrics_addr.to_string())
-            .arg("--log-format")
-            .arg(&options.log_format)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .wrap_err("starting a node process")?;
-        nodes.push(DevnetNode {
-            rpc: format!("http://{rpc_addr}"),
-            ws: format!("ws://{rpc_addr}"),
-            metrics: format!("http://{metrics_addr}/metrics"),
-            datadir: ndir.join("data"),
-            keys: ndir.join("keys"),
-            pid: child.id(),
-        });
-        running.children.push(child);
-    }
-    for (i, node) in nodes.iter().enumerate() {
-        wait_ready(&node.rpc, &mut running.children[i], &node_dir(&dir, i).join("node.log")).await?;
-    }
-    let l1 = match (&layer.l1, &l1_rpc, &running.anvil) {
-        (Some(l1), Some(rpc), Some(anvil)) => Some(DevnetL1 {
-            rpc: rpc.clone(),
-            chain_id: l1.chain_id,
-            layer_contract: l1.contract,
-            pid: anvil.id(),
-        }),
-        _ => None,
-    };
-    let info =
-        DevnetInfo { chain_id: layer.chain.chain_id, layer: dir.join("layer.json"), nodes, accounts, l1 };
-    let tmp = dir.join("devnet.json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(&info)? + "\n")?;
-    std::fs::rename(&tmp, &info_path)?;
+        let _ = std::fs::remove_file(&info_path);
+        let accounts: Vec<DevAccount> =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("accounts.json"))?)?;
 
+        let exe = std::env::current_exe()?;
+        let mut nodes = Vec::new();
+        let mut specs = Vec::new();
+        let mut proxies = Vec::new();
+        for i in 0..options.nodes {
+            let ndir = node_dir(&dir, i);
+            let (rpc_port, metrics_port) = match options.base_port {
+                Some(base) => (base + 2 * i as u16, base + 2 * i as u16 + 1),
+                None => (free_port()?, free_port()?),
+            };
+            let rpc_addr: SocketAddr = format!("127.0.0.1:{rpc_port}").parse()?;
+            let metrics_addr: SocketAddr = format!("127.0.0.1:{metrics_port}").parse()?;
+            let mut args: Vec<std::ffi::OsString> = vec!["node".into()];
+            if let Some(rpc) = &l1_rpc {
+                args.extend(["--l1-rpc".into(), rpc.into()]);
+            }
+            args.extend([
+                "--layer".into(),
+                dir.join("layer.json").into(),
+                "--keys".into(),
+                ndir.join("keys").into(),
+                "--datadir".into(),
+                ndir.join("data").into(),
+                "--rpc-addr".into(),
+                rpc_addr.to_string().into(),
+                "--metrics-addr".into(),
+                metrics_addr.to_string().into(),
+                "--log-format".into(),
+                options.log_format.clone().into(),
+            ]);
+            if options.admin_rpc {
+                args.push("--enable-admin-rpc".into());
+            }
+            // With link faults, the layer's p2p address of each node is a proxy that delays
+            // what passes through it; the node itself listens on another port behind it.
+            if let (Some(link), Some(p2p)) = (&options.link, &layer.sequencers[i].p2p) {
+                let public: u16 = p2p
+                    .rsplit('/')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .ok_or_else(|| eyre::eyre!("p2p address {p2p:?} has no port"))?;
+                let private = free_port()?;
+                proxies.push(crate::proxy::spawn(public, private, *link, i as u64).await?);
+                args.extend(["--p2p-addr".into(), format!("/ip4/127.0.0.1/tcp/{private}").into()]);
+            }
+            let spec = NodeSpec { args, log: ndir.join("node.log"), rpc: format!("http://{rpc_addr}") };
+            let child = spawn_node(&exe, &spec)?;
+            nodes.push(DevnetNode {
+                rpc: spec.rpc.clone(),
+                ws: format!("ws://{rpc_addr}"),
+                metrics: format!("http://{metrics_addr}/metrics"),
+                datadir: ndir.join("data"),
+                keys: ndir.join("keys"),
+                pid: child.id(),
+            });
+            running.children.push(child);
+            specs.push(spec);
+        }
+        for (i, node) in nodes.iter().enumerate() {
+            wait_ready(&node.rpc, &mut running.children[i], &node_dir(&dir, i).join("node.log")).await?;
+        }
+        let l1 = match (&layer.l1, &l1_rpc, &running.anvil) {
+            (Some(l1), Some(rpc), Some(anvil)) => Some(DevnetL1 {
+                rpc: rpc.clone(),
+                chain_id: l1.chain_id,
+                layer_contract: l1.contract,
+                pid: anvil.id(),
+            }),
+            _ => None,
+        };
+        let info =
+            DevnetInfo { chain_id: layer.chain.chain_id, layer: dir.join("layer.json"), nodes, accounts, l1 };
+        let n = options.nodes;
+        let devnet = Self {
+            dir,
+            info,
+            layer,
+            running,
+            specs,
+            anvil,
+            killed: vec![false; n],
+            reported: vec![false; n],
+            _proxies: proxies,
+        };
+        devnet.write_info()?;
+        Ok(devnet)
+    }
+
+    fn write_info(&self) -> eyre::Result<()> {
+        let info_path = self.dir.join("devnet.json");
+        let tmp = self.dir.join("devnet.json.tmp");
+        std::fs::write(&tmp, serde_json::to_string_pretty(&self.info)? + "\n")?;
+        std::fs::rename(&tmp, &info_path)?;
+        Ok(())
+    }
+
+    /// Kills node `i` at once (SIGKILL), as a crash would, and waits for it to be gone.
+    pub fn kill(&mut self, i: usize) {
+        self.killed[i] = true;
+        let child = &mut self.running.children[i];
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Starts node `i` again (after [`kill`](Self::kill)) and waits until it serves JSON-RPC.
+    pub async fn restart(&mut self, i: usize) -> eyre::Result<()> {
+        let exe = std::env::current_exe()?;
+        let child = spawn_node(&exe, &self.specs[i])?;
+        self.info.nodes[i].pid = child.id();
+        self.running.children[i] = child;
+        self.killed[i] = false;
+        self.reported[i] = false;
+        self.write_info()?;
+        let log = self.specs[i].log.clone();
+        wait_ready(&self.specs[i].rpc.clone(), &mut self.running.children[i], &log).await
+    }
+
+    /// Freezes node `i` (SIGSTOP), as a VM paused by its host.
+    pub fn pause(&self, i: usize) {
+        signal(self.running.children[i].id(), libc::SIGSTOP);
+    }
+
+    /// Lets node `i` run again (SIGCONT).
+    pub fn resume(&self, i: usize) {
+        signal(self.running.children[i].id(), libc::SIGCONT);
+    }
+
+    /// Stops the L1 (anvil dumps its state on SIGTERM; nodes see their L1 endpoint refuse).
+    pub fn stop_l1(&mut self) {
+        if let Some(mut anvil) = self.running.anvil.take() {
+            signal(anvil.id(), libc::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(anvil.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = anvil.kill();
+            let _ = anvil.wait();
+        }
+    }
+
+    /// Starts the L1 again on the same port, from the state it dumped.
+    pub async fn start_l1(&mut self) -> eyre::Result<()> {
+        let Some((binary, port)) = self.anvil.clone() else { return Ok(()) };
+        let (child, _) = start_anvil(&binary, &self.dir, Some(port)).await?;
+        if let Some(l1) = &mut self.info.l1 {
+            l1.pid = child.id();
+        }
+        self.running.anvil = Some(child);
+        self.write_info()
+    }
+
+    /// Nodes that exited without being killed through this handle (crashes), with their exit
+    /// status; each is reported once.
+    pub fn crashed(&mut self) -> Vec<(usize, std::process::ExitStatus)> {
+        let mut crashed = Vec::new();
+        for (i, child) in self.running.children.iter_mut().enumerate() {
+            if !self.killed[i]
+                && !self.reported[i]
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.reported[i] = true;
+                crashed.push((i, status));
+            }
+        }
+        crashed
+    }
+
+    /// Stops every process (nodes first, SIGTERM, then the L1) and removes `devnet.json`.
+    pub async fn stop(mut self) -> eyre::Result<()> {
+        let _ = std::fs::remove_file(self.dir.join("devnet.json"));
+        let mut running = std::mem::replace(&mut self.running, Running { children: Vec::new(), anvil: None });
+        tokio::task::spawn_blocking(move || running.stop()).await?;
+        Ok(())
+    }
+}
+
+fn spawn_node(exe: &Path, spec: &NodeSpec) -> eyre::Result<Child> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(&spec.log)?;
+    Command::new(exe)
+        .args(&spec.args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .wrap_err("starting a node process")
+}
+
+/// Runs a devnet until SIGINT or SIGTERM.
+pub async fn run(options: DevnetOptions) -> eyre::Result<()> {
+    let mut devnet = Devnet::start(options).await?;
+    let (info, dir, layer) = (devnet.info.clone(), devnet.dir.clone(), devnet.layer.clone());
+    let info_path = dir.join("devnet.json");
     println!("devnet running (chain id {}), described in {}", info.chain_id, info_path.display());
     for (i, node) in info.nodes.iter().enumerate() {
         println!("  node-{i}: rpc {}  ws {}  metrics {}  pid {}", node.rpc, node.ws, node.metrics, node.pid);
@@ -595,17 +774,13 @@ pub async fn run(options: DevnetOptions) -> eyre::Result<()> {
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut watch = tokio::time::interval(Duration::from_secs(1));
-    let mut reported = vec![false; running.children.len()];
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
             _ = watch.tick() => {
-                for (i, child) in running.children.iter_mut().enumerate() {
-                    if !reported[i] && let Ok(Some(status)) = child.try_wait() {
-                        eprintln!("node-{i} exited ({status}); see {}", node_dir(&dir, i).join("node.log").display());
-                        reported[i] = true;
-                    }
+                for (i, status) in devnet.crashed() {
+                    eprintln!("node-{i} exited ({status}); see {}", node_dir(&dir, i).join("node.log").display());
                 }
                 if let Some(life) = &mut life
                     && life.step(&info, &dir).await?
@@ -616,9 +791,7 @@ pub async fn run(options: DevnetOptions) -> eyre::Result<()> {
         }
     }
     println!("stopping the devnet");
-    let _ = std::fs::remove_file(&info_path);
-    tokio::task::spawn_blocking(move || running.stop()).await?;
-    Ok(())
+    devnet.stop().await
 }
 
 /// The devnet's end of life, step by step: report the phase as it changes; once the final

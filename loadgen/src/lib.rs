@@ -117,6 +117,11 @@ pub struct LoadgenConfig {
     pub drain_timeout: u64,
     /// Directory for report.json and report.html.
     pub out: PathBuf,
+    /// Send a batch an endpoint fails to answer (down, frozen) to the next endpoint, and follow
+    /// heads on another endpoint when the watched one fails: what a client of a cluster under
+    /// faults does (`flashlayer nemesis`). Endpoints then answer within a few seconds or count
+    /// as failed.
+    pub failover: bool,
 }
 
 impl LoadgenConfig {
@@ -157,8 +162,9 @@ fn gwei(g: f64) -> u128 {
 /// `args.out`).
 pub async fn run(args: LoadgenConfig) -> eyre::Result<Report> {
     args.check()?;
+    let timeout = if args.failover { Duration::from_secs(5) } else { Duration::from_secs(60) };
     let endpoints: Vec<Endpoint> =
-        args.rpc.iter().map(|url| Endpoint::new(url)).collect::<eyre::Result<_>>()?;
+        args.rpc.iter().map(|url| Endpoint::new(url, timeout)).collect::<eyre::Result<_>>()?;
     let chain_id = endpoints[0].chain_id().await?;
     for endpoint in &endpoints[1..] {
         let other = endpoint.chain_id().await?;
@@ -275,6 +281,7 @@ pub async fn run(args: LoadgenConfig) -> eyre::Result<Report> {
         batch_size: args.batch_size,
         concurrency: args.concurrency,
         drain_timeout: Duration::from_secs(args.drain_timeout),
+        failover: args.failover,
     };
     let started_at =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();

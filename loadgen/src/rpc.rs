@@ -50,11 +50,12 @@ pub(crate) struct Mined {
 }
 
 impl Endpoint {
-    pub(crate) fn new(url: &str) -> eyre::Result<Self> {
+    /// An endpoint at `url` whose calls give up after `timeout`.
+    pub(crate) fn new(url: &str, timeout: Duration) -> eyre::Result<Self> {
         let client = HttpClientBuilder::default()
             .max_request_size(64 * 1024 * 1024)
             .max_response_size(256 * 1024 * 1024)
-            .request_timeout(Duration::from_secs(60))
+            .request_timeout(timeout)
             .build(url)
             .wrap_err_with(|| format!("RPC URL {url:?}"))?;
         Ok(Self { url: url.to_owned(), client })

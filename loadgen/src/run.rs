@@ -141,6 +141,9 @@ pub(crate) struct Plan {
     pub(crate) concurrency: usize,
     /// Stop waiting for inclusions after this long without one.
     pub(crate) drain_timeout: Duration,
+    /// Send a batch an endpoint failed to answer to the next endpoint, and follow heads on
+    /// another endpoint when the watched one fails (runs against a cluster under faults).
+    pub(crate) failover: bool,
 }
 
 /// What [`execute`] hands back.
@@ -168,8 +171,9 @@ pub(crate) async fn execute(
     let from = endpoints[0].block_number().await? + 1;
     let ledger = Arc::new(Ledger::new(items.len()));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let watched = if plan.failover { endpoints.to_vec() } else { vec![endpoints[0].clone()] };
     let watcher = tokio::spawn(watch_heads(
-        endpoints[0].clone(),
+        watched,
         Arc::clone(&ledger),
         Arc::clone(&by_hash),
         Arc::clone(&items),
@@ -190,10 +194,14 @@ pub(crate) async fn execute(
     let deadline = plan.duration.map(|d| ledger.start + d);
     let mut workers = Vec::new();
     for (e, endpoint) in endpoints.iter().enumerate() {
+        // Where this endpoint's unanswered batches go (itself unless failing over).
+        let fallback = Arc::clone(&queues[if plan.failover { (e + 1) % queues.len() } else { e }]);
         for _ in 0..plan.concurrency {
             workers.push(tokio::spawn(worker(
                 endpoint.clone(),
                 Arc::clone(&queues[e]),
+                Arc::clone(&fallback),
+                plan.failover,
                 Arc::clone(&items),
                 Arc::clone(&ledger),
                 plan.batch_size,
@@ -325,9 +333,12 @@ async fn produce(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn worker(
     endpoint: Endpoint,
     queue: Arc<Queue>,
+    fallback: Arc<Queue>,
+    failover: bool,
     items: Arc<Vec<Item>>,
     ledger: Arc<Ledger>,
     batch_size: usize,
@@ -386,6 +397,21 @@ async fn worker(
                     batch.len()
                 ]
             }
+            Err(e) if failover => {
+                // The endpoint is down or frozen: the next one gets the batch (a node that
+                // took it before failing and a node that takes it now hold the same
+                // transactions; they are included once).
+                tracing::debug!(url = %endpoint.url, error = %e, "failing over a batch");
+                {
+                    let mut q = fallback.items.lock();
+                    for &i in batch.iter().rev() {
+                        q.push_front(i);
+                    }
+                }
+                fallback.notify.notify_one();
+                tokio::time::sleep(RETRY_PAUSE).await;
+                continue;
+            }
             Err(e) => vec![Err(format!("transport: {e}")); batch.len()],
         };
         let mut retry = Vec::new();
@@ -398,6 +424,13 @@ async fn worker(
                 Ok(_) => {
                     ledger.outcome[i as usize].store(ACCEPTED, Ordering::Relaxed);
                     ledger.accepted[side(honest)].fetch_add(1, Ordering::Relaxed);
+                }
+                // After a failover the transaction may reach a node that has it already (from
+                // the failed endpoint, by gossip): acknowledged all the same.
+                Err(message) if failover && message.starts_with("already known") => {
+                    if ledger.outcome[i as usize].swap(ACCEPTED, Ordering::Relaxed) != ACCEPTED {
+                        ledger.accepted[side(honest)].fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 Err(message) if RETRYABLE.iter().any(|r| message.starts_with(r)) => {
                     ledger.retries.fetch_add(1, Ordering::Relaxed);
@@ -426,10 +459,11 @@ async fn worker(
     }
 }
 
-/// Follows new heads on `endpoint` from block `from`, marking this run's transactions included
-/// when their block's head arrives, until told to stop (then one last sweep to the head).
+/// Follows new heads on the first of `endpoints` from block `from`, marking this run's
+/// transactions included when their block's head arrives, until told to stop (then one last
+/// sweep to the head). When the watched endpoint fails, the next one is watched.
 async fn watch_heads(
-    endpoint: Endpoint,
+    endpoints: Vec<Endpoint>,
     ledger: Arc<Ledger>,
     by_hash: Arc<HashMap<B256, u32>>,
     items: Arc<Vec<Item>>,
@@ -438,46 +472,76 @@ async fn watch_heads(
 ) -> eyre::Result<Vec<BlockSeen>> {
     let mut blocks = Vec::new();
     let mut next = from;
-    let ws = WsClientBuilder::default().build(endpoint.ws_url()).await.ok();
-    let mut subscription = match &ws {
-        Some(ws) => ws
-            .subscribe::<serde_json::Value, _>("eth_subscribe", rpc_params!["newHeads"], "eth_unsubscribe")
-            .await
-            .ok(),
-        None => None,
-    };
-    if subscription.is_none() {
-        tracing::info!(url = %endpoint.url, "no newHeads subscription; polling the block number");
-    }
-    loop {
-        let head = match &mut subscription {
-            Some(sub) => tokio::select! {
-                item = sub.next() => match item {
-                    Some(Ok(header)) => header
-                        .get("number")
-                        .and_then(|n| n.as_str())
-                        .and_then(|n| u64::from_str_radix(n.trim_start_matches("0x"), 16).ok()),
-                    _ => {
-                        subscription = None;
-                        None
-                    }
-                },
-                _ = stop.changed() => break,
-            },
-            None => tokio::select! {
-                _ = tokio::time::sleep(POLL) => endpoint.block_number().await.ok(),
-                _ = stop.changed() => break,
-            },
+    let mut current = 0;
+    'endpoints: loop {
+        let endpoint = &endpoints[current % endpoints.len()];
+        let ws = WsClientBuilder::default().build(endpoint.ws_url()).await.ok();
+        let mut subscription = match &ws {
+            Some(ws) => ws
+                .subscribe::<serde_json::Value, _>(
+                    "eth_subscribe",
+                    rpc_params!["newHeads"],
+                    "eth_unsubscribe",
+                )
+                .await
+                .ok(),
+            None => None,
         };
-        if let Some(head) = head {
-            let seen_at = ledger.now_us();
-            next =
-                record_blocks(&endpoint, &ledger, &by_hash, &items, next, head, seen_at, &mut blocks).await?;
+        if subscription.is_none() {
+            tracing::info!(url = %endpoint.url, "no newHeads subscription; polling the block number");
+        }
+        loop {
+            let head = match &mut subscription {
+                Some(sub) => tokio::select! {
+                    item = sub.next() => match item {
+                        Some(Ok(header)) => header
+                            .get("number")
+                            .and_then(|n| n.as_str())
+                            .and_then(|n| u64::from_str_radix(n.trim_start_matches("0x"), 16).ok()),
+                        _ => {
+                            subscription = None;
+                            None
+                        }
+                    },
+                    _ = stop.changed() => break 'endpoints,
+                },
+                None => tokio::select! {
+                    polled = async { tokio::time::sleep(POLL).await; endpoint.block_number().await } => match polled {
+                        Ok(head) => Some(head),
+                        Err(_) if endpoints.len() > 1 => {
+                            current += 1;
+                            continue 'endpoints;
+                        }
+                        Err(_) => None,
+                    },
+                    _ = stop.changed() => break 'endpoints,
+                },
+            };
+            if let Some(head) = head {
+                let seen_at = ledger.now_us();
+                match record_blocks(endpoint, &ledger, &by_hash, &items, next, head, seen_at, &mut blocks)
+                    .await
+                {
+                    Ok(n) => next = n,
+                    Err(_) if endpoints.len() > 1 => {
+                        current += 1;
+                        continue 'endpoints;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
         }
     }
-    let head = endpoint.block_number().await?;
-    let seen_at = ledger.now_us();
-    record_blocks(&endpoint, &ledger, &by_hash, &items, next, head, seen_at, &mut blocks).await?;
+    // One last sweep, on whichever endpoint answers.
+    for k in 0..endpoints.len() {
+        let endpoint = &endpoints[(current + k) % endpoints.len()];
+        let Ok(head) = endpoint.block_number().await else { continue };
+        let seen_at = ledger.now_us();
+        if record_blocks(endpoint, &ledger, &by_hash, &items, next, head, seen_at, &mut blocks).await.is_ok()
+        {
+            break;
+        }
+    }
     Ok(blocks)
 }
 

@@ -41,6 +41,19 @@ pub struct DevnetCommand {
     /// disposed of (node 0's chain archived to DIR/archive.jsonl) and the devnet exits.
     #[arg(long, value_name = "SECS", conflicts_with = "no_l1")]
     lifetime: Option<u64>,
+    /// Serve the nodes' `admin` RPC namespace (block and unblock peers).
+    #[arg(long)]
+    enable_admin_rpc: bool,
+    /// Round trip added between every pair of nodes (milliseconds), by a delaying proxy in
+    /// front of each node's p2p port.
+    #[arg(long, default_value_t = 0)]
+    link_rtt_ms: u64,
+    /// Jitter added each way on every p2p link (milliseconds).
+    #[arg(long, default_value_t = 0)]
+    link_jitter_ms: u64,
+    /// Share of chunks lost on every p2p link (each costs a 200 ms retransmission).
+    #[arg(long, default_value_t = 0.0)]
+    link_loss: f64,
     #[command(flatten)]
     settlement: SettlementArgs,
 }
@@ -63,6 +76,14 @@ impl DevnetCommand {
             base_port: self.base_port,
             log_format: self.log_format.name().into(),
             lifetime: self.lifetime,
+            admin_rpc: self.enable_admin_rpc,
+            link: (self.link_rtt_ms > 0 || self.link_jitter_ms > 0 || self.link_loss > 0.0).then_some(
+                crate::proxy::LinkFaults {
+                    rtt: std::time::Duration::from_millis(self.link_rtt_ms),
+                    jitter: std::time::Duration::from_millis(self.link_jitter_ms),
+                    loss: self.link_loss,
+                },
+            ),
         }))
     }
 }

@@ -65,6 +65,10 @@ pub struct LoadgenCommand {
     /// Directory for report.json and report.html.
     #[arg(long, default_value = "loadgen-report")]
     out: PathBuf,
+    /// Send what an endpoint fails to answer within 5 s (down, frozen) to the next endpoint,
+    /// and follow heads on another one when the watched one fails.
+    #[arg(long)]
+    failover: bool,
 }
 
 /// `--workload`'s values with their help, as the load generator names them.
@@ -99,6 +103,7 @@ impl LoadgenCommand {
             tip_gwei: self.tip_gwei,
             drain_timeout: self.drain_timeout,
             out: self.out,
+            failover: self.failover,
         };
         super::runtime()?.block_on(flashlayer_loadgen::run(config))?;
         Ok(())

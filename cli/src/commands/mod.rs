@@ -22,6 +22,8 @@ pub mod loadgen;
 #[cfg(feature = "node")]
 pub mod membership;
 #[cfg(feature = "node")]
+pub mod nemesis;
+#[cfg(feature = "node")]
 pub mod node;
 #[cfg(feature = "node")]
 pub mod status;
@@ -31,7 +33,7 @@ use clap::Subcommand;
 /// The `flashlayer` commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// `node`, `init`, `devnet`, `keys`.
+    /// `node`, `init`, `devnet`, `keys`, `nemesis`.
     #[cfg(feature = "node")]
     #[command(flatten)]
     Operator(OperatorCommand),
@@ -73,6 +75,10 @@ pub enum OperatorCommand {
         #[command(subcommand)]
         command: keys::KeysCommand,
     },
+    /// Faults under load: a fresh 4-node devnet with its anvil L1, the load generator over
+    /// every node, kills, pauses, partitions and L1 outages from a seed, then a check of the
+    /// history (nothing acknowledged lost, one chain everywhere, the L1 batches match).
+    Nemesis(Box<nemesis::NemesisCommand>),
 }
 
 #[cfg(feature = "node")]
@@ -84,6 +90,7 @@ impl OperatorCommand {
             Self::Init(command) => command.execute(),
             Self::Devnet(command) => command.execute(),
             Self::Keys { command } => command.execute(),
+            Self::Nemesis(command) => command.execute(),
         }
     }
 }

@@ -8,6 +8,7 @@ mod crash;
 mod devnet;
 mod lifecycle;
 mod loadgen;
+mod nemesis;
 mod restart;
 mod rpc_surface;
 mod settlement;
