@@ -465,6 +465,9 @@ pub struct Devnet {
     /// The layer.
     pub layer: LayerDescription,
     running: Running,
+    /// The `flashlayer` binary nodes run, resolved once: a rebuild replaces the file, after
+    /// which `current_exe()` names a deleted one.
+    exe: PathBuf,
     specs: Vec<NodeSpec>,
     anvil: Option<(PathBuf, u16)>,
     /// Nodes this handle stopped on purpose (their exit is not a crash).
@@ -633,6 +636,7 @@ impl Devnet {
             info,
             layer,
             running,
+            exe,
             specs,
             anvil,
             killed: vec![false; n],
@@ -661,8 +665,7 @@ impl Devnet {
 
     /// Starts node `i` again (after [`kill`](Self::kill)) and waits until it serves JSON-RPC.
     pub async fn restart(&mut self, i: usize) -> eyre::Result<()> {
-        let exe = std::env::current_exe()?;
-        let child = spawn_node(&exe, &self.specs[i])?;
+        let child = spawn_node(&self.exe, &self.specs[i])?;
         self.info.nodes[i].pid = child.id();
         self.running.children[i] = child;
         self.killed[i] = false;

@@ -229,6 +229,10 @@ pub struct Checks {
     pub batch_mismatch: Option<String>,
     /// Nodes that exited without being killed.
     pub crashes: Vec<String>,
+    /// When transactions are missing: senders some node still pools a run of transactions for
+    /// (at most 20), each with its chain nonce and every node's pending nonce and eligible
+    /// leaders; where the missing transactions wait, and whether anyone who holds them leads.
+    pub stuck_senders: Vec<String>,
 }
 
 impl Checks {
@@ -624,11 +628,33 @@ async fn history_check(
     let acknowledged_not_included = report.honest.not_included;
     // 2. Nonces.
     let mut nonce_mismatches = Vec::new();
+    let mut stuck_senders = Vec::new();
     for account in &report.accounts {
         let nonce = providers[0].get_transaction_count(account.address).await?;
         let expected = account.first_nonce + account.included;
         if nonce != expected {
             nonce_mismatches.push(format!("{}: nonce {nonce}, expected {expected}", account.address));
+        }
+        if acknowledged_not_included > 0 && stuck_senders.len() < 20 {
+            let mut pending = Vec::new();
+            for p in &providers {
+                pending.push(p.get_transaction_count(account.address).pending().await?);
+            }
+            if pending.iter().any(|n| *n > nonce) {
+                stuck_senders.push(format!(
+                    "{}: chain nonce {nonce}, pending nonce by node {pending:?}",
+                    account.address
+                ));
+            }
+        }
+    }
+    if !stuck_senders.is_empty() {
+        for (i, rpc) in rpcs.iter().enumerate() {
+            let eligible = status(rpc)
+                .await
+                .map(|s| s["consensus"]["eligibleLeaders"].to_string())
+                .unwrap_or_else(|e| format!("unknown ({e})"));
+            stuck_senders.push(format!("node-{i} eligible leaders: {eligible}"));
         }
     }
     // 3. The same chain everywhere.
@@ -669,7 +695,18 @@ async fn history_check(
             let record = contract.batch(index).call().await?;
             let n = record.lastBlock as usize;
             batches_checked += 1;
-            match chain.get(n) {
+            // A batch may land after the heads were read: past the common head, compare with
+            // the nodes that have its last block by now.
+            let mut found = chain.get(n).copied();
+            if found.is_none() {
+                for p in &providers {
+                    if let Some(block) = p.get_block_by_number((n as u64).into()).await? {
+                        found = Some((block.header.hash, block.header.state_root));
+                        break;
+                    }
+                }
+            }
+            match found.as_ref() {
                 Some((hash, root)) if *hash == record.lastBlockHash && *root == record.stateRoot => {}
                 Some((hash, root)) => {
                     batch_mismatch = Some(format!(
@@ -679,8 +716,7 @@ async fn history_check(
                     break;
                 }
                 None => {
-                    batch_mismatch =
-                        Some(format!("batch {index} ends at block {n}, past the nodes' common head {top}"));
+                    batch_mismatch = Some(format!("batch {index} ends at block {n}, which no node has"));
                     break;
                 }
             }
@@ -694,6 +730,7 @@ async fn history_check(
         batches_checked,
         batch_mismatch,
         crashes,
+        stuck_senders,
     })
 }
 
@@ -718,6 +755,9 @@ fn print_summary(report: &NemesisReport, dir: &std::path::Path) {
         c.batch_mismatch.as_ref().map(|m| format!(" (mismatch: {m})")).unwrap_or_default(),
         c.crashes.len()
     );
+    for line in &c.stuck_senders {
+        println!("[nemesis]   waiting: {line}");
+    }
     println!(
         "[nemesis] report: {} and {}",
         dir.join("nemesis.json").display(),

@@ -181,6 +181,8 @@ pub struct FlashApp<S> {
     blocks: Mutex<HashMap<CryptoHash, Arc<BlockInfo>>>,
     /// Until when this leader proposes its parent's L1 origin (after a view timed out).
     l1_backoff_until: Option<Instant>,
+    /// Blocks decoded from the store so far (cache misses of `blocks`).
+    decodes: Arc<AtomicU64>,
 }
 
 /// What one block contributes to its descendants' [`Ancestry`], decoded once. Without it every
@@ -238,7 +240,14 @@ impl<S: TxSource> FlashApp<S> {
             last_block_at: Instant::now(),
             blocks: Mutex::new(HashMap::new()),
             l1_backoff_until: None,
+            decodes: Arc::default(),
         }
+    }
+
+    /// How many blocks this app has decoded from the store (each should be once, however far
+    /// execution lags: see [`BlockInfo`]).
+    pub fn decodes(&self) -> Arc<AtomicU64> {
+        self.decodes.clone()
     }
 
     /// The block's decoded contribution, from the cache or the store.
@@ -253,6 +262,7 @@ impl<S: TxSource> FlashApp<S> {
         let height = view.block_height(block).ok()??.int();
         let parent = view.block_justify(block).ok().map(|pc| pc.block).filter(|_| height > 0);
         let data = view.block_data(block).ok()??;
+        self.decodes.fetch_add(1, Ordering::Relaxed);
         let payload = Payload::decode(data.iter().next()?.bytes()).ok()?;
         let info = Arc::new(BlockInfo {
             height,

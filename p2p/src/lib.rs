@@ -48,8 +48,9 @@ pub const GOSSIP_FLUSH: Duration = Duration::from_millis(20);
 /// How long a misbehaving peer stays blocked.
 pub const BLOCK_DURATION: Duration = Duration::from_secs(60);
 /// Most consensus request streams open at once on one connection (libp2p's default is 100;
-/// each message is one short stream).
-pub const MAX_STREAMS_PER_CONNECTION: usize = 256;
+/// each message is one short stream). Each may be reading a message of up to
+/// [`MAX_CONSENSUS_MESSAGE`] into memory: this bounds what one peer holds in flight.
+pub const MAX_STREAMS_PER_CONNECTION: usize = 32;
 /// Most connected peers outside the validator set that consensus broadcasts (proposals,
 /// advertisements) also go to: full nodes follow the chain from them, but every such peer
 /// multiplies what a proposal costs to send.

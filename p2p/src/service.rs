@@ -136,6 +136,7 @@ pub(crate) async fn spawn(
         limits: config.limits,
         gossip_rates: HashMap::new(),
         dropped_consensus: 0,
+        slow: HashMap::new(),
     };
     tokio::spawn(service.run(commands));
     tracing::info!(peer_id = %local, listen = %config.listen, "p2p started");
@@ -163,7 +164,22 @@ struct Service {
     gossip_rates: HashMap<PeerId, (f64, Instant)>,
     /// Consensus messages admission dropped (logged every so often, not one by one).
     dropped_consensus: u64,
+    /// Peers gossipsub could not send to, by when that was first and last reported (see
+    /// [`STUCK_GOSSIP`]).
+    slow: HashMap<PeerId, (Instant, Instant)>,
 }
+
+/// How long gossipsub may fail to send to a peer, heartbeat after heartbeat, before the
+/// connection is closed and dialled again. Found by the nemesis run: under CPU pressure a
+/// connection's gossip stream to one peer stopped draining for good (gossipsub's per-peer queue
+/// full, every publish to that peer dropped for the rest of the run) while consensus on the
+/// same connection went on, so that peer never saw this node's transactions again. A fresh
+/// connection gets fresh streams.
+const STUCK_GOSSIP: Duration = Duration::from_secs(5);
+
+/// Gap in the slow-peer reports (one per gossipsub heartbeat, every second) after which a peer
+/// counts as recovered.
+const SLOW_REPORT_GAP: Duration = Duration::from_secs(3);
 
 impl Service {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
@@ -410,6 +426,27 @@ impl Service {
                     }
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::SlowPeer {
+                peer_id,
+                failed_messages,
+            })) => {
+                let now = Instant::now();
+                let (since, last) = self.slow.entry(peer_id).or_insert((now, now));
+                if now.saturating_duration_since(*last) > SLOW_REPORT_GAP {
+                    *since = now;
+                }
+                *last = now;
+                if now.saturating_duration_since(*since) >= STUCK_GOSSIP {
+                    tracing::warn!(
+                        %peer_id,
+                        ?failed_messages,
+                        "gossip to this peer has been stuck for {} s: reconnecting",
+                        STUCK_GOSSIP.as_secs()
+                    );
+                    self.slow.remove(&peer_id);
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                }
+            }
             SwarmEvent::ConnectionEstablished { peer_id, .. } => {
                 self.connected.insert(peer_id);
                 self.next_dial.remove(&peer_id);
@@ -417,6 +454,7 @@ impl Service {
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
                 self.connected.remove(&peer_id);
+                self.slow.remove(&peer_id);
                 tracing::debug!(%peer_id, "disconnected");
             }
             SwarmEvent::NewListenAddr { address, .. } => tracing::debug!(%address, "listening"),

@@ -1,5 +1,5 @@
 //! The side-by-side benchmark behind `scripts/bench`: one workload, in one run, against
-//! (a) one flashlayer node, (b) a 4-node cluster, (c) anvil with interval mining, and (d) the
+//! (a) one flashlayer node, (b) a 4-node cluster, healthy and with one node down, (c) anvil with interval mining, and (d) the
 //! machine's limit, a microbenchmark of what a node does per transaction (decode + sender
 //! recovery on every core, then revm execution and the RocksDB commit). Prints one table with
 //! the ratios, and writes `bench.json` and `bench.html` (every run's charts) next to the
@@ -13,7 +13,8 @@
 //! Environment: `FLASHLAYER_BENCH_SECS` (each run's sending time, default 60),
 //! `FLASHLAYER_BENCH_RATE` (the fixed rate, default 5000), `FLASHLAYER_BENCH_OUT` (default
 //! `bench-results/<unix time>` in the repository), `FLASHLAYER_BENCH_ONLY` (comma-separated
-//! subset of `node,cluster,anvil,limit`).
+//! subset of `node,cluster,down,anvil,limit`; `down` is the 4-node cluster with one node
+//! SIGKILLed before the load).
 
 use alloy::{
     consensus::{TxEnvelope, transaction::SignerRecoverable},
@@ -81,7 +82,12 @@ fn loadgen(
     secs: u64,
     out: &Path,
 ) -> (Report, PathBuf) {
-    let dir = out.join(format!("{}-{workload}-{rate}", system.split_whitespace().next().unwrap_or(system)));
+    let slug: String = system
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    let dir = out.join(format!("{slug}-{workload}-{rate}"));
     println!("--- {system}: loadgen {workload} at rate {rate} for {secs} s");
     let status = Command::new(flashlayer_bin())
         .arg("loadgen")
@@ -213,7 +219,7 @@ async fn main() {
     let secs: u64 = env_or("FLASHLAYER_BENCH_SECS", 60);
     let rate: u64 = env_or("FLASHLAYER_BENCH_RATE", 5_000);
     let only: Vec<String> = std::env::var("FLASHLAYER_BENCH_ONLY")
-        .unwrap_or_else(|_| "node,cluster,anvil,limit".into())
+        .unwrap_or_else(|_| "node,cluster,down,anvil,limit".into())
         .split(',')
         .map(str::to_owned)
         .collect();
@@ -241,6 +247,16 @@ async fn main() {
         let urls: Vec<String> = cluster.nodes.iter().map(|n| n.rpc_url()).collect();
         let rss = || (0..4).filter_map(|i| cluster.pid(i).and_then(peak_rss_mib)).reduce(f64::max);
         runs.extend(phases("devnet (4 nodes)", &urls, &["eth"], rate, secs, &out, &rss));
+    }
+    if only.iter().any(|o| o == "down") {
+        // One validator of four SIGKILLed before the load and left down: what a layer offers
+        // while an operator's machine is lost (the leader schedule leaves it out).
+        let mut cluster = Cluster::start_with_init(4, &gas).await;
+        cluster.kill(3);
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        let urls: Vec<String> = cluster.nodes[..3].iter().map(|n| n.rpc_url()).collect();
+        let rss = || (0..3).filter_map(|i| cluster.pid(i).and_then(peak_rss_mib)).reduce(f64::max);
+        runs.extend(phases("devnet, one node down", &urls, &["eth"], rate, secs, &out, &rss));
     }
     if only.iter().any(|o| o == "anvil") {
         let anvil = Anvil::start_with(&["--block-time", "1", "--gas-limit", ANVIL_GAS_LIMIT]).await;
@@ -276,7 +292,7 @@ async fn main() {
     let mut table = String::new();
     let _ = writeln!(
         table,
-        "{:<20} {:<8} {:>6} {:>14} {:>12} {:>9} {:>9} {:>9} {:>12} {:>10}",
+        "{:<22} {:<8} {:>6} {:>14} {:>12} {:>9} {:>9} {:>9} {:>12} {:>10}",
         "system",
         "workload",
         "rate",
@@ -291,7 +307,7 @@ async fn main() {
     for r in &rows {
         let _ = writeln!(
             table,
-            "{:<20} {:<8} {:>6} {:>14.0} {:>12.0} {:>9.0} {:>9.0} {:>9} {:>12} {:>10}",
+            "{:<22} {:<8} {:>6} {:>14.0} {:>12.0} {:>9.0} {:>9.0} {:>9} {:>12} {:>10}",
             r.system,
             r.workload,
             r.rate,
@@ -312,12 +328,14 @@ async fn main() {
     let limit = find("machine", "eth", "-");
     let node = find("one node", "eth", "max");
     let node_erc20 = find("one node", "erc20", "max");
-    let devnet = find("devnet", "eth", "max");
+    let devnet = find("devnet (4", "eth", "max");
+    let down = find("devnet, one", "eth", "max");
     let anvil = find("anvil", "eth", "max");
     let _ = writeln!(table);
     let _ = writeln!(table, "one node / anvil            {}", ratio(node, anvil));
     let _ = writeln!(table, "one node erc20 / eth        {}", ratio(node_erc20, node));
     let _ = writeln!(table, "devnet / anvil              {}", ratio(devnet, anvil));
+    let _ = writeln!(table, "one node down / devnet      {}", ratio(down, devnet));
     let _ = writeln!(table, "devnet / limit              {}", ratio(devnet, limit));
     let _ = writeln!(table, "devnet / (limit / 4 nodes)  {}", ratio(devnet, limit.map(|l| l / 4.0)));
     if !limit_note.is_empty() {
@@ -335,6 +353,7 @@ async fn main() {
             "node_over_anvil": node.zip(anvil).map(|(a, b)| a / b),
             "node_erc20_over_eth": node_erc20.zip(node).map(|(a, b)| a / b),
             "devnet_over_anvil": devnet.zip(anvil).map(|(a, b)| a / b),
+            "one_down_over_devnet": down.zip(devnet).map(|(a, b)| a / b),
             "devnet_over_limit": devnet.zip(limit).map(|(a, b)| a / b),
         },
     });

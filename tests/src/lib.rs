@@ -12,8 +12,12 @@
 //! - A cluster of node processes with faults (kill, restart, block a peer): [`Cluster`],
 //!   [`ClusterNode`].
 //! - The L1: [`Anvil`], [`forge_create`].
+//! - Hostile peers: [`adversary`] (a stranger or a Byzantine validator speaking the real
+//!   protocol, or raw bytes).
 //! - The scenarios themselves are `tests/it/*.rs` (one binary, a module per story); the
 //!   side-by-side benchmark is `benches/side_by_side.rs`.
+
+pub mod adversary;
 
 use alloy::{
     consensus::{SignableTransaction, TxEip1559, TxEnvelope},
@@ -263,6 +267,9 @@ pub struct ClusterNode {
     pub metrics_port: u16,
     /// A full node (follows without voting) rather than a validator.
     pub full: bool,
+    /// This node's own L1 endpoint (a proxy, say) instead of the cluster's, from its next
+    /// (re)start.
+    pub l1_rpc: Option<String>,
     child: Option<Child>,
 }
 
@@ -343,6 +350,7 @@ impl Cluster {
                 rpc_port: free_port(),
                 metrics_port: free_port(),
                 full: false,
+                l1_rpc: None,
                 child: None,
             })
             .collect();
@@ -364,7 +372,7 @@ impl Cluster {
         if node.full {
             extra.extend(["--full-node", "--p2p-addr", "/ip4/127.0.0.1/tcp/0"]);
         }
-        if let Some(rpc) = &self.l1_rpc {
+        if let Some(rpc) = node.l1_rpc.as_ref().or(self.l1_rpc.as_ref()) {
             extra.extend(["--l1-rpc", rpc.as_str()]);
         }
         node.child =
@@ -381,6 +389,7 @@ impl Cluster {
             rpc_port: free_port(),
             metrics_port: free_port(),
             full: true,
+            l1_rpc: None,
             child: None,
         });
         self.spawn(index);
@@ -578,4 +587,81 @@ pub fn forge_create(rpc: &str, private_key: &str, contract: &str, args: &[&str])
         .and_then(|start| serde_json::from_str(&out[start..]).ok())
         .unwrap_or_else(|| panic!("forge create printed no JSON: {out}"));
     json["deployedTo"].as_str().expect("deployedTo").parse().expect("address")
+}
+
+/// A TCP proxy on 127.0.0.1 that can be frozen: while frozen it forwards nothing either way
+/// (requests hang, as over a stalled link or to an L1 endpoint that stopped following its
+/// chain); thawed, it forwards again. For one node's view of a service going stale while the
+/// others' stays fresh.
+pub struct FreezableProxy {
+    port: u16,
+    frozen: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FreezableProxy {
+    /// A proxy to `127.0.0.1:upstream_port`, thawed.
+    pub async fn start(upstream_port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let (frozen, watch) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let watch = watch.clone();
+                tokio::spawn(async move {
+                    let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", upstream_port)).await
+                    else {
+                        return;
+                    };
+                    let (ri, wi) = inbound.into_split();
+                    let (ro, wo) = outbound.into_split();
+                    tokio::join!(Self::pipe(ri, wo, watch.clone()), Self::pipe(ro, wi, watch));
+                });
+            }
+        });
+        Self { port, frozen, task }
+    }
+
+    async fn pipe(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        mut frozen: tokio::sync::watch::Receiver<bool>,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            if frozen.wait_for(|f| !*f).await.is_err() {
+                return;
+            }
+            let n = match from.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            // Bytes read just before a freeze wait for the thaw too.
+            if frozen.wait_for(|f| !*f).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The proxy's HTTP URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops forwarding (connections stay open, bytes wait).
+    pub fn freeze(&self) {
+        let _ = self.frozen.send(true);
+    }
+
+    /// Forwards again.
+    pub fn thaw(&self) {
+        let _ = self.frozen.send(false);
+    }
+}
+
+impl Drop for FreezableProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

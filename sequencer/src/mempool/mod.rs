@@ -34,10 +34,14 @@ use tokio::sync::broadcast;
 pub const MAX_TX_BYTES: usize = 128 * 1024;
 
 /// How long after its admission a transaction this node acknowledged is gossiped again if it
-/// is still waiting; each further round waits twice as long.
+/// is still waiting; each further round waits twice as long, up to [`REGOSSIP_MAX_GAP`].
 pub const REGOSSIP_AFTER: Duration = Duration::from_secs(4);
-/// How many times a waiting transaction is gossiped again.
+/// How many times any waiting transaction is gossiped again. After these rounds only a
+/// sender's next transaction (the one that holds up the rest) is, every [`REGOSSIP_MAX_GAP`],
+/// for as long as it waits.
 pub const REGOSSIP_ROUNDS: u8 = 5;
+/// The longest gap between two gossips of a waiting transaction.
+pub const REGOSSIP_MAX_GAP: Duration = Duration::from_secs(32);
 
 /// Why a transaction was refused. Every message is geth's, so wallets and libraries that
 /// match on them (nonce handling, fee bumping) behave as they do against geth.
@@ -109,6 +113,71 @@ pub enum AdmitError {
     /// The admission workers are gone (the node is shutting down).
     #[error("internal error: node shutting down")]
     Shutdown,
+}
+
+/// The stateless admission checks of a raw transaction for the layer `chain` (size, EIP-2718
+/// decoding, type, chain id, gas limits, fees, sender recovery, intrinsic gas): everything
+/// that needs neither the pool nor the state. Bytes from any client or peer go through it
+/// first (it is a fuzz target: `fuzz/`).
+pub fn prepare(chain: &ChainConfig, raw: &[u8]) -> Result<(TxEnvelope, PooledTx), AdmitError> {
+    if raw.len() > MAX_TX_BYTES {
+        return Err(AdmitError::Oversized(raw.len()));
+    }
+    let mut buf = raw;
+    let tx = TxEnvelope::decode_2718(&mut buf).map_err(|e| AdmitError::Decode(e.to_string()))?;
+    if !buf.is_empty() {
+        return Err(AdmitError::Decode("input contains more than one value".into()));
+    }
+    if tx.is_eip4844() {
+        return Err(AdmitError::TypeNotSupported);
+    }
+    match tx.chain_id() {
+        None => return Err(AdmitError::NotReplayProtected),
+        Some(id) if id != chain.chain_id => {
+            return Err(AdmitError::InvalidChainId { have: id, want: chain.chain_id });
+        }
+        Some(_) => {}
+    }
+    if tx.gas_limit() > chain.gas_limit() {
+        return Err(AdmitError::GasLimit);
+    }
+    if tx.gas_limit() > chain.max_tx_gas() {
+        return Err(AdmitError::GasCap { cap: chain.max_tx_gas(), tx: tx.gas_limit() });
+    }
+    if let Some(tip) = tx.max_priority_fee_per_gas()
+        && tip > tx.max_fee_per_gas()
+    {
+        return Err(AdmitError::TipAboveFeeCap);
+    }
+    let sender = tx.recover_signer().map_err(|_| AdmitError::InvalidSender)?;
+    let access_list = tx.access_list();
+    let intrinsic = calculate_initial_tx_gas(
+        SPEC,
+        tx.input(),
+        tx.kind().is_create(),
+        access_list.map(|l| l.len() as u64).unwrap_or_default(),
+        access_list.map(|l| l.iter().map(|i| i.storage_keys.len() as u64).sum()).unwrap_or_default(),
+        tx.authorization_list().map(|l| l.len() as u64).unwrap_or_default(),
+        None,
+    );
+    let needed = intrinsic.initial_total_gas().max(intrinsic.floor_gas());
+    if tx.gas_limit() < needed {
+        return Err(AdmitError::IntrinsicGas { gas: tx.gas_limit(), needed });
+    }
+    let max_fee = tx.max_fee_per_gas();
+    let cost = U256::from(tx.gas_limit()).saturating_mul(U256::from(max_fee)).saturating_add(tx.value());
+    let pooled = PooledTx {
+        hash: *tx.tx_hash(),
+        sender,
+        nonce: tx.nonce(),
+        gas_limit: tx.gas_limit(),
+        max_fee,
+        max_tip: tx.max_priority_fee_per_gas().unwrap_or(max_fee),
+        cost,
+        raw: Bytes::copy_from_slice(raw),
+        journaled: false,
+    };
+    Ok((tx, pooled))
 }
 
 /// What the mempool calls with each transaction its own RPC admitted.
@@ -183,10 +252,13 @@ impl Mempool {
 
     /// The transactions this node acknowledged that are still waiting and due to be gossiped
     /// again (at most `max`). Gossip is best effort: a peer drops batches when its admission is
-    /// busy, a paused or partitioned node gossips into the void, and a node the leader schedule
-    /// leaves out (see `flashlayer_consensus::schedule`) never proposes its own transactions.
-    /// Gossiping what waits again, [`REGOSSIP_ROUNDS`] times with doubling gaps, gets every
-    /// acknowledged transaction to a leader.
+    /// busy or the source is over its rate, a paused or partitioned node gossips into the void,
+    /// and a node the leader schedule leaves out (see `flashlayer_consensus::schedule`) does
+    /// not propose its own transactions for as long as it stays out. A transaction only this
+    /// node holds would then wait forever, and with it every later nonce of its sender that
+    /// other nodes hold. So a waiting transaction is gossiped again [`REGOSSIP_ROUNDS`] times
+    /// with doubling gaps, and after that, while it is its sender's next, every
+    /// [`REGOSSIP_MAX_GAP`] until it leaves the pool.
     pub fn due_for_regossip(&self, now: Instant, max: usize) -> Vec<Bytes> {
         let mut due = Vec::new();
         let mut heap = self.regossip.lock();
@@ -197,11 +269,13 @@ impl Mempool {
                 _ => break,
             }
             let Some(Reverse((_, hash, round))) = heap.pop() else { break };
+            // Gone from the pool (executed, replaced, superseded): forgotten.
             let Some(tx) = pool.get(&hash) else { continue };
-            due.push(tx.raw.clone());
-            if round + 1 < REGOSSIP_ROUNDS {
-                heap.push(Reverse((now + REGOSSIP_AFTER * (2u32 << round), hash, round + 1)));
+            if round < REGOSSIP_ROUNDS || pool.is_next(&hash) {
+                due.push(tx.raw.clone());
             }
+            let gap = (REGOSSIP_AFTER * (2u32 << round.min(4))).min(REGOSSIP_MAX_GAP);
+            heap.push(Reverse((now + gap, hash, round.saturating_add(1))));
         }
         due
     }
@@ -254,64 +328,7 @@ impl Mempool {
 
     /// Stateless checks and sender recovery: everything that needs no lock.
     fn prepare(&self, raw: &[u8]) -> Result<(TxEnvelope, PooledTx), AdmitError> {
-        if raw.len() > MAX_TX_BYTES {
-            return Err(AdmitError::Oversized(raw.len()));
-        }
-        let mut buf = raw;
-        let tx = TxEnvelope::decode_2718(&mut buf).map_err(|e| AdmitError::Decode(e.to_string()))?;
-        if !buf.is_empty() {
-            return Err(AdmitError::Decode("input contains more than one value".into()));
-        }
-        if tx.is_eip4844() {
-            return Err(AdmitError::TypeNotSupported);
-        }
-        match tx.chain_id() {
-            None => return Err(AdmitError::NotReplayProtected),
-            Some(id) if id != self.chain.chain_id => {
-                return Err(AdmitError::InvalidChainId { have: id, want: self.chain.chain_id });
-            }
-            Some(_) => {}
-        }
-        if tx.gas_limit() > self.chain.gas_limit() {
-            return Err(AdmitError::GasLimit);
-        }
-        if tx.gas_limit() > self.chain.max_tx_gas() {
-            return Err(AdmitError::GasCap { cap: self.chain.max_tx_gas(), tx: tx.gas_limit() });
-        }
-        if let Some(tip) = tx.max_priority_fee_per_gas()
-            && tip > tx.max_fee_per_gas()
-        {
-            return Err(AdmitError::TipAboveFeeCap);
-        }
-        let sender = tx.recover_signer().map_err(|_| AdmitError::InvalidSender)?;
-        let access_list = tx.access_list();
-        let intrinsic = calculate_initial_tx_gas(
-            SPEC,
-            tx.input(),
-            tx.kind().is_create(),
-            access_list.map(|l| l.len() as u64).unwrap_or_default(),
-            access_list.map(|l| l.iter().map(|i| i.storage_keys.len() as u64).sum()).unwrap_or_default(),
-            tx.authorization_list().map(|l| l.len() as u64).unwrap_or_default(),
-            None,
-        );
-        let needed = intrinsic.initial_total_gas().max(intrinsic.floor_gas());
-        if tx.gas_limit() < needed {
-            return Err(AdmitError::IntrinsicGas { gas: tx.gas_limit(), needed });
-        }
-        let max_fee = tx.max_fee_per_gas();
-        let cost = U256::from(tx.gas_limit()).saturating_mul(U256::from(max_fee)).saturating_add(tx.value());
-        let pooled = PooledTx {
-            hash: *tx.tx_hash(),
-            sender,
-            nonce: tx.nonce(),
-            gas_limit: tx.gas_limit(),
-            max_fee,
-            max_tip: tx.max_priority_fee_per_gas().unwrap_or(max_fee),
-            cost,
-            raw: Bytes::copy_from_slice(raw),
-            journaled: false,
-        };
-        Ok((tx, pooled))
+        prepare(&self.chain, raw)
     }
 
     /// [`admit`](Self::admit) on the admission threads, for async callers (the RPC server).

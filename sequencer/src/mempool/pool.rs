@@ -259,6 +259,16 @@ impl Pool {
         (pending, self.len() - pending)
     }
 
+    /// Whether the pooled transaction `hash` is its sender's next to execute (its nonce is the
+    /// executed nonce): the one whose absence from the leaders' pools holds up every later
+    /// transaction of that sender.
+    pub fn is_next(&self, hash: &B256) -> bool {
+        self.by_hash
+            .get(hash)
+            .and_then(|tx| self.senders.get(&tx.sender).map(|q| q.state_nonce == tx.nonce))
+            .unwrap_or(false)
+    }
+
     /// Whether any sender has a transaction at its executed nonce, i.e. ready for a block.
     pub fn has_ready(&self) -> bool {
         self.senders.values().any(|q| q.txs.contains_key(&q.state_nonce))

@@ -182,14 +182,20 @@ pub async fn start(config: RpcConfig, ctx: RpcContext) -> eyre::Result<(SocketAd
         .build();
     let server = Server::builder().set_config(server_config).build(config.addr).await?;
     let addr = server.local_addr()?;
+    Ok((addr, server.start(module(ctx, config.admin)?)))
+}
+
+/// Every namespace's methods over `ctx` (`admin` only when asked): what the server serves,
+/// and what the JSON-RPC fuzz target (`fuzz/`) calls without a socket.
+pub fn module(ctx: RpcContext, admin: bool) -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
     let mut module = RpcModule::new(());
     module.merge(eth::EthApiServer::into_rpc(eth::EthApi::new(ctx.clone())))?;
     module.merge(misc::NetApiServer::into_rpc(misc::Misc::new(ctx.clone())))?;
     module.merge(misc::Web3ApiServer::into_rpc(misc::Misc::new(ctx.clone())))?;
     module.merge(misc::TxpoolApiServer::into_rpc(misc::Misc::new(ctx.clone())))?;
-    if config.admin {
+    if admin {
         module.merge(misc::AdminApiServer::into_rpc(misc::Misc::new(ctx.clone())))?;
     }
     module.merge(misc::FlashApiServer::into_rpc(misc::Misc::new(ctx)))?;
-    Ok((addr, server.start(module)))
+    Ok(module)
 }

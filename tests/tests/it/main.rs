@@ -1,6 +1,7 @@
 //! End-to-end scenarios against real node processes. One binary, a module per story.
 
 mod admission;
+mod adversary;
 mod cast_flow;
 mod cluster;
 mod contracts;

@@ -55,6 +55,23 @@ fn bridge(args: &[&str]) -> String {
     run(Command::new(flashlayer_bin()).arg("bridge").args(args))
 }
 
+/// `flashlayer bridge deposit` of `ether` from the L1 user to `to` on L2.
+fn deposit(anvil: &Anvil, contract: Address, to: Address, ether: &str) -> String {
+    bridge(&[
+        "deposit",
+        "--l1-rpc",
+        &anvil.rpc_url(),
+        "--contract",
+        &contract.to_string(),
+        "--private-key",
+        L1_USER,
+        "--to",
+        &to.to_string(),
+        "--amount",
+        ether,
+    ])
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn deposit_batches_finality_and_withdrawal() {
     let anvil = Anvil::start_l1().await;
@@ -65,19 +82,7 @@ async fn deposit_batches_finality_and_withdrawal() {
     // Deposit on L1 for a fresh account; it shows up as its L2 balance.
     let user = PrivateKeySigner::random();
     let user_key = format!("0x{}", hex::encode(user.to_bytes()));
-    bridge(&[
-        "deposit",
-        "--l1-rpc",
-        &anvil.rpc_url(),
-        "--contract",
-        &contract.to_string(),
-        "--private-key",
-        L1_USER,
-        "--to",
-        &user.address().to_string(),
-        "--amount",
-        "5",
-    ]);
+    deposit(&anvil, contract, user.address(), "5");
     let five = parse_ether("5").unwrap();
     // On every node: the transfers below go through node 1, which may execute the deposit's
     // block a moment after node 0 (gas estimation there would see no funds yet).
@@ -250,4 +255,64 @@ async fn layer_runs_through_an_l1_outage_and_catches_up() {
     assert_eq!(indices, (1..=indices.len() as u64).collect::<Vec<_>>(), "skipped or repeated batches");
     let status: serde_json::Value = node.raw_request("flash_status".into(), ()).await.unwrap();
     assert!(status["settlement"]["l1Error"].is_null(), "{status}");
+}
+
+/// Found in review (hostile peers issue, finding 6): leaders name their newest confirmed L1
+/// block as a block's origin, and a validator refuses an origin its own L1 watcher has not
+/// seen; with more than f validators' L1 endpoints lagging, only lagging leaders' proposals
+/// passed. After a timed-out view a leader proposes its parent's origin and no deposits for a
+/// while (`L1_ORIGIN_BACKOFF`), so L1 trouble delays deposits and never blocks. Here two of
+/// four validators' L1 endpoints freeze while deposits keep arriving on L1: blocks keep coming
+/// (at least 80% of the rate before), and every deposit is credited once the endpoints thaw.
+#[tokio::test(flavor = "multi_thread")]
+async fn blocks_keep_coming_while_two_validators_l1_endpoints_lag() {
+    let anvil = Anvil::start_l1().await;
+    let mut cluster = Cluster::start_with_l1(4, &anvil, SETTLEMENT).await;
+    let contract = contract(&cluster);
+    let proxy = flashlayer_tests::FreezableProxy::start(anvil.port).await;
+    for i in [2, 3] {
+        cluster.stop(i);
+        cluster.nodes[i].l1_rpc = Some(proxy.url());
+        cluster.restart(i).await;
+    }
+    let node = cluster.nodes[0].provider();
+    // Blocks made in 30 s while a deposit lands on L1 every couple of seconds.
+    let phase = async |recipients: &mut Vec<Address>| {
+        let start = node.get_block_number().await.unwrap();
+        let until = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < until {
+            let to = PrivateKeySigner::random().address();
+            tokio::task::block_in_place(|| deposit(&anvil, contract, to, "0.001"));
+            recipients.push(to);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        node.get_block_number().await.unwrap() - start
+    };
+    wait_for("a block after the restarts", Duration::from_secs(60), async || {
+        let head = node.get_block_number().await.unwrap();
+        (cluster.nodes[3].provider().get_block_number().await.unwrap() >= head && head > 0).then_some(())
+    })
+    .await;
+    let mut recipients = Vec::new();
+    let before = phase(&mut recipients).await;
+    proxy.freeze();
+    let lagging = phase(&mut recipients).await;
+    proxy.thaw();
+    println!("blocks in 30 s: {before} with every L1 endpoint fresh, {lagging} with two of four frozen");
+    assert!(
+        lagging as f64 >= 0.8 * before as f64,
+        "two lagging L1 endpoints slowed the layer: {lagging} blocks in 30 s against {before}"
+    );
+    let amount = parse_ether("0.001").unwrap();
+    wait_for("every deposit credited on every node", Duration::from_secs(90), async || {
+        for n in &cluster.nodes {
+            for to in &recipients {
+                if n.provider().get_balance(*to).await.unwrap() != amount {
+                    return None;
+                }
+            }
+        }
+        Some(())
+    })
+    .await;
 }

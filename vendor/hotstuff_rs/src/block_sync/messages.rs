@@ -85,7 +85,10 @@ pub enum BlockSyncAdvertiseMessage {
 }
 
 impl BlockSyncAdvertiseMessage {
-    pub(crate) fn advertise_block(
+    /// An [`AdvertiseBlock`] signed by `me`.
+    ///
+    /// flashlayer patch: public, so that tests can advertise as a Byzantine validator would.
+    pub fn advertise_block(
         me: &Keypair,
         chain_id: ChainID,
         highest_committed_block_height: BlockHeight,

@@ -311,12 +311,15 @@ impl<N: Network> HotStuff<N> {
             let validator_set_state = block_tree.validator_set_state()?;
 
             if !is_proposer(origin, self.view_info.view, &validator_set_state, block_tree.leader_schedule()) {
+                // flashlayer patch: say why a proposal is dropped (debug logs).
+                log::debug!("dropped a proposal or nudge of view {}: its sender does not lead it", self.view_info.view.int());
                 return Ok(());
             }
 
             if self.proposal_status.has_one_leader_proposed(origin)
                 || self.proposal_status.have_all_leaders_proposed()
             {
+                log::debug!("dropped a second proposal or nudge in view {}", self.view_info.view.int());
                 return Ok(());
             }
         }
@@ -363,6 +366,11 @@ impl<N: Network> HotStuff<N> {
         if !proposal.block.is_correct(block_tree)?
             || !safe_block(&proposal.block, block_tree, self.config.chain_id)?
         {
+            log::debug!(
+                "dropped the proposal of view {}: its block is not correct or not safe (correct: {})",
+                self.view_info.view.int(),
+                proposal.block.is_correct(block_tree)?
+            );
             // Ensure that proposals or nudges from this leader should no longer be accepted in this view.
             match self.proposal_status {
                 ProposalStatus::WaitingForProposal => {

@@ -185,7 +185,9 @@ pub struct PhaseVote {
 impl PhaseVote {
     /// Create a `PhaseVote` for the given `chain_id`, `view`, `block`, and `phase` by signing over the values
     /// with the provided `keypair`.
-    pub(crate) fn new(
+    ///
+    /// flashlayer patch: public, so that tests can vote as a Byzantine validator would.
+    pub fn new(
         keypair: &Keypair,
         chain_id: ChainID,
         view: ViewNumber,

@@ -244,10 +244,14 @@ impl<N: Network> Pacemaker<N> {
         // the signature is checked only for a view above the validator's recorded one.
         let cur_view = self.view_info.view;
         let view = timeout_vote.view;
+        //
+        // The signature is not checked here: the transport authenticates `origin` (its p2p
+        // identity is its consensus key), which is all this count needs, and a Byzantine
+        // validator sending votes for ever-higher views must not buy a signature check with
+        // each.
         if view > cur_view
             && is_epoch_change_view(&view, self.config.epoch_length)
             && self.state.future_timeouts.get(origin).is_none_or(|seen| *seen < view)
-            && timeout_vote.is_correct(origin)
         {
             self.state.future_timeouts.insert(*origin, view);
             let validators = validator_set_state.committed_validator_set();
@@ -269,20 +273,30 @@ impl<N: Network> Pacemaker<N> {
 
         // 2. Check whether the `TimeoutVote` is cryptographically correct and the current view is an Epoch-Change
         //    View.
-        if timeout_vote.is_correct(origin)
-            && is_epoch_change_view(&timeout_vote.view, self.config.epoch_length)
-        {
+        //
+        // flashlayer patch: checks in order of cost. Only a vote for the view being collected
+        // (the current one) can join a certificate, so only its signature is checked; the
+        // fallback certificate (2f+1 signatures) only if it is newer than ours. Upstream checked
+        // the vote's signature and the fallback certificate of every vote, for any view.
+        if is_epoch_change_view(&timeout_vote.view, self.config.epoch_length) {
+            let highest_tc_view = block_tree.highest_tc()?.map(|tc| tc.view);
             let fallback_tc = match &timeout_vote.highest_tc {
-                Some(tc) if tc.is_correct(block_tree)? => Some(tc.clone()),
+                Some(tc)
+                    if highest_tc_view.is_none_or(|ours| tc.view > ours)
+                        && tc.is_correct(block_tree)? =>
+                {
+                    Some(tc.clone())
+                }
                 _ => None,
             };
 
             // 3. Try to collect the TimeoutVote into a new `TimeoutCertificate`.
-            if let Some(new_tc) = self
-                .state
-                .timeout_vote_collectors
-                .collect(origin, timeout_vote)
-            {
+            let collected = if timeout_vote.view == self.view_info.view && timeout_vote.is_correct(origin) {
+                self.state.timeout_vote_collectors.collect(origin, timeout_vote)
+            } else {
+                None
+            };
+            if let Some(new_tc) = collected {
                 Event::CollectTC(CollectTCEvent {
                     timestamp: SystemTime::now(),
                     timeout_certificate: new_tc.clone(),

@@ -34,7 +34,9 @@ impl PacemakerMessage {
     /// Create a [`PacemakerMessage::TimeoutVote`] that indicates that the validator identified by `keypair`
     /// which is currently replicating the `chain_id` blockchain would like to leave the specified
     /// Epoch-Change `view`.
-    pub(crate) fn timeout_vote(
+    ///
+    /// flashlayer patch: public (with [`Keypair`]), so that tests can play a Byzantine validator.
+    pub fn timeout_vote(
         keypair: &Keypair,
         chain_id: ChainID,
         view: ViewNumber,

@@ -19,12 +19,14 @@ pub use ed25519_dalek::{Signature, SignatureError, Signer, SigningKey, Verifier,
 
 /// A facade around [`SigningKey`] that implements method for [`sign`](Self::sign)-ing messages as well
 /// as a getter for the [`public`](Self::public) key associated with the signing key.
+///
+/// flashlayer patch: public, so that tests can sign messages as a Byzantine validator would.
 #[derive(Clone)]
-pub(crate) struct Keypair(pub(crate) SigningKey);
+pub struct Keypair(pub(crate) SigningKey);
 
 impl Keypair {
     /// Create a `Keypair` that wraps over `signing_key`.
-    pub(crate) fn new(signing_key: SigningKey) -> Keypair {
+    pub fn new(signing_key: SigningKey) -> Keypair {
         Keypair(signing_key)
     }
 

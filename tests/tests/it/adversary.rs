@@ -1,0 +1,393 @@
+//! Hostile peers and a Byzantine validator against real node processes: nothing one of them
+//! sends may crash, stall or bloat an honest node. Each scenario measures the honest nodes'
+//! blocks per minute without the attack and during it (printed), asserts the attack costs at
+//! most a fifth of it, that no honest node exits, and that each stays under a memory bound.
+//!
+//! The adversaries come from `flashlayer_tests::adversary`: a stranger (fresh key) or the key
+//! of a validator whose node was stopped for the purpose.
+
+use alloy::{
+    consensus::TxEnvelope,
+    eips::{BlockNumberOrTag, eip2718::Encodable2718},
+    primitives::{Address, Bytes, TxKind, U256},
+    providers::Provider,
+};
+use flashlayer_execution::Payload;
+use flashlayer_tests::{
+    Cluster,
+    adversary::{self, Adversary},
+    signed_transfer,
+};
+use hotstuff_rs::{
+    block_sync::messages::BlockSyncMessage,
+    hotstuff::messages::HotStuffMessage,
+    networking::messages::{Message, ProgressMessage},
+};
+use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+/// RSS no honest node may exceed during an attack (an idle node uses ~100 MiB, a loaded one
+/// ~250 MiB; the bounded queues add at most ~0.6 GiB).
+const RSS_BOUND_MIB: u64 = 1_536;
+/// How long each phase (without, then with the attack) is measured.
+const PHASE: Duration = Duration::from_secs(20);
+
+/// Transfers at about `per_sec` a second through the given nodes until `stop`, so that blocks
+/// come at the block interval rather than the empty-block interval.
+fn trickle(
+    cluster: &Cluster,
+    nodes: &[usize],
+    per_sec: u64,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    let urls: Vec<String> = nodes.iter().map(|&i| cluster.nodes[i].rpc_url()).collect();
+    let signer = cluster.accounts()[9].signer();
+    tokio::spawn(async move {
+        let clients: Vec<_> = urls
+            .iter()
+            .map(|u| HttpClientBuilder::default().request_timeout(Duration::from_secs(3)).build(u).unwrap())
+            .collect();
+        let mut nonce = 0;
+        let mut k = 0usize;
+        while !stop.load(Ordering::Relaxed) {
+            let (_, raw) = signed_transfer(&signer, nonce, Address::repeat_byte(0x42), 1);
+            if clients[k % clients.len()]
+                .request::<serde_json::Value, _>("eth_sendRawTransaction", rpc_params![raw])
+                .await
+                .is_ok()
+            {
+                nonce += 1;
+            }
+            k += 1;
+            tokio::time::sleep(Duration::from_millis(1000 / per_sec)).await;
+        }
+    })
+}
+
+async fn height(cluster: &Cluster, i: usize) -> u64 {
+    cluster.nodes[i].provider().get_block_number().await.unwrap_or_default()
+}
+
+/// Blocks per minute node `i` executed over `phase`, while `during` runs (the attack, or
+/// nothing).
+async fn blocks_per_minute(cluster: &Cluster, i: usize, phase: Duration) -> f64 {
+    let from = height(cluster, i).await;
+    tokio::time::sleep(phase).await;
+    let to = height(cluster, i).await;
+    (to - from) as f64 * 60.0 / phase.as_secs_f64()
+}
+
+/// Every listed node still runs, serves RPC, and stays under the memory bound.
+async fn honest_nodes_alive_and_bounded(cluster: &Cluster, nodes: &[usize], what: &str) {
+    for &i in nodes {
+        let pid = cluster.pid(i).unwrap_or_else(|| panic!("{what}: node {i} is gone"));
+        let rss =
+            adversary::rss_mib(pid).unwrap_or_else(|| panic!("{what}: node {i} exited\n{}", cluster.log(i)));
+        println!("{what}: node {i} RSS {rss} MiB");
+        assert!(rss < RSS_BOUND_MIB, "{what}: node {i} uses {rss} MiB, over {RSS_BOUND_MIB}");
+        height(cluster, i).await;
+    }
+}
+
+/// Measures the honest nodes without and with `attack` (run until `stop` is set), prints the
+/// blocks per minute, and asserts the attack costs at most a fifth.
+async fn under_attack<F, Fut>(cluster: &Cluster, honest: &[usize], what: &str, attack: F)
+where
+    F: FnOnce(Arc<AtomicBool>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    under_attack_for(cluster, honest, what, PHASE, attack).await
+}
+
+/// [`under_attack`] with an attack phase of `attack_phase`.
+async fn under_attack_for<F, Fut>(
+    cluster: &Cluster,
+    honest: &[usize],
+    what: &str,
+    attack_phase: Duration,
+    attack: F,
+) where
+    F: FnOnce(Arc<AtomicBool>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let stop_trickle = Arc::new(AtomicBool::new(false));
+    let trickler = trickle(cluster, honest, 100, stop_trickle.clone());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = blocks_per_minute(cluster, honest[0], PHASE).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let attacker = tokio::spawn(attack(stop.clone()));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let during = blocks_per_minute(cluster, honest[0], attack_phase).await;
+    honest_nodes_alive_and_bounded(cluster, honest, what).await;
+    stop.store(true, Ordering::Relaxed);
+    attacker.await.unwrap();
+    // Block rates on two shared cores drift: the attack is compared with the mean of a phase
+    // before it and one after it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = blocks_per_minute(cluster, honest[0], PHASE).await;
+    stop_trickle.store(true, Ordering::Relaxed);
+    trickler.await.unwrap();
+    let without = (before + after) / 2.0;
+    println!(
+        "{what}: {without:.0} blocks/min without the attack ({before:.0} before, {after:.0} after), {during:.0} during it ({:.0}%)",
+        100.0 * during / without
+    );
+    assert!(
+        during >= 0.8 * without,
+        "{what}: {during:.0} blocks/min during the attack, {without:.0} without"
+    );
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// The remote kill: one block sync request with `limit: u32::MAX` from a peer outside the
+/// validator set used to abort the node (`Vec::with_capacity(limit)`, and `max` instead of
+/// `min` of the limits). Now it gets at most the node's own limit of blocks, and a stream of
+/// such requests is rate-limited; every node lives.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_sync_request_with_limit_u32_max_kills_nobody() {
+    let cluster = Cluster::start(4).await;
+    let mut stranger = Adversary::stranger(&cluster).await;
+    let chain_id = stranger.chain_id();
+    for i in 0..4 {
+        stranger.send(i, adversary::sync_request(chain_id, 0, u32::MAX));
+    }
+    // The answer (to the first request, before the rate limit) holds at most 64 blocks.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut answered = 0;
+    while Instant::now() < deadline && answered < 4 {
+        if let Some((_, Message::BlockSyncMessage(BlockSyncMessage::BlockSyncResponse(r)))) = stranger.recv()
+        {
+            assert!(r.blocks.len() <= 64, "a response of {} blocks", r.blocks.len());
+            answered += 1;
+        }
+    }
+    assert!(answered > 0, "no node answered a sync request at all");
+    // And a flood of them, raw.
+    let raw = adversary::encode(&adversary::sync_request(chain_id, 0, u32::MAX));
+    for _ in 0..500 {
+        stranger.send_raw(0, raw.clone());
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    honest_nodes_alive_and_bounded(&cluster, &[0, 1, 2, 3], "sync limit u32::MAX").await;
+    let from = height(&cluster, 0).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while height(&cluster, 0).await <= from {
+        assert!(Instant::now() < deadline, "node 0 stopped making blocks");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Floods that used to fill memory: unsolicited block sync responses (queued unbounded,
+/// drained only while syncing) and future-view proposals with large payloads (buffered before
+/// the sender was checked, counted by struct size), from a stranger and from a Byzantine
+/// validator; plus a connection flood and junk transaction gossip from strangers.
+#[tokio::test(flavor = "multi_thread")]
+async fn floods_from_strangers_and_a_byzantine_validator_stay_bounded() {
+    let mut cluster = Cluster::start(4).await;
+    cluster.kill(3);
+    let mut byzantine = Adversary::validator(&cluster, 3).await;
+    let mut stranger = Adversary::stranger(&cluster).await;
+    let node0 = adversary::p2p_address(&cluster, 0);
+    let chain_id = byzantine.chain_id();
+    under_attack(&cluster, &[0, 1, 2], "floods", |stop| async move {
+        let big = Payload { timestamp: now_secs(), ..Default::default() };
+        let mut view = 1_000_000u64;
+        // 150 strangers dialling node 0: more than its incoming connection limit takes.
+        let mut crowd = Vec::new();
+        for _ in 0..150 {
+            crowd.push(adversary::stranger_dialing(chain_id.int(), node0.clone()).await);
+        }
+        while !stop.load(Ordering::Relaxed) {
+            for i in 0..3 {
+                // 8 MiB of junk "blocks", nobody asked for them.
+                stranger.send(i, adversary::junk_sync_response(2, 4 << 20));
+                byzantine.send(i, adversary::junk_sync_response(2, 4 << 20));
+                // Proposals far in the future, 4 MiB of payload each.
+                let mut payload = big.clone();
+                payload.transactions = vec![Bytes::from(vec![0u8; 4 << 20])];
+                let pc = hotstuff_rs::hotstuff::types::PhaseCertificate::genesis_pc();
+                byzantine.send(i, adversary::proposal(&byzantine, view, pc.clone(), None, &payload));
+                stranger.send(i, adversary::proposal(&byzantine, view, pc, None, &payload));
+                view += 4;
+            }
+            for k in 0..200u32 {
+                stranger.gossip_tx(k.to_be_bytes().repeat(30));
+            }
+            while byzantine.recv().is_some() {}
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        drop(crowd);
+    })
+    .await;
+}
+
+/// A Byzantine validator that advertises height 0 and sends `AdvanceView`s certifying blocks
+/// nobody has (forged certificates) used to make every honest node sync with it on its
+/// algorithm thread for seconds at a time; with timeout votes for ever-higher views it also
+/// grew a map without bound. Now the certificate is checked before any sync, and each
+/// validator counts with its highest timeout view only.
+#[tokio::test(flavor = "multi_thread")]
+async fn fake_advance_views_and_height_zero_adverts_do_not_stall_the_honest() {
+    let mut cluster = Cluster::start(4).await;
+    cluster.kill(3);
+    let mut byzantine = Adversary::validator(&cluster, 3).await;
+    let chain_id = byzantine.chain_id();
+    under_attack(&cluster, &[0, 1, 2], "fake AdvanceView", |stop| async move {
+        let mut view = 10u64;
+        let mut k = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            byzantine.broadcast(adversary::advertise_height(&byzantine, 0));
+            let block: [u8; 32] = rand::random();
+            byzantine.broadcast(adversary::advance_view(adversary::forged_pc(chain_id, view, block, 4)));
+            // Timeout votes for ever-higher epoch-change views, properly signed.
+            for _ in 0..20 {
+                k += 1;
+                byzantine.broadcast(adversary::timeout_vote(&byzantine, 4 * (1_000 + k)));
+            }
+            view += 1;
+            while byzantine.recv().is_some() {}
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+}
+
+/// A Byzantine validator as leader: equivocating proposals (a different block to each node),
+/// one full of undecodable transactions, and timestamps at both edges of what validators take.
+/// The undecodable block and the one from the past are refused before anyone votes, the
+/// equivocation gets no quorum, and a leader that fails its turn is left out of the schedule:
+/// the honest nodes keep their block rate. Nothing in the chain has a timestamp more than 15 s
+/// ahead of the clock. (Before the attack the validator's node is down and the schedule has
+/// left it out; it votes first, to look alive, and is given a turn again.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_byzantine_leader_gets_one_turn_and_no_junk_in() {
+    let mut cluster = Cluster::start(4).await;
+    cluster.kill(3);
+    let mut byzantine = Adversary::validator(&cluster, 3).await;
+    let turns = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = turns.clone();
+    // Long enough for its old failure to leave the schedule's window and its turn to come.
+    let phase = Duration::from_secs(45);
+    under_attack_for(&cluster, &[0, 1, 2], "Byzantine leader", phase, |stop| async move {
+        let mut heights = std::collections::HashMap::new();
+        let mut last_view = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let Some((_, message)) = byzantine.recv() else {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
+            };
+            match message {
+                // Learn block heights from proposals, and vote for them: a validator that votes
+                // looks alive to the leader schedule, which gives it turns to lead.
+                Message::ProgressMessage(ProgressMessage::HotStuffMessage(HotStuffMessage::Proposal(p))) => {
+                    heights.insert(p.block.hash, p.block.height.int());
+                    byzantine.broadcast(adversary::vote(&byzantine, p.view, p.block.hash));
+                }
+                // A NewView sent to us: we lead the view after it.
+                Message::ProgressMessage(ProgressMessage::HotStuffMessage(HotStuffMessage::NewView(nv))) => {
+                    let view = nv.view.int() + 1;
+                    if view <= last_view {
+                        continue;
+                    }
+                    last_view = view;
+                    counted.fetch_add(1, Ordering::Relaxed);
+                    println!("Byzantine leader: leading view {view}");
+                    let parent = heights.get(&nv.highest_pc.block).copied();
+                    let base = Payload { timestamp: now_secs(), ..Default::default() };
+                    let junk =
+                        Payload { transactions: vec![Bytes::from(vec![0xee; 200]); 500], ..base.clone() };
+                    let future = Payload { timestamp: now_secs() + 14, ..base.clone() };
+                    let past = Payload { timestamp: now_secs().saturating_sub(40), ..base.clone() };
+                    let pc = nv.highest_pc.clone();
+                    // Equivocation: node 0 gets the junk block, node 1 the future one, node 2
+                    // the past one.
+                    for (i, payload) in [(0, &junk), (1, &future), (2, &past)] {
+                        byzantine.send(i, adversary::proposal(&byzantine, view, pc.clone(), parent, payload));
+                    }
+                }
+                _ => {}
+            }
+        }
+    })
+    .await;
+    let turns = turns.load(Ordering::Relaxed);
+    println!("Byzantine leader: it was asked to lead {turns} time(s)");
+    assert!(turns >= 1, "the Byzantine validator never got a turn to attack with");
+    // Its junk block and its block from the past were refused before anyone voted.
+    assert!(cluster.log(0).contains("does not decode"), "node 0 took the block of undecodable transactions");
+    assert!(
+        cluster.log(2).contains("timestamp") && cluster.log(2).contains("rejected proposal"),
+        "node 2 took the block from the past"
+    );
+    // Nothing in the chain is from the future beyond the validators' drift.
+    let provider = cluster.nodes[0].provider();
+    let head = provider.get_block_number().await.unwrap();
+    let now = now_secs();
+    for n in 1..=head {
+        let block = provider.get_block_by_number(BlockNumberOrTag::Number(n)).await.unwrap().unwrap();
+        assert!(
+            block.header.timestamp <= now + 15,
+            "block {n} timestamp {} far ahead",
+            block.header.timestamp
+        );
+    }
+}
+
+/// Blocks larger than a sync response may carry: a node that was down while 80 MiB of large
+/// transactions were included (blocks of ~2.4 MB, the gas limit) catches up by block sync, in
+/// responses cut at 32 MiB (upstream
+/// built one response of every block, over the 64 MiB frame; it reached the client as nothing
+/// and the honest server was disconnected).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_catches_up_over_large_blocks() {
+    let mut cluster = Cluster::start(4).await;
+    cluster.kill(3);
+    let accounts = cluster.accounts();
+    let client = HttpClientBuilder::default()
+        .max_request_size(16 << 20)
+        .request_timeout(Duration::from_secs(30))
+        .build(cluster.nodes[0].rpc_url())
+        .unwrap();
+    let mut hashes = Vec::new();
+    // 640 transactions of 125 KiB of calldata, 5.1M gas each (the EIP-7623 calldata floor).
+    for (a, account) in accounts.iter().take(8).enumerate() {
+        let signer = account.signer();
+        for nonce in 0..80u64 {
+            let mut tx = alloy::consensus::TxEip1559 {
+                chain_id: 13370,
+                nonce,
+                gas_limit: 5_200_000,
+                max_fee_per_gas: 100_000_000_000,
+                max_priority_fee_per_gas: 1,
+                to: TxKind::Call(Address::repeat_byte(0x33)),
+                value: U256::ZERO,
+                input: Bytes::from(vec![a as u8 + 1; 125 * 1024]),
+                ..Default::default()
+            };
+            use alloy::{consensus::SignableTransaction, network::TxSignerSync};
+            let sig = signer.sign_transaction_sync(&mut tx).unwrap();
+            let raw = TxEnvelope::from(tx.into_signed(sig)).encoded_2718();
+            let hash: alloy::primitives::B256 =
+                client.request("eth_sendRawTransaction", rpc_params![Bytes::from(raw)]).await.unwrap();
+            hashes.push(hash);
+        }
+    }
+    flashlayer_tests::wait_receipts(&cluster.nodes[0].provider(), &hashes, Duration::from_secs(180)).await;
+    let head = height(&cluster, 0).await;
+    cluster.restart(3).await;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while height(&cluster, 3).await < head {
+        assert!(Instant::now() < deadline, "node 3 did not catch up over large blocks:\n{}", cluster.log(3));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    honest_nodes_alive_and_bounded(&cluster, &[0, 1, 2, 3], "large blocks").await;
+}
