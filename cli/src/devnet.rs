@@ -285,8 +285,17 @@ pub fn init(
     Ok(layer)
 }
 
+/// A free loopback port, never one this process handed out before: after connection churn the
+/// kernel may give the same first free port to probes in a row (two nodes, one p2p port).
 fn free_port() -> eyre::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        if HANDED_OUT.lock().map_err(|_| eyre::eyre!("port registry poisoned"))?.insert(port) {
+            return Ok(port);
+        }
+    }
 }
 
 /// Options of `flashlayer devnet`.

@@ -504,7 +504,8 @@ pub async fn run(options: NemesisOptions) -> eyre::Result<NemesisReport> {
     };
 
     // The load, over every node, failing over as nodes go down.
-    let load = tokio::spawn(flashlayer_loadgen::run(LoadgenConfig {
+    let load_started = Arc::new(tokio::sync::Notify::new());
+    let mut load = tokio::spawn(flashlayer_loadgen::run(LoadgenConfig {
         rpc: rpcs.clone(),
         workload: Workload::Eth,
         rate: Rate(Some(options.rate)),
@@ -523,12 +524,29 @@ pub async fn run(options: NemesisOptions) -> eyre::Result<NemesisReport> {
         drain_timeout: 120,
         out: options.dir.join("loadgen"),
         failover: true,
+        started: Some(load_started.clone()),
     }));
+
+    // The schedule counts from the first transaction sent: signing a long run's transactions
+    // takes minutes, and faults before the load would test an idle layer.
+    tokio::select! {
+        _ = load_started.notified() => {}
+        ended = &mut load => {
+            let why = match ended {
+                Ok(Err(e)) => e,
+                Ok(Ok(_)) => eyre::eyre!("it ended before sending"),
+                Err(e) => e.into(),
+            };
+            return Err(why.wrap_err("the load generator failed in its setup"));
+        }
+    }
+    let load_at = elapsed();
+    println!("[nemesis] +{load_at:>6.1}s  load started; the schedule counts from here");
 
     // The faults, one at a time.
     let mut records = Vec::new();
     for fault in &faults {
-        let wait = fault.at - elapsed();
+        let wait = load_at + fault.at - elapsed();
         if wait > 0.0 {
             tokio::time::sleep(Duration::from_secs_f64(wait)).await;
         }

@@ -122,6 +122,9 @@ pub struct LoadgenConfig {
     /// faults does (`flashlayer nemesis`). Endpoints then answer within a few seconds or count
     /// as failed.
     pub failover: bool,
+    /// Notified once setup and signing are done, as the first transaction is sent (a nemesis
+    /// schedules its faults from then).
+    pub started: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
 impl LoadgenConfig {
@@ -285,6 +288,9 @@ pub async fn run(args: LoadgenConfig) -> eyre::Result<Report> {
     };
     let started_at =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+    if let Some(started) = &args.started {
+        started.notify_one();
+    }
     let outcome = run::execute(&endpoints, Arc::clone(&items), &plan).await?;
     let senders_report: Vec<(Address, u64)> = sender_addresses.iter().copied().zip(sender_nonces).collect();
     let report = report::Report::build(

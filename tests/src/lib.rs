@@ -63,9 +63,28 @@ pub fn tool(name: &str) -> PathBuf {
     path
 }
 
-/// A free TCP port on loopback.
+/// Ports this test process has handed out or knows to be taken (the layer's p2p ports).
+static TAKEN_PORTS: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// A free TCP port on loopback, never one this process handed out before or marked taken
+/// ([`mark_port_taken`]). The kernel alone does not promise that: a port released after a
+/// probe is free again, and after a test that churned connections (thousands of ephemeral ports
+/// in TIME_WAIT) it hands the first free port after the busy stretch to many probes in a row:
+/// a node then found its metrics port taken by its own p2p listener.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        if TAKEN_PORTS.lock().expect("ports").insert(port) {
+            return port;
+        }
+    }
+}
+
+/// Keeps [`free_port`] from handing out `port` (one another process chose, e.g. `flashlayer
+/// init` for a node's p2p).
+pub fn mark_port_taken(port: u16) {
+    TAKEN_PORTS.lock().expect("ports").insert(port);
 }
 
 /// Runs a command and returns its stdout; panics with its stderr on failure.
@@ -344,6 +363,16 @@ impl Cluster {
             init.args(["--l1-rpc", rpc]).args(*settlement);
         }
         run(&mut init);
+        let layer: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("layer.json")).expect("layer.json"),
+        )
+        .expect("layer.json parses");
+        for sequencer in layer["sequencers"].as_array().into_iter().flatten() {
+            let port = sequencer["p2p"].as_str().and_then(|a| a.rsplit('/').next()?.parse().ok());
+            if let Some(port) = port {
+                mark_port_taken(port);
+            }
+        }
         let nodes = (0..n)
             .map(|index| ClusterNode {
                 index,

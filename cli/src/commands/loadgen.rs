@@ -104,6 +104,7 @@ impl LoadgenCommand {
             drain_timeout: self.drain_timeout,
             out: self.out,
             failover: self.failover,
+            started: None,
         };
         super::runtime()?.block_on(flashlayer_loadgen::run(config))?;
         Ok(())
