@@ -120,6 +120,28 @@ impl Ledger {
     fn count(counter: &[AtomicU64; 2], honest: bool) -> u64 {
         counter[side(honest)].load(Ordering::Relaxed)
     }
+
+    /// Honest transactions (`honest(i)`) acknowledged and not yet seen in a block: what the
+    /// drain waits for. (Adversarial ones may be acknowledged and never meant to land.)
+    ///
+    /// Read from the per-transaction state, not the live counters: under failover a batch
+    /// resent after a lost answer is refused ("nonce too low") when the first node had taken
+    /// it, and is then counted rejected but also included, so `included >= accepted` held
+    /// while acknowledged transactions still waited (a 30-minute nemesis stopped its drain
+    /// with 26 of them in the next block, and reported them lost). A scan of every entry,
+    /// four times a second while draining only.
+    fn awaiting_inclusion(&self, honest: impl Fn(usize) -> bool) -> u64 {
+        self.outcome
+            .iter()
+            .zip(&self.included_at)
+            .enumerate()
+            .filter(|(i, (outcome, included))| {
+                outcome.load(Ordering::Relaxed) == ACCEPTED
+                    && included.load(Ordering::Relaxed) == 0
+                    && honest(*i)
+            })
+            .count() as u64
+    }
 }
 
 /// A block as the watcher saw it.
@@ -237,9 +259,9 @@ pub(crate) async fn execute(
     let mut last_progress = Instant::now();
     let mut included_before = Ledger::count(&ledger.included, true);
     loop {
-        let accepted = Ledger::count(&ledger.accepted, true);
+        let awaiting = ledger.awaiting_inclusion(|i| items[i].class.is_honest());
         let included = Ledger::count(&ledger.included, true);
-        if included >= accepted {
+        if awaiting == 0 {
             break;
         }
         if included > included_before {
@@ -247,8 +269,7 @@ pub(crate) async fn execute(
             last_progress = Instant::now();
         } else if last_progress.elapsed() >= plan.drain_timeout {
             live.update(format!(
-                "{} accepted transactions not included after {:?} without progress; stopping",
-                accepted - included,
+                "{awaiting} accepted transactions not included after {:?} without progress; stopping",
                 plan.drain_timeout
             ));
             break;
@@ -575,4 +596,33 @@ async fn record_blocks(
         next += 1;
     }
     Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The drain's measure counts acknowledged transactions that no block has brought, whatever
+    /// the live counters say: a refused resend that was included anyway must not make up for
+    /// one that still waits.
+    #[test]
+    fn awaiting_inclusion_ignores_refused_resends_that_were_included() {
+        let ledger = Ledger::new(3);
+        // 0: acknowledged, included. 1: refused on a resend but included (the first node had
+        // it). 2: acknowledged, not yet included.
+        for (i, outcome, included) in [(0, ACCEPTED, 7), (1, REJECTED, 7), (2, ACCEPTED, 0)] {
+            ledger.outcome[i].store(outcome, Ordering::Relaxed);
+            ledger.included_at[i].store(included, Ordering::Relaxed);
+        }
+        ledger.accepted[0].store(2, Ordering::Relaxed);
+        ledger.rejected[0].store(1, Ordering::Relaxed);
+        ledger.included[0].store(2, Ordering::Relaxed);
+        // The old test, included >= accepted, took this for done.
+        assert!(Ledger::count(&ledger.included, true) >= Ledger::count(&ledger.accepted, true));
+        assert_eq!(ledger.awaiting_inclusion(|_| true), 1);
+        // An adversarial transaction acknowledged and never included is not waited for.
+        assert_eq!(ledger.awaiting_inclusion(|i| i != 2), 0);
+        ledger.included_at[2].store(9, Ordering::Relaxed);
+        assert_eq!(ledger.awaiting_inclusion(|_| true), 0);
+    }
 }
