@@ -95,24 +95,25 @@ async fn honest_nodes_alive_and_bounded(cluster: &Cluster, nodes: &[usize], what
     }
 }
 
+/// Prints the honest block rate without the attack (the mean of the phases before and after
+/// it: rates on two shared cores drift) and during it, and asserts the attack costs at most a
+/// fifth.
+fn assert_attack_cost(what: &str, before: f64, during: f64, after: f64) {
+    let without = (before + after) / 2.0;
+    println!(
+        "{what}: {without:.0} blocks/min without the attack ({before:.0} before, {after:.0} after), {during:.0} during it ({:.0}%)",
+        100.0 * during / without
+    );
+    assert!(
+        during >= 0.8 * without,
+        "{what}: {during:.0} blocks/min during the attack, {without:.0} without"
+    );
+}
+
 /// Measures the honest nodes without and with `attack` (run until `stop` is set), prints the
 /// blocks per minute, and asserts the attack costs at most a fifth.
 async fn under_attack<F, Fut>(cluster: &Cluster, honest: &[usize], what: &str, attack: F)
 where
-    F: FnOnce(Arc<AtomicBool>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    under_attack_for(cluster, honest, what, PHASE, attack).await
-}
-
-/// [`under_attack`] with an attack phase of `attack_phase`.
-async fn under_attack_for<F, Fut>(
-    cluster: &Cluster,
-    honest: &[usize],
-    what: &str,
-    attack_phase: Duration,
-    attack: F,
-) where
     F: FnOnce(Arc<AtomicBool>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
@@ -123,7 +124,7 @@ async fn under_attack_for<F, Fut>(
     let stop = Arc::new(AtomicBool::new(false));
     let attacker = tokio::spawn(attack(stop.clone()));
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let during = blocks_per_minute(cluster, honest[0], attack_phase).await;
+    let during = blocks_per_minute(cluster, honest[0], PHASE).await;
     honest_nodes_alive_and_bounded(cluster, honest, what).await;
     stop.store(true, Ordering::Relaxed);
     attacker.await.unwrap();
@@ -133,15 +134,7 @@ async fn under_attack_for<F, Fut>(
     let after = blocks_per_minute(cluster, honest[0], PHASE).await;
     stop_trickle.store(true, Ordering::Relaxed);
     trickler.await.unwrap();
-    let without = (before + after) / 2.0;
-    println!(
-        "{what}: {without:.0} blocks/min without the attack ({before:.0} before, {after:.0} after), {during:.0} during it ({:.0}%)",
-        100.0 * during / without
-    );
-    assert!(
-        during >= 0.8 * without,
-        "{what}: {during:.0} blocks/min during the attack, {without:.0} without"
-    );
+    assert_attack_cost(what, before, during, after);
 }
 
 fn now_secs() -> u64 {
@@ -350,15 +343,7 @@ async fn a_byzantine_leader_gets_one_turn_and_no_junk_in() {
     let after = blocks_per_minute(&cluster, 0, PHASE).await;
     stop_trickle.store(true, Ordering::Relaxed);
     trickler.await.unwrap();
-    let without = (before + after) / 2.0;
-    println!(
-        "{what}: {without:.0} blocks/min without the attack ({before:.0} before, {after:.0} after), {during:.0} during it ({:.0}%)",
-        100.0 * during / without
-    );
-    assert!(
-        during >= 0.8 * without,
-        "{what}: {during:.0} blocks/min during the attack, {without:.0} without"
-    );
+    assert_attack_cost(what, before, during, after);
     let turns = turns.load(Ordering::Relaxed);
     println!("Byzantine leader: it was asked to lead {turns} time(s)");
     assert!(turns >= 1, "the Byzantine validator never got a turn to attack with");
