@@ -179,8 +179,8 @@ pub struct FlashApp<S> {
     last_block_at: Instant,
     /// Decoded blocks the ancestry walks go through (see [`BlockInfo`]).
     blocks: Mutex<HashMap<CryptoHash, Arc<BlockInfo>>>,
-    /// Until when this leader proposes its parent's L1 origin (after a view timed out).
-    l1_backoff_until: Option<Instant>,
+    /// When this leader proposes its parent's L1 origin (after a view timed out).
+    l1_backoff: OriginBackoff,
     /// Blocks decoded from the store so far (cache misses of `blocks`).
     decodes: Arc<AtomicU64>,
 }
@@ -204,10 +204,64 @@ struct BlockInfo {
 /// Most decoded blocks kept (far more than the unexecuted depth of a healthy node).
 const BLOCK_INFO_CACHE: usize = 4096;
 
-/// How long a leader whose view timed out proposes its parent's L1 origin and no deposits:
-/// when its L1 view is ahead of more than a third of the validators', a new origin would be
-/// refused again and again, and L1 trouble would stop the layer instead of delaying deposits.
+/// How long a leader proposes its parent's L1 origin and no deposits after it saw a view time
+/// out: when its L1 view is ahead of more than a third of the validators', a new origin would
+/// be refused again and again, and L1 trouble would stop the layer instead of delaying
+/// deposits. Doubles while timeouts recur without the chain's origin moving (see
+/// [`OriginBackoff`]), up to [`L1_ORIGIN_BACKOFF_MAX`].
 pub const L1_ORIGIN_BACKOFF: Duration = Duration::from_secs(10);
+
+/// The longest origin backoff: how late deposits can be while more than a third of the
+/// validators' L1 endpoints lag (a leader tries a new origin once per this long).
+pub const L1_ORIGIN_BACKOFF_MAX: Duration = Duration::from_secs(160);
+
+/// When a leader stops proposing new L1 facts, a plain state machine (the caller passes the
+/// clock). Every validator trips it on seeing a timed-out view (a proposal whose view is more
+/// than one past its justify's), not only the next leader: otherwise each leader whose L1
+/// view is ahead of the lagging third paid for its own timeout. A trip while already backing
+/// off changes nothing; a trip after a backoff ended with the chain's L1 origin where the
+/// last trip left it (the new origins tried since were refused again) doubles the backoff;
+/// one after the origin moved starts again from [`L1_ORIGIN_BACKOFF`].
+#[derive(Debug, Clone, Default)]
+pub struct OriginBackoff {
+    until: Option<Instant>,
+    /// The current backoff is `L1_ORIGIN_BACKOFF << level`.
+    level: u32,
+    /// The chain's L1 origin (number) at the last trip.
+    stuck_at: u64,
+}
+
+impl OriginBackoff {
+    /// A view timed out while the chain's L1 origin was `origin`.
+    pub fn trip(&mut self, now: Instant, origin: u64) {
+        let Some(until) = self.until else {
+            self.start(now, 0, origin);
+            return;
+        };
+        if now < until {
+            return;
+        }
+        let max_level = (L1_ORIGIN_BACKOFF_MAX.as_secs() / L1_ORIGIN_BACKOFF.as_secs()).ilog2();
+        let level = if origin > self.stuck_at { 0 } else { (self.level + 1).min(max_level) };
+        self.start(now, level, origin);
+    }
+
+    fn start(&mut self, now: Instant, level: u32, origin: u64) {
+        self.level = level;
+        self.stuck_at = origin;
+        self.until = Some(now + L1_ORIGIN_BACKOFF * (1 << level));
+        tracing::info!(
+            backoff_s = (L1_ORIGIN_BACKOFF * (1 << level)).as_secs(),
+            l1_origin = origin,
+            "a view timed out: proposing no new L1 origin or deposits for a while"
+        );
+    }
+
+    /// Whether a leader should keep its parent's L1 origin now.
+    pub fn backing_off(&self, now: Instant) -> bool {
+        self.until.is_some_and(|until| now < until)
+    }
+}
 
 /// How far this node's clock may be from the deadline when it judges a block that ends the
 /// layer by time (a leader's clock decides the block's timestamp, not whether the end is due).
@@ -239,7 +293,7 @@ impl<S: TxSource> FlashApp<S> {
             executed,
             last_block_at: Instant::now(),
             blocks: Mutex::new(HashMap::new()),
-            l1_backoff_until: None,
+            l1_backoff: OriginBackoff::default(),
             decodes: Arc::default(),
         }
     }
@@ -553,6 +607,16 @@ impl<S: TxSource> FlashApp<S> {
         live: bool,
     ) -> ValidateBlockResponse {
         let started = Instant::now();
+        // A proposal after a timed-out view: back off from new L1 origins like its leader.
+        if let Some((view, _)) = request.proposal().filter(|_| live) {
+            let block = request.proposed_block();
+            if view.int() > block.justify.view.int() + 1 {
+                let parent = (!block.justify.is_genesis_pc()).then_some(block.justify.block);
+                if let Ok(ancestry) = self.ancestry(request.block_tree(), parent, false) {
+                    self.l1_backoff.trip(started, ancestry.l1_origin.number);
+                }
+            }
+        }
         let checked = self.check(&request, live);
         tracing::debug!(
             height = request.proposed_block().height.int(),
@@ -666,9 +730,9 @@ impl<S: TxSource> App<ConsensusStore> for FlashApp<S> {
         // endpoint lags cannot check. For a while, move the chain on without new L1 facts:
         // L1 trouble then delays deposits instead of stopping the layer.
         if request.cur_view().int() > request.justify_view().int() + 1 {
-            self.l1_backoff_until = Some(Instant::now() + L1_ORIGIN_BACKOFF);
+            self.l1_backoff.trip(Instant::now(), ancestry.l1_origin.number);
         }
-        let backing_off = self.l1_backoff_until.is_some_and(|until| Instant::now() < until);
+        let backing_off = self.l1_backoff.backing_off(Instant::now());
         let (mut l1_origin, mut deposits) = if backing_off {
             (ancestry.l1_origin, Vec::new())
         } else {
@@ -726,5 +790,38 @@ impl<S: TxSource> App<ConsensusStore> for FlashApp<S> {
         request: ValidateBlockRequest<'_, '_, ConsensusStore>,
     ) -> ValidateBlockResponse {
         self.validate(request, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_backoff_doubles_while_the_origin_is_stuck_and_resets_when_it_moves() {
+        let t0 = Instant::now();
+        let mut b = OriginBackoff::default();
+        assert!(!b.backing_off(t0));
+        b.trip(t0, 5);
+        assert!(b.backing_off(t0 + L1_ORIGIN_BACKOFF - Duration::from_millis(1)));
+        assert!(!b.backing_off(t0 + L1_ORIGIN_BACKOFF));
+        // Another timeout inside the backoff (another leader's turn) does not extend it.
+        b.trip(t0 + Duration::from_secs(3), 5);
+        assert!(!b.backing_off(t0 + L1_ORIGIN_BACKOFF));
+        // Tried a new origin after the backoff, refused again: twice as long, then four times,
+        // up to the cap.
+        let mut now = t0 + L1_ORIGIN_BACKOFF;
+        let mut expected = L1_ORIGIN_BACKOFF;
+        for _ in 0..8 {
+            expected = (expected * 2).min(L1_ORIGIN_BACKOFF_MAX);
+            b.trip(now, 5);
+            assert!(b.backing_off(now + expected - Duration::from_millis(1)), "{expected:?}");
+            assert!(!b.backing_off(now + expected), "{expected:?}");
+            now += expected;
+        }
+        assert_eq!(expected, L1_ORIGIN_BACKOFF_MAX);
+        // The chain's origin moved since: a new timeout starts from the base again.
+        b.trip(now, 6);
+        assert!(!b.backing_off(now + L1_ORIGIN_BACKOFF));
     }
 }

@@ -30,8 +30,8 @@ pub mod schedule;
 
 pub use admission::{InboundLimits, Verdict};
 pub use app::{
-    AppConfig, END_CLOCK_SKEW, ExecutedRecord, FlashApp, L1_ORIGIN_BACKOFF, L1View, MAX_DEPOSITS_PER_BLOCK,
-    NoL1, TxSource,
+    AppConfig, END_CLOCK_SKEW, ExecutedRecord, FlashApp, L1_ORIGIN_BACKOFF, L1_ORIGIN_BACKOFF_MAX, L1View,
+    MAX_DEPOSITS_PER_BLOCK, NoL1, OriginBackoff, TxSource,
 };
 pub use error::{Error, Result};
 pub use network::{ConsensusNetwork, Inbound, Inbox, LocalTransport, Transport, inbox};
