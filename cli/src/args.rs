@@ -138,7 +138,7 @@ impl SettlementArgs {
             batch_interval_secs: self.batch_interval,
             confirmations: self.confirmations,
             submit_timeout_secs: self.submit_timeout,
-            challenge_window: self.challenge_window,
+            challenge_window: Some(self.challenge_window),
             threshold: None,
             fund_settlement: alloy::primitives::utils::parse_ether(
                 &crate::devnet::DEV_SETTLEMENT_FUNDING_ETH.to_string(),

@@ -3,7 +3,7 @@
 //! scripts and tests. [`attach_l1`] (deploying a layer's contract) serves `create` too.
 
 use alloy::{
-    primitives::{Address, U256},
+    primitives::{Address, B256, U256},
     signers::local::{MnemonicBuilder, PrivateKeySigner, coins_bip39::English},
 };
 use eyre::{Context, bail, ensure};
@@ -94,8 +94,10 @@ pub struct L1Setup {
     pub confirmations: u64,
     /// Submitter takeover timeout.
     pub submit_timeout_secs: u64,
-    /// Seconds after acceptance before messages may be relayed.
-    pub challenge_window: u64,
+    /// Seconds after acceptance before messages may be relayed, and between a membership
+    /// change's announcement and its application (`None`: [`DEFAULT_CHALLENGE_WINDOW_SECS`],
+    /// or 0 on a development L1).
+    pub challenge_window: Option<u64>,
     /// Signatures a batch needs (default: just over two thirds of the set).
     pub threshold: Option<usize>,
     /// Wei sent to each settlement key for its submission gas (0: operators fund their own).
@@ -104,6 +106,14 @@ pub struct L1Setup {
 
 /// ETH each devnet settlement key gets from the deployer, for submission gas.
 pub const DEV_SETTLEMENT_FUNDING_ETH: u64 = 10;
+
+/// The challenge window of a layer created on a public L1 without `--challenge-window`: time
+/// for operators to react to a bad batch, and for users to leave before a membership change.
+pub const DEFAULT_CHALLENGE_WINDOW_SECS: u64 = 3_600;
+
+/// Chain ids of local development L1s (anvil, hardhat, geth --dev), where a layer may run
+/// without a challenge window.
+pub const DEV_L1_CHAIN_IDS: [u64; 2] = [31_337, 1_337];
 
 /// How long `create` waits for its L1 transactions to be mined.
 const L1_RECEIPT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -128,8 +138,28 @@ pub async fn attach_l1(layer: &mut LayerDescription, setup: &L1Setup) -> eyre::R
         .await
         .map_err(|_| eyre::eyre!("the L1 at {} did not answer within 10 s", setup.rpc))?
         .wrap_err_with(|| format!("cannot reach the L1 at {}", setup.rpc))?;
-    let mut signers: Vec<Address> = layer.sequencers.iter().map(|s| s.settlement_address).collect();
-    signers.sort();
+    ensure!(
+        layer.chain.chain_id != chain_id,
+        "the layer's chain id {} is the L1's: L2 transactions would be valid on the L1 too; pick another --chain-id",
+        chain_id
+    );
+    let dev_l1 = DEV_L1_CHAIN_IDS.contains(&chain_id);
+    let challenge_window = match setup.challenge_window {
+        Some(window) => window,
+        None if dev_l1 => 0,
+        None => DEFAULT_CHALLENGE_WINDOW_SECS,
+    };
+    ensure!(
+        challenge_window > 0 || dev_l1,
+        "a challenge window of 0 is for development L1s only (chain ids {DEV_L1_CHAIN_IDS:?}); this L1 is chain {chain_id}: without a window nobody can react to a bad batch or leave before a membership change (default {DEFAULT_CHALLENGE_WINDOW_SECS} s)"
+    );
+    let mut sequencers: Vec<_> = layer.sequencers.iter().collect();
+    sequencers.sort_by_key(|s| s.settlement_address);
+    let signers: Vec<Address> = sequencers.iter().map(|s| s.settlement_address).collect();
+    let consensus_keys = sequencers
+        .iter()
+        .map(|s| s.verifying_key().map(|k| B256::from(k.to_bytes())))
+        .collect::<eyre::Result<Vec<B256>>>()?;
     let n = signers.len();
     let threshold = setup.threshold.unwrap_or_else(|| threshold_for(n));
     ensure!(
@@ -173,9 +203,10 @@ pub async fn attach_l1(layer: &mut LayerDescription, setup: &L1Setup) -> eyre::R
         signers.clone(),
         U256::from(threshold),
         genesis_hash,
-        setup.challenge_window,
+        challenge_window,
         deadline,
         genesis_supply,
+        consensus_keys,
     )
     .value(genesis_supply)
     .nonce(nonce);
@@ -215,7 +246,7 @@ pub async fn attach_l1(layer: &mut LayerDescription, setup: &L1Setup) -> eyre::R
         submit_timeout_secs: setup.submit_timeout_secs,
         threshold,
         owner: Some(setup.deployer.address()),
-        challenge_window_secs: setup.challenge_window,
+        challenge_window_secs: challenge_window,
     });
     Ok(())
 }

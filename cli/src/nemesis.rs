@@ -454,7 +454,7 @@ pub async fn run(options: NemesisOptions) -> eyre::Result<NemesisReport> {
                 batch_interval_secs: 5,
                 confirmations: 1,
                 submit_timeout_secs: 5,
-                challenge_window: 0,
+                challenge_window: Some(0),
                 threshold: None,
                 fund_settlement: alloy::primitives::utils::parse_ether(
                     &crate::devnet::DEV_SETTLEMENT_FUNDING_ETH.to_string(),

@@ -74,6 +74,10 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         bytes32 messagesRoot;
         /// Last L1 deposit nonce credited on L2 up to `lastBlock` (>= previous batch's, <= depositCount).
         uint64 lastDepositNonce;
+        /// The running hash of the deposits credited up to `lastBlock` ({depositsHash} of
+        /// `lastDepositNonce`): binds the batch to the deposits' content, not only their count, so
+        /// a batch that credited a deposit an L1 reorg took away cannot land.
+        bytes32 depositsHash;
     }
 
     /// @notice What is stored for each accepted batch (index 0 is the L2 genesis: zero hash and roots,
@@ -99,17 +103,22 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
 
     /// @notice EIP-712 type hash of {Batch}.
     bytes32 public constant BATCH_TYPEHASH = keccak256(
-        "Batch(uint64 index,bytes32 prevBatchHash,uint64 firstBlock,uint64 lastBlock,bytes32 lastBlockHash,bytes32 stateRoot,bytes32 txDataHash,bytes32 messagesRoot,uint64 lastDepositNonce)"
+        "Batch(uint64 index,bytes32 prevBatchHash,uint64 firstBlock,uint64 lastBlock,bytes32 lastBlockHash,bytes32 stateRoot,bytes32 txDataHash,bytes32 messagesRoot,uint64 lastDepositNonce,bytes32 depositsHash)"
     );
-    /// @notice EIP-712 type hash of a signer-set change, signed by the outgoing set
-    /// (`epoch` is the new epoch; `signers` is encoded as keccak256 of the 32-byte padded addresses).
-    bytes32 public constant SIGNER_SET_UPDATE_TYPEHASH =
-        keccak256("SignerSetUpdate(uint64 epoch,address[] signers,uint256 threshold)");
+    /// @notice EIP-712 type hash of a signer-set change, signed by the outgoing set (`epoch` is the
+    /// new epoch; `afterBatch` the outgoing set's last batch, which must have landed; `membershipNonce`
+    /// the change it applies; `signers` is encoded as keccak256 of the 32-byte padded addresses).
+    bytes32 public constant SIGNER_SET_UPDATE_TYPEHASH = keccak256(
+        "SignerSetUpdate(uint64 epoch,uint64 afterBatch,uint64 membershipNonce,address[] signers,uint256 threshold)"
+    );
     /// @notice EIP-712 type hash of the final batch: the last {Batch} and the root of the layer's final
     /// ETH balances (see {claim} for its leaves).
     bytes32 public constant FINAL_BATCH_TYPEHASH = keccak256(
-        "FinalBatch(Batch batch,bytes32 balancesRoot)Batch(uint64 index,bytes32 prevBatchHash,uint64 firstBlock,uint64 lastBlock,bytes32 lastBlockHash,bytes32 stateRoot,bytes32 txDataHash,bytes32 messagesRoot,uint64 lastDepositNonce)"
+        "FinalBatch(Batch batch,bytes32 balancesRoot)Batch(uint64 index,bytes32 prevBatchHash,uint64 firstBlock,uint64 lastBlock,bytes32 lastBlockHash,bytes32 stateRoot,bytes32 txDataHash,bytes32 messagesRoot,uint64 lastDepositNonce,bytes32 depositsHash)"
     );
+    /// @notice The L2MessagePasser's address on L2 (the Rust side's `L2_MESSAGE_PASSER`): deposits
+    /// to it are refused.
+    address public constant L2_MESSAGE_PASSER = 0xf1A5000000000000000000000000000000000001;
     /// @notice The messagesRoot of a batch without L2->L1 messages: keccak256("").
     bytes32 public constant EMPTY_MESSAGES_ROOT = MessageTree.EMPTY_ROOT;
 
@@ -134,9 +143,14 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     bytes32 public balancesRoot;
     /// @notice Whether the balance of this account was claimed.
     mapping(address account => bool) public claimed;
-    /// Deposit nonce => keccak256(abi.encode(from, to, amount)), kept so that deposits the layer
-    /// never credited can be refunded; cleared on refund.
-    mapping(uint64 nonce => bytes32) private _depositHashes;
+    /// Deposit nonce => the running hash of deposits 1..nonce ({depositsHash}): what batches commit
+    /// to, and what refunds prove a deposit's fields against.
+    mapping(uint64 nonce => bytes32) private _depositsHash;
+    /// @notice Whether deposit `nonce` was refunded.
+    mapping(uint64 nonce => bool) public refunded;
+    /// @notice The contract that makes the calls of relayed messages ({relayMessage}); it holds
+    /// nothing, so a message cannot move assets that reached this contract's address.
+    MessageForwarder public immutable forwarder;
 
     /// @notice The signer-set epoch: 0 for the set given at deployment, +1 per {updateSigners}.
     uint64 public epoch;
@@ -173,9 +187,26 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     uint64 private _pendingLeaves;
     /// @notice The consensus key of `operator`'s pending join request (bytes32(0): none).
     mapping(address operator => bytes32 consensusKey) public pendingJoin;
-    /// @notice The consensus key approved for `operator` by its last {approveJoin} (bytes32(0) for
-    /// members of the initial set, whose keys the cluster knows from its creation).
+    /// @notice The consensus key of `operator`: given at creation for the initial set, approved by
+    /// its last {approveJoin} for a joiner.
     mapping(address operator => bytes32 consensusKey) public consensusKeyOf;
+    /// @notice The operator a consensus key belongs to (address(0): unused). A key once given to an
+    /// operator is never given to another: a join under a member's key, later leaving, would remove
+    /// that member from the consensus validator set.
+    mapping(bytes32 consensusKey => address operator) public operatorOfKey;
+
+    /// A membership change ({MembershipChanged}) as queued: applied by {updateSigners} in nonce
+    /// order, not before `effectiveAt`.
+    struct Change {
+        address operator;
+        bool joining;
+        uint64 effectiveAt;
+    }
+
+    /// @notice Membership change nonce => the change.
+    mapping(uint64 nonce => Change) private _changes;
+    /// @notice Nonce of the last membership change installed by {updateSigners} (0: none).
+    uint64 public appliedMembershipNonce;
 
     /// @notice The signer set changed (also emitted at deployment with epoch 0).
     event SignerSetUpdated(uint64 indexed epoch, address[] signers, uint256 threshold);
@@ -210,8 +241,12 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     /// @notice Membership change number `nonce` (1, 2, 3, ...): `operator` joins (`joining`, approved by
     /// the owner) or leaves the cluster. The cluster applies changes in nonce order at a batch boundary,
     /// then installs the new signer set with {updateSigners}. `consensusKey` is the operator's consensus
-    /// key ({consensusKeyOf}; may be zero in a leave of an initial member).
-    event MembershipChanged(uint64 indexed nonce, address indexed operator, bytes32 consensusKey, bool joining);
+    /// key ({consensusKeyOf}).
+    /// `effectiveAt` is the L1 timestamp from which the cluster may apply it (the announcement plus
+    /// {membershipDelay}): until then users can see who is coming and leave first.
+    event MembershipChanged(
+        uint64 indexed nonce, address indexed operator, bytes32 consensusKey, bool joining, uint64 effectiveAt
+    );
 
     // ------------------------------------------------------------------ errors: signer set config
     /// @notice The signer set is empty.
@@ -225,6 +260,8 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     error InvalidThreshold(uint256 threshold, uint256 signerCount);
     /// @notice The genesis block hash given at deployment is zero.
     error ZeroGenesisHash();
+    /// @notice `consensusKeys_` at deployment does not have one key per signer.
+    error ConsensusKeysMismatch(uint256 keys, uint256 signers);
 
     // ------------------------------------------------------------------ errors: signatures
     /// @notice Fewer signatures (`got`) than the threshold (`need`).
@@ -261,6 +298,11 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     error ZeroMessagesRoot();
     /// @notice lastDepositNonce is below the previous batch's (`min`) or above depositCount (`max`).
     error DepositNonceOutOfRange(uint64 got, uint64 min, uint64 max);
+    /// @notice depositsHash is not the running hash of the deposits up to lastDepositNonce: the batch
+    /// credited deposits other than the ones made here (e.g. one an L1 reorg took away).
+    error WrongDepositsHash(bytes32 expected, bytes32 got);
+    /// @notice {settle} with a zero balances root.
+    error ZeroBalancesRoot();
 
     // ------------------------------------------------------------------ errors: deposits
     /// @notice {deposit} without ETH.
@@ -269,6 +311,9 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     error ZeroRecipient();
     /// @notice Plain ETH transfer to the contract; call {deposit} instead.
     error UseDeposit();
+    /// @notice {deposit} to an L2 system contract (the L2MessagePasser), whose balance the final
+    /// balances leave out: the ETH would be locked forever.
+    error RecipientIsSystemContract(address to);
 
     // ------------------------------------------------------------------ errors: lifecycle
     /// @notice The value sent at deployment differs from `genesisSupply_`.
@@ -307,7 +352,7 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     error AlreadyRelayed(bytes32 messageHash);
     /// @notice The proof does not show the message in the batch's messagesRoot.
     error InvalidMessageProof(bytes32 messageHash);
-    /// @notice Messages cannot target this contract.
+    /// @notice Messages cannot target this contract or its forwarder.
     error TargetIsLayer();
     /// @notice The contract holds less ETH than the message's value.
     error InsufficientBalance(uint256 value, uint256 balance);
@@ -334,6 +379,20 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     /// @notice Announcing `operator`'s leave would, with the leaves already announced, empty the
     /// signer set.
     error WouldEmptySignerSet(address operator);
+    /// @notice The consensus key is already `owner_`'s.
+    error ConsensusKeyInUse(bytes32 consensusKey, address owner_);
+    /// @notice `pending` membership changes wait already, the most the current set allows (`max`,
+    /// a third of it): one key cannot replace the set faster than one third per {membershipDelay}.
+    error TooManyPendingChanges(uint256 pending, uint256 max);
+    /// @notice {updateSigners} without an announced, not yet applied membership change.
+    error NoPendingChange();
+    /// @notice Membership change `nonce` applies from `effectiveAt` only.
+    error ChangeNotDue(uint64 nonce, uint256 effectiveAt);
+    /// @notice The signer-set update follows batch `got`, the last accepted is `expected`: the
+    /// outgoing set's last batch must land first.
+    error UpdateNotAfterBatch(uint64 expected, uint64 got);
+    /// @notice The new signer set is not the current one with membership change `nonce` applied.
+    error SetDoesNotApplyChange(uint64 nonce);
 
     /// @param signers_ The initial signer set (epoch 0): settlement addresses sorted strictly ascending,
     /// no address(0).
@@ -342,6 +401,8 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     /// @param challengeWindow_ Seconds between a batch's acceptance and the relay of its messages.
     /// @param deadline_ L1 timestamp at which the layer ends (0: none); must be in the future.
     /// @param genesisSupply_ Total wei the L2 genesis allocates; exactly this must be sent along.
+    /// @param consensusKeys_ The initial members' consensus keys, in the order of `signers_`
+    /// (nonzero, distinct).
     /// The deployer becomes the {owner}.
     constructor(
         address[] memory signers_,
@@ -349,9 +410,13 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         bytes32 genesisBlockHash_,
         uint64 challengeWindow_,
         uint64 deadline_,
-        uint256 genesisSupply_
+        uint256 genesisSupply_,
+        bytes32[] memory consensusKeys_
     ) payable EIP712("FlashLayer", "1") {
         if (genesisBlockHash_ == bytes32(0)) revert ZeroGenesisHash();
+        if (consensusKeys_.length != signers_.length) {
+            revert ConsensusKeysMismatch(consensusKeys_.length, signers_.length);
+        }
         // forge-lint: disable-next-line(block-timestamp)
         if (deadline_ != 0 && deadline_ <= block.timestamp) revert DeadlineInPast(deadline_, block.timestamp);
         if (msg.value != genesisSupply_) revert GenesisSupplyMismatch(msg.value, genesisSupply_);
@@ -372,6 +437,11 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
             acceptedAt: uint64(block.timestamp)
         });
         _setSigners(signers_, threshold_, 0);
+        for (uint256 i = 0; i < consensusKeys_.length; ++i) {
+            _claimKey(consensusKeys_[i], signers_[i]);
+            consensusKeyOf[signers_[i]] = consensusKeys_[i];
+        }
+        forwarder = new MessageForwarder();
     }
 
     /// @notice Rejects plain ETH transfers: deposits must go through {deposit} so they get a nonce and
@@ -398,15 +468,25 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     }
 
     /// @notice The EIP-712 digest the current signers sign to install `newSigners` / `newThreshold`
-    /// as the set of epoch `newEpoch` (which must be {epoch} + 1 to be accepted).
-    function signerSetUpdateDigest(uint64 newEpoch, address[] calldata newSigners, uint256 newThreshold)
-        public
-        view
-        returns (bytes32)
-    {
+    /// as the set of epoch `newEpoch` (which must be {epoch} + 1 to be accepted), right after batch
+    /// `afterBatch`, applying membership change `membershipNonce_`.
+    function signerSetUpdateDigest(
+        uint64 newEpoch,
+        uint64 afterBatch,
+        uint64 membershipNonce_,
+        address[] calldata newSigners,
+        uint256 newThreshold
+    ) public view returns (bytes32) {
         return _hashTypedDataV4(
             keccak256(
-                abi.encode(SIGNER_SET_UPDATE_TYPEHASH, newEpoch, keccak256(abi.encodePacked(newSigners)), newThreshold)
+                abi.encode(
+                    SIGNER_SET_UPDATE_TYPEHASH,
+                    newEpoch,
+                    afterBatch,
+                    membershipNonce_,
+                    keccak256(abi.encodePacked(newSigners)),
+                    newThreshold
+                )
             )
         );
     }
@@ -459,6 +539,31 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         return m.leaving && m.lastSet == uint256(epoch) + 1;
     }
 
+    /// @notice The running hash of deposits 1..`nonce`: bytes32(0) for 0, then
+    /// `keccak256(abi.encode(depositsHash(nonce - 1), from, to, amount))` per {Deposit}. A batch
+    /// states the value at its lastDepositNonce.
+    function depositsHash(uint64 nonce) external view returns (bytes32) {
+        return _depositsHash[nonce];
+    }
+
+    /// @notice How long a membership change waits between its announcement and the earliest
+    /// {updateSigners} that applies it: the challenge window, fixed at creation.
+    function membershipDelay() public view returns (uint64) {
+        return challengeWindow;
+    }
+
+    /// @notice Membership change `nonce` (zero fields: none).
+    function membershipChange(uint64 nonce) external view returns (Change memory) {
+        return _changes[nonce];
+    }
+
+    /// @notice How many membership changes may wait at once: a third of the current set (at least
+    /// one).
+    function maxPendingChanges() public view returns (uint256) {
+        uint256 f = (_signers.length - 1) / 3;
+        return f == 0 ? 1 : f;
+    }
+
     /// @notice Struct hash of the last accepted batch (bytes32(0) before the first).
     function lastBatchHash() external view returns (bytes32) {
         return _batches[lastBatchIndex].batchHash;
@@ -475,8 +580,9 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         return _batches[index];
     }
 
-    /// @notice During a {relayMessage} target call, the L2 address that sent the message (so targets
-    /// can authenticate it: check `msg.sender == flashLayer` and then `l2Sender()`); address(0) otherwise.
+    /// @notice During a {relayMessage} target call, the L2 address that sent the message; address(0)
+    /// otherwise. Targets are called by the {forwarder}: they check `msg.sender == forwarder()` and
+    /// read the sender from the forwarder's `l2Sender()` (or from here).
     function l2Sender() external view returns (address) {
         return _l2Sender;
     }
@@ -502,6 +608,7 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     /// @param signatures As for {submitBatch}, over the final batch digest.
     function settle(Batch calldata b, bytes32 balancesRoot_, bytes[] calldata signatures) external {
         if (settled) revert LayerSettled();
+        if (balancesRoot_ == bytes32(0)) revert ZeroBalancesRoot();
         bytes32 h = _checkBatch(b);
         _checkQuorum(_hashTypedDataV4(keccak256(abi.encode(FINAL_BATCH_TYPEHASH, h, balancesRoot_))), signatures);
         _acceptBatch(b, h);
@@ -520,20 +627,36 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         emit Closed(uint64(block.number));
     }
 
-    /// @notice Replaces the signer set, signed by at least {threshold} members of the CURRENT set over
-    /// {signerSetUpdateDigest}`(epoch + 1, newSigners, newThreshold)`. Increments {epoch}. This is how
-    /// the cluster applies a {MembershipChanged}: an approved join is applied once a set containing the
-    /// operator is installed ({joining} turns false), a leave once a set without it is ({leaving}).
+    /// @notice Applies the next membership change ({appliedMembershipNonce} + 1, once its
+    /// `effectiveAt` has passed) to the signer set: `newSigners` must be the current set with that
+    /// operator added (a join) or removed (a leave), and the current set signs it with at least
+    /// {threshold} signatures over {signerSetUpdateDigest}`(epoch + 1, afterBatch, nonce, newSigners,
+    /// newThreshold)`. `afterBatch` is the outgoing set's last batch, which must be the last accepted
+    /// one: an update submitted early (by a member, or anyone who saw it gossiped) fails instead of
+    /// making that batch unsubmittable. Increments {epoch}. No quorum, and no owner, can install a
+    /// set that the announced, delayed changes do not make.
     /// @param newSigners The new set: sorted strictly ascending, no address(0).
     /// @param newThreshold The new threshold: `<= newSigners.length` and `3 * newThreshold > 2 * newSigners.length`.
+    /// @param afterBatch {lastBatchIndex}.
     /// @param signatures As for {submitBatch}, by the current set.
-    function updateSigners(address[] calldata newSigners, uint256 newThreshold, bytes[] calldata signatures)
-        external
-    {
+    function updateSigners(
+        address[] calldata newSigners,
+        uint256 newThreshold,
+        uint64 afterBatch,
+        bytes[] calldata signatures
+    ) external {
         if (settled) revert LayerSettled();
+        if (afterBatch != lastBatchIndex) revert UpdateNotAfterBatch(lastBatchIndex, afterBatch);
+        uint64 nonce = appliedMembershipNonce + 1;
+        if (nonce > membershipNonce) revert NoPendingChange();
+        Change memory c = _changes[nonce];
+        // forge-lint: disable-next-line(block-timestamp)
+        if (block.timestamp < c.effectiveAt) revert ChangeNotDue(nonce, c.effectiveAt);
         _validateSignerSet(newSigners, newThreshold);
+        _checkAppliesChange(newSigners, c, nonce);
         uint64 newEpoch = epoch + 1;
-        _checkQuorum(signerSetUpdateDigest(newEpoch, newSigners, newThreshold), signatures);
+        _checkQuorum(signerSetUpdateDigest(newEpoch, afterBatch, nonce, newSigners, newThreshold), signatures);
+        appliedMembershipNonce = nonce;
         _setSigners(newSigners, newThreshold, newEpoch);
     }
 
@@ -545,9 +668,10 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     function deposit(address to) external payable {
         if (msg.value == 0) revert ZeroDeposit();
         if (to == address(0)) revert ZeroRecipient();
+        if (to == L2_MESSAGE_PASSER) revert RecipientIsSystemContract(to);
         if (settled || isClosing()) revert LayerClosing();
         uint64 nonce = ++depositCount;
-        _depositHashes[nonce] = keccak256(abi.encode(msg.sender, to, msg.value));
+        _depositsHash[nonce] = keccak256(abi.encode(_depositsHash[nonce - 1], msg.sender, to, msg.value));
         emit Deposit(nonce, msg.sender, to, msg.value);
     }
 
@@ -564,6 +688,8 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         if (m.lastSet == uint256(epoch) + 1) revert AlreadyMember(msg.sender);
         if (m.joining) revert JoinApproved(msg.sender);
         if (pendingJoin[msg.sender] != bytes32(0)) revert JoinPending(msg.sender);
+        address keyOwner = operatorOfKey[consensusKey];
+        if (keyOwner != address(0) && keyOwner != msg.sender) revert ConsensusKeyInUse(consensusKey, keyOwner);
         pendingJoin[msg.sender] = consensusKey;
         emit JoinRequested(msg.sender, consensusKey);
     }
@@ -587,13 +713,14 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         bytes32 key = pendingJoin[operator];
         if (key == bytes32(0)) revert NoJoinRequest(operator);
         Member storage m = _memberOf[operator];
-        // it may have been added to the set without approval (updateSigners takes any set)
+        // unreachable while requestJoin refuses members and updateSigners only applies approved
+        // changes; kept so that approval never re-announces a member
         if (m.lastSet == uint256(epoch) + 1) revert AlreadyMember(operator);
         delete pendingJoin[operator];
+        _claimKey(key, operator);
         consensusKeyOf[operator] = key;
         m.joining = true;
-        uint64 nonce = ++membershipNonce;
-        emit MembershipChanged(nonce, operator, key, true);
+        _announce(operator, key, true);
     }
 
     /// @notice Announces that member `operator` leaves the cluster (callable by the operator or the
@@ -612,8 +739,7 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         if (_signers.length <= pendingLeaves) revert WouldEmptySignerSet(operator);
         m.leaving = true;
         _pendingLeaves = pendingLeaves;
-        uint64 nonce = ++membershipNonce;
-        emit MembershipChanged(nonce, operator, consensusKeyOf[operator], false);
+        _announce(operator, consensusKeyOf[operator], false);
     }
 
     // ================================================================== after settlement
@@ -639,14 +765,21 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     }
 
     /// @notice Pays back deposit `nonce` to its sender when the settled layer never credited it (it
-    /// was made after the final batch's last credited deposit). Callable by anyone, once.
+    /// was made after the final batch's last credited deposit), once the final batch's challenge
+    /// window has passed. Callable by anyone, once.
     /// @param nonce The deposit's nonce; `from`, `to`, `amount` as in its {Deposit} event.
     function refundDeposit(uint64 nonce, address from, address to, uint256 amount) external nonReentrant {
         if (!settled) revert NotSettled();
-        if (nonce <= _batches[lastBatchIndex].lastDepositNonce) revert NotRefundable(nonce);
-        bytes32 h = _depositHashes[nonce];
-        if (h == bytes32(0) || h != keccak256(abi.encode(from, to, amount))) revert NotRefundable(nonce);
-        delete _depositHashes[nonce];
+        BatchRecord storage last = _batches[lastBatchIndex];
+        // Like claims: a final batch is trusted only once its window has passed.
+        uint256 refundableAt = uint256(last.acceptedAt) + challengeWindow;
+        // forge-lint: disable-next-line(block-timestamp)
+        if (block.timestamp < refundableAt) revert ClaimWindowOpen(refundableAt);
+        if (nonce <= last.lastDepositNonce || nonce > depositCount || refunded[nonce]) revert NotRefundable(nonce);
+        if (_depositsHash[nonce] != keccak256(abi.encode(_depositsHash[nonce - 1], from, to, amount))) {
+            revert NotRefundable(nonce);
+        }
+        refunded[nonce] = true;
         _pay(from, amount);
         emit DepositRefunded(nonce, from, amount);
     }
@@ -678,7 +811,7 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         uint256 relayableAt = uint256(rec.acceptedAt) + challengeWindow;
         // forge-lint: disable-next-line(block-timestamp)
         if (block.timestamp < relayableAt) revert ChallengeWindowOpen(batchIndex, relayableAt);
-        if (target == address(this)) revert TargetIsLayer();
+        if (target == address(this) || target == address(forwarder)) revert TargetIsLayer();
         bytes32 h = keccak256(abi.encode(nonce, sender, target, value, data)); // = MessageTree.messageHash
         if (relayed[h]) revert AlreadyRelayed(h);
         if (!MerkleProof.verifyCalldata(proof, rec.messagesRoot, MessageTree.leaf(h))) revert InvalidMessageProof(h);
@@ -686,7 +819,10 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
 
         relayed[h] = true; // before the call: no re-entrant double relay
         _l2Sender = sender;
-        (bool ok, bytes memory ret) = target.call{value: value}(data);
+        // Through the forwarder: the call comes from an address that holds nothing, never from
+        // this contract, so no message can spend what this contract's address owns.
+        (bool ok, bytes memory ret) =
+            address(forwarder).call{value: value}(abi.encodeCall(MessageForwarder.forward, (target, sender, data)));
         _l2Sender = address(0);
         if (!ok) {
             if (ret.length == 0) revert MessageCallFailed(h);
@@ -720,6 +856,8 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         if (b.lastDepositNonce < minNonce || b.lastDepositNonce > maxNonce) {
             revert DepositNonceOutOfRange(b.lastDepositNonce, minNonce, maxNonce);
         }
+        bytes32 deposits = _depositsHash[b.lastDepositNonce];
+        if (b.depositsHash != deposits) revert WrongDepositsHash(deposits, b.depositsHash);
         return batchHash(b);
     }
 
@@ -737,6 +875,38 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
             acceptedAt: uint64(block.timestamp)
         });
         emit BatchAccepted(index, h, b.firstBlock, b.lastBlock, b.lastBlockHash, b.stateRoot, b.messagesRoot);
+    }
+
+    /// Queues and announces membership change `++membershipNonce`, due after {membershipDelay}.
+    function _announce(address operator, bytes32 key, bool joining_) private {
+        uint256 pending = membershipNonce - appliedMembershipNonce;
+        uint256 max = maxPendingChanges();
+        if (pending >= max) revert TooManyPendingChanges(pending, max);
+        uint64 nonce = ++membershipNonce;
+        uint64 effectiveAt = uint64(block.timestamp) + membershipDelay();
+        _changes[nonce] = Change({operator: operator, joining: joining_, effectiveAt: effectiveAt});
+        emit MembershipChanged(nonce, operator, key, joining_, effectiveAt);
+    }
+
+    /// Gives `key` to `operator`, unless another operator has it.
+    function _claimKey(bytes32 key, address operator) private {
+        if (key == bytes32(0)) revert ZeroConsensusKey();
+        address keyOwner = operatorOfKey[key];
+        if (keyOwner == address(0)) operatorOfKey[key] = operator;
+        else if (keyOwner != operator) revert ConsensusKeyInUse(key, keyOwner);
+    }
+
+    /// Reverts unless `set` (validated: sorted, distinct) is the current set with change `c` applied.
+    function _checkAppliesChange(address[] calldata set, Change memory c, uint64 nonce) private view {
+        uint256 current = _signers.length;
+        if (set.length != (c.joining ? current + 1 : current - 1)) revert SetDoesNotApplyChange(nonce);
+        bool seen = false;
+        for (uint256 i = 0; i < set.length; ++i) {
+            address a = set[i];
+            if (a == c.operator) seen = true;
+            else if (!isSigner(a)) revert SetDoesNotApplyChange(nonce);
+        }
+        if (seen != c.joining) revert SetDoesNotApplyChange(nonce);
     }
 
     function _pay(address to, uint256 amount) private {
@@ -801,5 +971,45 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         _threshold = uint64(threshold_);
         epoch = newEpoch;
         emit SignerSetUpdated(newEpoch, set, threshold_);
+    }
+}
+
+/// @title MessageForwarder
+/// @notice Makes the L1 calls of relayed L2->L1 messages for its {FlashLayer} (which deploys it): the
+/// target sees this contract as `msg.sender` and reads the message's L2 sender from {l2Sender}. It
+/// holds nothing (each call passes on exactly the value it came with), so a message that names any
+/// target and data can only spend that message's own value, never assets sent to the bridge's
+/// address.
+contract MessageForwarder {
+    /// @notice The FlashLayer that deployed this forwarder: the only caller of {forward}.
+    address public immutable layer;
+    /// The L2 sender of the message being forwarded (only set during the target call).
+    address private transient _l2Sender;
+
+    /// @notice {forward} called by someone other than the layer.
+    error NotLayer(address caller);
+
+    constructor() {
+        layer = msg.sender;
+    }
+
+    /// @notice Calls `target` with the call's value and `data` on behalf of L2 account `l2Sender_`;
+    /// bubbles the target's revert data up.
+    function forward(address target, address l2Sender_, bytes calldata data) external payable {
+        if (msg.sender != layer) revert NotLayer(msg.sender);
+        _l2Sender = l2Sender_;
+        (bool ok, bytes memory ret) = target.call{value: msg.value}(data);
+        _l2Sender = address(0);
+        if (!ok) {
+            assembly ("memory-safe") {
+                revert(add(ret, 0x20), mload(ret))
+            }
+        }
+    }
+
+    /// @notice During a forwarded call, the L2 address that sent the message (targets check
+    /// `msg.sender == FlashLayer(...).forwarder()` first); address(0) otherwise.
+    function l2Sender() external view returns (address) {
+        return _l2Sender;
     }
 }

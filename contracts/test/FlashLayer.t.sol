@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {LayerTestBase, MessageTarget} from "./utils/LayerTestBase.sol";
-import {FlashLayer} from "../src/FlashLayer.sol";
+import {FlashLayer, MessageForwarder} from "../src/FlashLayer.sol";
 import {MessageTree} from "../src/MessageTree.sol";
 import {Hashes} from "@openzeppelin/contracts/utils/cryptography/Hashes.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
@@ -26,6 +26,20 @@ contract FlashLayerDeployTest is LayerTestBase {
         vm.assertEq(layer.genesisBlockHash(), GENESIS, "genesisBlockHash");
         vm.assertEq(uint256(layer.challengeWindow()), WINDOW, "challengeWindow");
         vm.assertEq(layer.l2Sender(), address(0), "l2Sender outside a relay");
+        vm.assertEq(layer.depositsHash(0), bytes32(0), "running deposits hash starts at zero");
+        vm.assertEq(uint256(layer.membershipDelay()), WINDOW, "membership delay = challenge window");
+        vm.assertEq(layer.maxPendingChanges(), 1, "4 signers: one pending change at a time");
+        vm.assertEq(uint256(layer.appliedMembershipNonce()), 0, "no change applied");
+        bytes32[] memory ks = ckeys(addrs);
+        for (uint256 i = 0; i < addrs.length; ++i) {
+            vm.assertEq(layer.consensusKeyOf(addrs[i]), ks[i], "initial member's consensus key");
+            vm.assertEq(layer.operatorOfKey(ks[i]), addrs[i], "key owned by the initial member");
+        }
+        MessageForwarder f = layer.forwarder();
+        vm.assertTrue(address(f).code.length > 0, "forwarder deployed");
+        vm.assertEq(f.layer(), address(layer), "forwarder serves this layer");
+        vm.assertEq(f.l2Sender(), address(0), "forwarder l2Sender outside a relay");
+        vm.assertEq(address(f).balance, 0, "forwarder holds nothing");
 
         FlashLayer.BatchRecord memory g = layer.batch(0);
         vm.assertEq(g.batchHash, bytes32(0), "genesis record hash");
@@ -37,7 +51,7 @@ contract FlashLayerDeployTest is LayerTestBase {
     function test_ConstructorEmitsInitialSignerSet() public {
         vm.expectEmit(true, false, false, true);
         emit FlashLayer.SignerSetUpdated(0, addrs, 3);
-        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0);
+        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs));
     }
 
     function test_Constants() public view {
@@ -45,13 +59,15 @@ contract FlashLayerDeployTest is LayerTestBase {
         vm.assertEq(
             layer.BATCH_TYPEHASH(),
             keccak256(
-                "Batch(uint64 index,bytes32 prevBatchHash,uint64 firstBlock,uint64 lastBlock,bytes32 lastBlockHash,bytes32 stateRoot,bytes32 txDataHash,bytes32 messagesRoot,uint64 lastDepositNonce)"
+                "Batch(uint64 index,bytes32 prevBatchHash,uint64 firstBlock,uint64 lastBlock,bytes32 lastBlockHash,bytes32 stateRoot,bytes32 txDataHash,bytes32 messagesRoot,uint64 lastDepositNonce,bytes32 depositsHash)"
             ),
             "batch typehash"
         );
         vm.assertEq(
             layer.SIGNER_SET_UPDATE_TYPEHASH(),
-            keccak256("SignerSetUpdate(uint64 epoch,address[] signers,uint256 threshold)"),
+            keccak256(
+                "SignerSetUpdate(uint64 epoch,uint64 afterBatch,uint64 membershipNonce,address[] signers,uint256 threshold)"
+            ),
             "signer set typehash"
         );
     }
@@ -62,7 +78,7 @@ contract FlashLayerDeployTest is LayerTestBase {
 
     function test_BatchHashAndDigestByHand() public view {
         FlashLayer.Batch memory b = makeBatch(7, keccak256("prev"), 100, 120);
-        b.lastDepositNonce = 9;
+        credit(b, 9);
         bytes32 structHash = keccak256(
             abi.encode(
                 layer.BATCH_TYPEHASH(),
@@ -74,7 +90,8 @@ contract FlashLayerDeployTest is LayerTestBase {
                 b.stateRoot,
                 b.txDataHash,
                 b.messagesRoot,
-                b.lastDepositNonce
+                b.lastDepositNonce,
+                b.depositsHash
             )
         );
         vm.assertEq(layer.batchHash(b), structHash, "struct hash");
@@ -84,7 +101,7 @@ contract FlashLayerDeployTest is LayerTestBase {
     /// Cross-check against forge's own (alloy) EIP-712 implementation from a JSON typed-data document.
     function test_BatchDigestMatchesEip712Json() public view {
         FlashLayer.Batch memory b = makeBatch(7, keccak256("prev"), 100, 120);
-        b.lastDepositNonce = 9;
+        credit(b, 9);
         string memory json = string.concat(
             '{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},',
             '{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],',
@@ -92,7 +109,8 @@ contract FlashLayerDeployTest is LayerTestBase {
             '{"name":"firstBlock","type":"uint64"},{"name":"lastBlock","type":"uint64"},',
             '{"name":"lastBlockHash","type":"bytes32"},{"name":"stateRoot","type":"bytes32"},',
             '{"name":"txDataHash","type":"bytes32"},{"name":"messagesRoot","type":"bytes32"},',
-            '{"name":"lastDepositNonce","type":"uint64"}]},"primaryType":"Batch",',
+            '{"name":"lastDepositNonce","type":"uint64"},{"name":"depositsHash","type":"bytes32"}]},',
+            '"primaryType":"Batch",',
             _domainJson(),
             ',"message":{"index":7,"prevBatchHash":"',
             vm.toString(b.prevBatchHash),
@@ -104,7 +122,9 @@ contract FlashLayerDeployTest is LayerTestBase {
             vm.toString(b.txDataHash),
             '","messagesRoot":"',
             vm.toString(b.messagesRoot),
-            '","lastDepositNonce":9}}'
+            '","lastDepositNonce":9,"depositsHash":"',
+            vm.toString(b.depositsHash),
+            '"}}'
         );
         vm.assertEq(vm.eip712HashTypedData(json), layer.batchDigest(b), "digest vs eip712HashTypedData");
     }
@@ -124,15 +144,18 @@ contract FlashLayerDeployTest is LayerTestBase {
         string memory json = string.concat(
             '{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},',
             '{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],',
-            '"SignerSetUpdate":[{"name":"epoch","type":"uint64"},{"name":"signers","type":"address[]"},',
+            '"SignerSetUpdate":[{"name":"epoch","type":"uint64"},{"name":"afterBatch","type":"uint64"},',
+            '{"name":"membershipNonce","type":"uint64"},{"name":"signers","type":"address[]"},',
             '{"name":"threshold","type":"uint256"}]},"primaryType":"SignerSetUpdate",',
             _domainJson(),
-            ',"message":{"epoch":5,"signers":',
+            ',"message":{"epoch":5,"afterBatch":7,"membershipNonce":2,"signers":',
             list,
             ',"threshold":3}}'
         );
         vm.assertEq(
-            vm.eip712HashTypedData(json), layer.signerSetUpdateDigest(5, addrs, 3), "digest vs eip712HashTypedData"
+            vm.eip712HashTypedData(json),
+            layer.signerSetUpdateDigest(5, 7, 2, addrs, 3),
+            "digest vs eip712HashTypedData"
         );
     }
 
@@ -150,17 +173,17 @@ contract FlashLayerDeployTest is LayerTestBase {
 
     function test_RevertWhen_ThresholdTooLow() public {
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.InvalidThreshold.selector, 2, 4));
-        new FlashLayer(addrs, 2, GENESIS, WINDOW, 0, 0);
+        new FlashLayer(addrs, 2, GENESIS, WINDOW, 0, 0, ckeys(addrs));
     }
 
     function test_RevertWhen_ThresholdZero() public {
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.InvalidThreshold.selector, 0, 4));
-        new FlashLayer(addrs, 0, GENESIS, WINDOW, 0, 0);
+        new FlashLayer(addrs, 0, GENESIS, WINDOW, 0, 0, ckeys(addrs));
     }
 
     function test_RevertWhen_ThresholdAboveSignerCount() public {
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.InvalidThreshold.selector, 5, 4));
-        new FlashLayer(addrs, 5, GENESIS, WINDOW, 0, 0);
+        new FlashLayer(addrs, 5, GENESIS, WINDOW, 0, 0, ckeys(addrs));
     }
 
     function test_ThresholdBoundaries() public {
@@ -169,42 +192,79 @@ contract FlashLayerDeployTest is LayerTestBase {
         uint256[5] memory ts = [uint256(1), 3, 3, 5, 7];
         for (uint256 k = 0; k < ns.length; ++k) {
             (, address[] memory set) = sortedKeys("boundary", ns[k]);
-            new FlashLayer(set, ts[k], GENESIS, WINDOW, 0, 0);
-            new FlashLayer(set, ns[k], GENESIS, WINDOW, 0, 0);
+            new FlashLayer(set, ts[k], GENESIS, WINDOW, 0, 0, ckeys(set));
+            new FlashLayer(set, ns[k], GENESIS, WINDOW, 0, 0, ckeys(set));
             vm.expectRevert(abi.encodeWithSelector(FlashLayer.InvalidThreshold.selector, ts[k] - 1, ns[k]));
-            new FlashLayer(set, ts[k] - 1, GENESIS, WINDOW, 0, 0);
+            new FlashLayer(set, ts[k] - 1, GENESIS, WINDOW, 0, 0, ckeys(set));
         }
+    }
+
+    /// A third of the set (rounded down, at least one) may wait unapplied at once.
+    function test_MaxPendingChangesBySetSize() public {
+        uint256[6] memory ns = [uint256(1), 3, 4, 7, 10, 13];
+        uint256[6] memory ms = [uint256(1), 1, 1, 2, 3, 4];
+        for (uint256 k = 0; k < ns.length; ++k) {
+            (, address[] memory set) = sortedKeys("pending", ns[k]);
+            FlashLayer l = new FlashLayer(set, set.length, GENESIS, WINDOW, 0, 0, ckeys(set));
+            vm.assertEq(l.maxPendingChanges(), ms[k], "maxPendingChanges");
+        }
+    }
+
+    function test_RevertWhen_ConsensusKeysCountMismatch() public {
+        bytes32[] memory three = new bytes32[](3);
+        bytes32[] memory all = ckeys(addrs);
+        (three[0], three[1], three[2]) = (all[0], all[1], all[2]);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.ConsensusKeysMismatch.selector, 3, 4));
+        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, three);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.ConsensusKeysMismatch.selector, 0, 4));
+        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, new bytes32[](0));
+    }
+
+    function test_RevertWhen_ConsensusKeyZero() public {
+        bytes32[] memory ks = ckeys(addrs);
+        ks[2] = bytes32(0);
+        vm.expectRevert(FlashLayer.ZeroConsensusKey.selector);
+        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ks);
+    }
+
+    /// Two initial members cannot share a consensus key (a later leave of one would remove the
+    /// other from the validator set).
+    function test_RevertWhen_ConsensusKeysDuplicated() public {
+        bytes32[] memory ks = ckeys(addrs);
+        ks[3] = ks[1];
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.ConsensusKeyInUse.selector, ks[1], addrs[1]));
+        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ks);
     }
 
     function test_RevertWhen_SignersUnsorted() public {
         address[] memory set = _copy(addrs);
         (set[1], set[2]) = (set[2], set[1]);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.SignerSetNotSorted.selector, 2));
-        new FlashLayer(set, 3, GENESIS, WINDOW, 0, 0);
+        new FlashLayer(set, 3, GENESIS, WINDOW, 0, 0, ckeys(set));
     }
 
     function test_RevertWhen_SignersDuplicated() public {
         address[] memory set = _copy(addrs);
         set[3] = set[2];
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.SignerSetNotSorted.selector, 3));
-        new FlashLayer(set, 3, GENESIS, WINDOW, 0, 0);
+        new FlashLayer(set, 3, GENESIS, WINDOW, 0, 0, ckeys(set));
     }
 
     function test_RevertWhen_SignerZeroAddress() public {
         address[] memory set = _copy(addrs);
         set[0] = address(0);
         vm.expectRevert(FlashLayer.ZeroSignerAddress.selector);
-        new FlashLayer(set, 3, GENESIS, WINDOW, 0, 0);
+        new FlashLayer(set, 3, GENESIS, WINDOW, 0, 0, ckeys(set));
     }
 
     function test_RevertWhen_SignerSetEmpty() public {
         vm.expectRevert(FlashLayer.EmptySignerSet.selector);
-        new FlashLayer(new address[](0), 0, GENESIS, WINDOW, 0, 0);
+        new FlashLayer(new address[](0), 0, GENESIS, WINDOW, 0, 0, ckeys(new address[](0)));
     }
 
     function test_RevertWhen_GenesisHashZero() public {
         vm.expectRevert(FlashLayer.ZeroGenesisHash.selector);
-        new FlashLayer(addrs, 3, bytes32(0), WINDOW, 0, 0);
+        new FlashLayer(addrs, 3, bytes32(0), WINDOW, 0, 0, ckeys(addrs));
     }
 
     function _copy(address[] memory a) internal pure returns (address[] memory c) {
@@ -289,13 +349,13 @@ contract FlashLayerBatchTest is LayerTestBase {
         layer.deposit{value: 1 ether}(alice);
         vm.stopPrank();
         FlashLayer.Batch memory b = nextBatch(2);
-        b.lastDepositNonce = 1;
+        credit(b, 1);
         submit(b);
         b = nextBatch(2);
-        b.lastDepositNonce = 1; // unchanged is fine
+        credit(b, 1); // unchanged is fine
         submit(b);
         b = nextBatch(2);
-        b.lastDepositNonce = 2;
+        credit(b, 2);
         submit(b);
         vm.assertEq(uint256(layer.batch(3).lastDepositNonce), 2, "lastDepositNonce");
     }
@@ -521,10 +581,37 @@ contract FlashLayerBatchTest is LayerTestBase {
         vm.prank(alice);
         layer.deposit{value: 1 ether}(alice);
         FlashLayer.Batch memory b = nextBatch(1);
-        b.lastDepositNonce = 2;
+        credit(b, 2);
         bytes[] memory sigs = sigsFirst(keys, 3, layer.batchDigest(b));
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.DepositNonceOutOfRange.selector, 2, 0, 1));
         layer.submitBatch(b, sigs);
+    }
+
+    /// The batch must state the running hash of the deposits it credits, not just their count.
+    function test_RevertWhen_WrongDepositsHash() public {
+        address alice = makeAddr("alice");
+        vm.deal(alice, 2 ether);
+        vm.startPrank(alice);
+        layer.deposit{value: 1 ether}(alice);
+        layer.deposit{value: 1 ether}(alice);
+        vm.stopPrank();
+        FlashLayer.Batch memory b = nextBatch(1);
+        b.lastDepositNonce = 2;
+        b.depositsHash = layer.depositsHash(1); // the hash of another nonce
+        bytes[] memory sigs = sigsFirst(keys, 3, layer.batchDigest(b));
+        vm.expectRevert(
+            abi.encodeWithSelector(FlashLayer.WrongDepositsHash.selector, layer.depositsHash(2), layer.depositsHash(1))
+        );
+        layer.submitBatch(b, sigs);
+        // crediting nothing: the hash must be zero
+        b = nextBatch(1);
+        b.depositsHash = keccak256("anything");
+        sigs = sigsFirst(keys, 3, layer.batchDigest(b));
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.WrongDepositsHash.selector, bytes32(0), b.depositsHash));
+        layer.submitBatch(b, sigs);
+        credit(b, 2);
+        submit(b);
+        vm.assertEq(uint256(layer.batch(1).lastDepositNonce), 2, "accepted with the right hash");
     }
 
     function test_RevertWhen_DepositNonceGoesBack() public {
@@ -535,10 +622,10 @@ contract FlashLayerBatchTest is LayerTestBase {
         layer.deposit{value: 1 ether}(alice);
         vm.stopPrank();
         FlashLayer.Batch memory b = nextBatch(1);
-        b.lastDepositNonce = 2;
+        credit(b, 2);
         submit(b);
         b = nextBatch(1);
-        b.lastDepositNonce = 1;
+        credit(b, 1);
         bytes[] memory sigs = sigsFirst(keys, 3, layer.batchDigest(b));
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.DepositNonceOutOfRange.selector, 1, 2, 2));
         layer.submitBatch(b, sigs);
@@ -548,107 +635,236 @@ contract FlashLayerBatchTest is LayerTestBase {
 // ====================================================================== signer set changes
 
 contract FlashLayerSignerSetTest is LayerTestBase {
-    uint256[] internal newKeys;
-    address[] internal newAddrs;
+    uint256 internal joinerKey;
+    address internal joiner;
+    /// The fixture set with `joiner` added (sorted), what the announced join makes.
+    address[] internal next;
 
     function setUp() public override {
         super.setUp();
-        (newKeys, newAddrs) = sortedKeys("next signer", 5);
+        joinerKey = uint256(keccak256("joiner")) % (SECP256K1_N - 1) + 1;
+        joiner = vm.addr(joinerKey);
+        vm.prank(joiner);
+        layer.requestJoin(keccak256("joiner consensus key"));
+        layer.approveJoin(joiner);
+        vm.warp(block.timestamp + layer.membershipDelay());
+        next = new address[](5);
+        uint256 j = 0;
+        bool placed = false;
+        for (uint256 i = 0; i < 4; ++i) {
+            if (!placed && joiner < addrs[i]) {
+                next[j++] = joiner;
+                placed = true;
+            }
+            next[j++] = addrs[i];
+        }
+        if (!placed) next[4] = joiner;
+    }
+
+    function digest(uint64 epoch_, address[] memory set, uint256 th) internal view returns (bytes32) {
+        return layer.signerSetUpdateDigest(epoch_, layer.lastBatchIndex(), 1, set, th);
     }
 
     function test_UpdateSigners() public {
-        bytes32 digest = layer.signerSetUpdateDigest(1, newAddrs, 4);
         vm.expectEmit(true, false, false, true, address(layer));
-        emit FlashLayer.SignerSetUpdated(1, newAddrs, 4);
-        layer.updateSigners(newAddrs, 4, sigsFirst(keys, 3, digest));
+        emit FlashLayer.SignerSetUpdated(1, next, 4);
+        layer.updateSigners(next, 4, 0, sigsFirst(keys, 3, digest(1, next, 4)));
 
         vm.assertEq(uint256(layer.epoch()), 1, "epoch");
         vm.assertEq(layer.threshold(), 4, "threshold");
-        vm.assertEq(layer.signers(), newAddrs, "signers");
-        for (uint256 i = 0; i < 4; ++i) {
-            vm.assertFalse(layer.isSigner(addrs[i]), "old member removed");
-        }
+        vm.assertEq(layer.signers(), next, "signers");
+        vm.assertEq(uint256(layer.appliedMembershipNonce()), 1, "applied change");
         for (uint256 i = 0; i < 5; ++i) {
-            vm.assertTrue(layer.isSigner(newAddrs[i]), "new member");
+            vm.assertTrue(layer.isSigner(next[i]), "member");
         }
-
-        // the new set settles batches ...
+        // the new set settles batches with its own threshold
         FlashLayer.Batch memory b = nextBatch(3);
-        layer.submitBatch(b, sigsFirst(newKeys, 4, layer.batchDigest(b)));
-        // ... with its own threshold ...
-        b = nextBatch(3);
         bytes32 bd = layer.batchDigest(b);
-        bytes[] memory three = sigsFirst(newKeys, 3, bd);
+        bytes[] memory three = sigsFirst(keys, 3, bd);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.BelowThreshold.selector, 3, 4));
         layer.submitBatch(b, three);
-        // ... and the old set no longer does
-        bytes[] memory old = sigsFirst(keys, 4, bd);
-        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotASigner.selector, 0, addrs[0]));
-        layer.submitBatch(b, old);
-    }
-
-    function test_UpdateSigners_OverlappingSetRemembersMembership() public {
-        // keep signers 1..3, drop 0: then back to the original set
-        address[] memory kept = new address[](3);
-        for (uint256 i = 0; i < 3; ++i) {
-            kept[i] = addrs[i + 1];
+        // signatures of the four lowest members of the new set, in ascending order
+        bytes[] memory four = new bytes[](4);
+        for (uint256 i = 0; i < 4; ++i) {
+            four[i] = sig(next[i] == joiner ? joinerKey : keyOfFixture(next[i]), bd);
         }
-        layer.updateSigners(kept, 3, sigsFirst(keys, 3, layer.signerSetUpdateDigest(1, kept, 3)));
-        vm.assertFalse(layer.isSigner(addrs[0]), "dropped");
-        vm.assertTrue(layer.isSigner(addrs[1]), "kept");
-        uint256[] memory w = idx(1, 2, 3);
-        layer.updateSigners(addrs, 3, sigsBy(keys, w, layer.signerSetUpdateDigest(2, addrs, 3)));
-        vm.assertTrue(layer.isSigner(addrs[0]), "re-added");
-        vm.assertEq(uint256(layer.epoch()), 2, "epoch");
+        layer.submitBatch(b, four);
     }
 
-    function test_RevertWhen_UpdateSignedByNewSetOnly() public {
-        bytes[] memory sigs = sigsFirst(newKeys, 4, layer.signerSetUpdateDigest(1, newAddrs, 4));
-        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotASigner.selector, 0, newAddrs[0]));
-        layer.updateSigners(newAddrs, 4, sigs);
+    function keyOfFixture(address a) internal view returns (uint256) {
+        for (uint256 i = 0; i < 4; ++i) {
+            if (addrs[i] == a) return keys[i];
+        }
+        revert("not a fixture signer");
+    }
+
+    /// The update may follow later batches too: it names the last accepted one.
+    function test_UpdateSignersAfterLaterBatches() public {
+        submit(nextBatch(3));
+        submit(nextBatch(3));
+        layer.updateSigners(next, 4, 2, sigsFirst(keys, 3, layer.signerSetUpdateDigest(1, 2, 1, next, 4)));
+        vm.assertEq(layer.signers(), next, "signers");
+    }
+
+    function test_RevertWhen_UpdateSignedByNewcomer() public {
+        bytes[] memory sigs = new bytes[](3);
+        sigs[0] = sig(joinerKey, digest(1, next, 4));
+        sigs[1] = sigs[0];
+        sigs[2] = sigs[0];
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotASigner.selector, 0, joiner));
+        layer.updateSigners(next, 4, 0, sigs);
     }
 
     function test_RevertWhen_UpdateBelowThreshold() public {
-        bytes[] memory sigs = sigsFirst(keys, 2, layer.signerSetUpdateDigest(1, newAddrs, 4));
+        bytes[] memory sigs = sigsFirst(keys, 2, digest(1, next, 4));
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.BelowThreshold.selector, 2, 3));
-        layer.updateSigners(newAddrs, 4, sigs);
+        layer.updateSigners(next, 4, 0, sigs);
     }
 
     function test_RevertWhen_UpdateSignedForWrongEpoch() public {
-        bytes32 wrong = layer.signerSetUpdateDigest(2, newAddrs, 4); // epoch must be current + 1 = 1
-        bytes[] memory sigs = sigsFirst(keys, 3, wrong);
-        address recovered = recoverRaw(layer.signerSetUpdateDigest(1, newAddrs, 4), sigs[0]);
+        bytes[] memory sigs = sigsFirst(keys, 3, digest(2, next, 4)); // epoch must be current + 1 = 1
+        address recovered = recoverRaw(digest(1, next, 4), sigs[0]);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotASigner.selector, 0, recovered));
-        layer.updateSigners(newAddrs, 4, sigs);
+        layer.updateSigners(next, 4, 0, sigs);
+    }
+
+    /// Signatures name the batch they follow and the change they apply: over another batch or
+    /// change they recover to someone else.
+    function test_RevertWhen_UpdateSignedForOtherBatchOrChange() public {
+        bytes[] memory sigs = sigsFirst(keys, 3, layer.signerSetUpdateDigest(1, 1, 1, next, 4));
+        address recovered = recoverRaw(digest(1, next, 4), sigs[0]);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotASigner.selector, 0, recovered));
+        layer.updateSigners(next, 4, 0, sigs);
+        sigs = sigsFirst(keys, 3, layer.signerSetUpdateDigest(1, 0, 2, next, 4));
+        recovered = recoverRaw(digest(1, next, 4), sigs[0]);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotASigner.selector, 0, recovered));
+        layer.updateSigners(next, 4, 0, sigs);
     }
 
     function test_RevertWhen_UpdateReplayed() public {
-        bytes[] memory sigs = sigsFirst(keys, 4, layer.signerSetUpdateDigest(1, newAddrs, 4));
-        layer.updateSigners(newAddrs, 4, sigs);
-        // replaying the same update: now epoch 2 is signed for, and the old set is not a member anymore
-        address recovered = recoverRaw(layer.signerSetUpdateDigest(2, newAddrs, 4), sigs[0]);
-        vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotASigner.selector, 0, recovered));
-        layer.updateSigners(newAddrs, 4, sigs);
+        bytes[] memory sigs = sigsFirst(keys, 4, digest(1, next, 4));
+        layer.updateSigners(next, 4, 0, sigs);
+        vm.expectRevert(FlashLayer.NoPendingChange.selector);
+        layer.updateSigners(next, 4, 0, sigs);
+    }
+
+    function test_RevertWhen_UpdateWithoutAnnouncedChange() public {
+        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs));
+        bytes[] memory sigs = sigsFirst(keys, 4, l.signerSetUpdateDigest(1, 0, 1, next, 4));
+        vm.expectRevert(FlashLayer.NoPendingChange.selector);
+        l.updateSigners(next, 4, 0, sigs);
+        // not even the same set with another threshold
+        sigs = sigsFirst(keys, 4, l.signerSetUpdateDigest(1, 0, 1, addrs, 4));
+        vm.expectRevert(FlashLayer.NoPendingChange.selector);
+        l.updateSigners(addrs, 4, 0, sigs);
+    }
+
+    function test_RevertWhen_UpdateBeforeChangeIsDue() public {
+        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs));
+        vm.prank(joiner);
+        l.requestJoin(keccak256("joiner consensus key 2"));
+        l.approveJoin(joiner);
+        uint64 due = uint64(block.timestamp) + WINDOW;
+        vm.assertEq(uint256(l.membershipChange(1).effectiveAt), due, "effectiveAt");
+        bytes[] memory sigs = sigsFirst(keys, 3, l.signerSetUpdateDigest(1, 0, 1, next, 4));
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.ChangeNotDue.selector, 1, due));
+        l.updateSigners(next, 4, 0, sigs);
+        vm.warp(due - 1);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.ChangeNotDue.selector, 1, due));
+        l.updateSigners(next, 4, 0, sigs);
+        vm.warp(due);
+        l.updateSigners(next, 4, 0, sigs);
+        vm.assertTrue(l.isSigner(joiner), "applied once due");
+    }
+
+    function test_RevertWhen_UpdateNotAfterLastBatch() public {
+        submit(nextBatch(3));
+        // signed as following batch 0 (or a batch not yet accepted)
+        bytes[] memory sigs = sigsFirst(keys, 3, layer.signerSetUpdateDigest(1, 0, 1, next, 4));
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.UpdateNotAfterBatch.selector, 1, 0));
+        layer.updateSigners(next, 4, 0, sigs);
+        sigs = sigsFirst(keys, 3, layer.signerSetUpdateDigest(1, 2, 1, next, 4));
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.UpdateNotAfterBatch.selector, 1, 2));
+        layer.updateSigners(next, 4, 2, sigs);
+    }
+
+    /// The new set must be the current one with exactly the announced operator added.
+    function test_RevertWhen_UpdateDoesNotApplyTheChange() public {
+        (, address[] memory others) = sortedKeys("other", 1);
+        // the current set unchanged (threshold 4 for the check order: the set is valid)
+        bytes[] memory sigs = sigsFirst(keys, 3, digest(1, addrs, 4));
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.SetDoesNotApplyChange.selector, 1));
+        layer.updateSigners(addrs, 4, 0, sigs);
+        // another operator added instead of the joiner
+        address[] memory wrong = _with(addrs, others[0]);
+        sigs = sigsFirst(keys, 3, digest(1, wrong, 4));
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.SetDoesNotApplyChange.selector, 1));
+        layer.updateSigners(wrong, 4, 0, sigs);
+        // the joiner added and a member swapped for someone else
+        wrong = _copy(next);
+        uint256 swap = next[0] == joiner ? 1 : 0;
+        wrong[swap] = others[0];
+        wrong = _sorted(wrong);
+        sigs = sigsFirst(keys, 3, digest(1, wrong, 4));
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.SetDoesNotApplyChange.selector, 1));
+        layer.updateSigners(wrong, 4, 0, sigs);
+        // the joiner plus one more
+        wrong = _with(next, others[0]);
+        sigs = sigsFirst(keys, 3, digest(1, wrong, 5));
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.SetDoesNotApplyChange.selector, 1));
+        layer.updateSigners(wrong, 5, 0, sigs);
+        // a member removed
+        address[] memory three = new address[](3);
+        (three[0], three[1], three[2]) = (addrs[0], addrs[1], addrs[2]);
+        sigs = sigsFirst(keys, 3, digest(1, three, 3));
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.SetDoesNotApplyChange.selector, 1));
+        layer.updateSigners(three, 3, 0, sigs);
+        vm.assertEq(uint256(layer.epoch()), 0, "nothing installed");
     }
 
     function test_RevertWhen_UpdateWithInvalidThreshold() public {
-        bytes[] memory sigs = sigsFirst(keys, 3, layer.signerSetUpdateDigest(1, newAddrs, 3));
+        bytes[] memory sigs = sigsFirst(keys, 3, digest(1, next, 3));
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.InvalidThreshold.selector, 3, 5));
-        layer.updateSigners(newAddrs, 3, sigs);
+        layer.updateSigners(next, 3, 0, sigs);
     }
 
     function test_RevertWhen_UpdateWithUnsortedSet() public {
-        (newAddrs[0], newAddrs[4]) = (newAddrs[4], newAddrs[0]);
-        bytes[] memory sigs = sigsFirst(keys, 3, layer.signerSetUpdateDigest(1, newAddrs, 4));
+        (next[0], next[4]) = (next[4], next[0]);
+        bytes[] memory sigs = sigsFirst(keys, 3, digest(1, next, 4));
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.SignerSetNotSorted.selector, 1));
-        layer.updateSigners(newAddrs, 4, sigs);
+        layer.updateSigners(next, 4, 0, sigs);
     }
 
     function test_RevertWhen_UpdateWithEmptySet() public {
         address[] memory none = new address[](0);
-        bytes[] memory sigs = sigsFirst(keys, 3, layer.signerSetUpdateDigest(1, none, 0));
+        bytes[] memory sigs = sigsFirst(keys, 3, digest(1, none, 0));
         vm.expectRevert(FlashLayer.EmptySignerSet.selector);
-        layer.updateSigners(none, 0, sigs);
+        layer.updateSigners(none, 0, 0, sigs);
+    }
+
+    function _copy(address[] memory a) internal pure returns (address[] memory c) {
+        c = new address[](a.length);
+        for (uint256 i = 0; i < a.length; ++i) {
+            c[i] = a[i];
+        }
+    }
+
+    function _sorted(address[] memory a) internal pure returns (address[] memory) {
+        for (uint256 i = 1; i < a.length; ++i) {
+            for (uint256 j = i; j > 0 && a[j - 1] > a[j]; --j) {
+                (a[j - 1], a[j]) = (a[j], a[j - 1]);
+            }
+        }
+        return a;
+    }
+
+    function _with(address[] memory a, address x) internal pure returns (address[] memory c) {
+        c = new address[](a.length + 1);
+        for (uint256 i = 0; i < a.length; ++i) {
+            c[i] = a[i];
+        }
+        c[a.length] = x;
+        return _sorted(c);
     }
 }
 
@@ -678,6 +894,22 @@ contract FlashLayerDepositTest is LayerTestBase {
 
         vm.assertEq(uint256(layer.depositCount()), 2, "depositCount");
         vm.assertEq(address(layer).balance, 1 ether + 2 wei, "locked");
+        // the running hash over the deposits' content
+        bytes32 h1 = keccak256(abi.encode(bytes32(0), alice, bob, 1 ether));
+        vm.assertEq(layer.depositsHash(1), h1, "depositsHash(1)");
+        vm.assertEq(layer.depositsHash(2), keccak256(abi.encode(h1, alice, alice, 2 wei)), "depositsHash(2)");
+        vm.assertEq(layer.depositsHash(3), bytes32(0), "no deposit 3 yet");
+    }
+
+    /// The L2MessagePasser's balance is not in the final balances: ETH deposited to it would be
+    /// locked forever.
+    function test_RevertWhen_DepositToMessagePasser() public {
+        address passer = layer.L2_MESSAGE_PASSER();
+        vm.assertEq(passer, 0xf1A5000000000000000000000000000000000001, "the Rust side's L2_MESSAGE_PASSER");
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.RecipientIsSystemContract.selector, passer));
+        vm.prank(alice);
+        layer.deposit{value: 1 ether}(passer);
+        vm.assertEq(uint256(layer.depositCount()), 0, "no deposit");
     }
 
     function test_RevertWhen_DepositZeroValue() public {
@@ -809,10 +1041,12 @@ contract FlashLayerRelayTest is LayerTestBase {
         vm.warp(block.timestamp + WINDOW);
         relay(b, ms[1], MessageTree.proof(leavesOf(ms), 1));
         vm.assertEq(target.x(), 42, "called with data");
-        vm.assertEq(target.caller(), address(layer), "msg.sender is the layer");
-        vm.assertEq(target.l2Sender(), l2Alice, "l2Sender during the call");
+        vm.assertEq(target.caller(), address(layer.forwarder()), "msg.sender is the layer's forwarder");
+        vm.assertEq(target.l2Sender(), l2Alice, "l2Sender during the call (from the forwarder)");
         vm.assertEq(target.received(), 0.25 ether, "value");
         vm.assertEq(layer.l2Sender(), address(0), "l2Sender cleared");
+        vm.assertEq(layer.forwarder().l2Sender(), address(0), "forwarder l2Sender cleared");
+        vm.assertEq(address(layer.forwarder()).balance, 0, "the forwarder keeps nothing");
     }
 
     function test_Relay_FailingTargetRevertsAndStaysRelayable() public {
@@ -940,6 +1174,34 @@ contract FlashLayerRelayTest is LayerTestBase {
         relay(b, ms[0], MessageTree.proof(leavesOf(ms), 0));
     }
 
+    function test_RevertWhen_RelayTargetsForwarder() public {
+        address fwd = address(layer.forwarder());
+        Message[] memory ms = new Message[](1);
+        ms[0] = Message({
+            nonce: 1,
+            sender: l2Alice,
+            target: fwd,
+            value: 1 ether,
+            data: abi.encodeCall(MessageForwarder.forward, (l2Alice, l2Alice, ""))
+        });
+        uint64 b = submitWithMessages(ms);
+        vm.warp(block.timestamp + WINDOW);
+        vm.expectRevert(FlashLayer.TargetIsLayer.selector);
+        relay(b, ms[0], MessageTree.proof(leavesOf(ms), 0));
+    }
+
+    /// Only the layer makes the forwarder call out.
+    function test_RevertWhen_ForwarderCalledByOthers() public {
+        MessageForwarder fwd = layer.forwarder();
+        vm.deal(l2Alice, 1 ether);
+        vm.prank(l2Alice);
+        vm.expectRevert(abi.encodeWithSelector(MessageForwarder.NotLayer.selector, l2Alice));
+        fwd.forward{value: 1 ether}(address(target), l2Alice, abi.encodeCall(MessageTarget.ping, (1)));
+        vm.expectRevert(abi.encodeWithSelector(MessageForwarder.NotLayer.selector, address(this)));
+        fwd.forward(address(target), l2Alice, abi.encodeCall(MessageTarget.ping, (1)));
+        vm.assertEq(target.x(), 0, "target not called");
+    }
+
     function test_RevertWhen_RelayExceedsBalance() public {
         Message[] memory ms = new Message[](1);
         ms[0] = withdrawal(1, makeAddr("greedy"), 101 ether);
@@ -1000,12 +1262,12 @@ contract FlashLayerGasTest is LayerTestBase {
 
     function test_gas_submitBatch_7of10() public {
         (uint256[] memory ks, address[] memory as_) = sortedKeys("ten", 10);
-        _measureSubmit(new FlashLayer(as_, 7, GENESIS, WINDOW, 0, 0), ks, 7, "submitBatch 7 of 10");
+        _measureSubmit(new FlashLayer(as_, 7, GENESIS, WINDOW, 0, 0, ckeys(as_)), ks, 7, "submitBatch 7 of 10");
     }
 
     function test_gas_submitBatch_10of10() public {
         (uint256[] memory ks, address[] memory as_) = sortedKeys("ten", 10);
-        _measureSubmit(new FlashLayer(as_, 7, GENESIS, WINDOW, 0, 0), ks, 10, "submitBatch 10 of 10");
+        _measureSubmit(new FlashLayer(as_, 7, GENESIS, WINDOW, 0, 0, ckeys(as_)), ks, 10, "submitBatch 10 of 10");
     }
 
     function test_gas_deposit() public {
@@ -1040,6 +1302,30 @@ contract FlashLayerGasTest is LayerTestBase {
         logUint("relayMessage (ETH withdrawal, 5-leaf tree)", g - gasleft());
     }
 
+    /// An ETH withdrawal from a 1-leaf tree (empty proof) to `to`.
+    function _measureRelay1Leaf(address to, string memory label_) internal {
+        vm.deal(address(this), 10 ether);
+        layer.deposit{value: 10 ether}(address(this));
+        Message[] memory ms = new Message[](1);
+        ms[0] = Message({nonce: 1, sender: makeAddr("gas sender"), target: to, value: 1 ether, data: ""});
+        uint64 b = submitWithMessages(ms);
+        vm.warp(block.timestamp + WINDOW);
+        bytes32[] memory proof = new bytes32[](0);
+        uint256 g = gasleft();
+        relay(b, ms[0], proof);
+        logUint(label_, g - gasleft());
+    }
+
+    function test_gas_relayWithdrawal_1leaf_existingAccount() public {
+        address to = makeAddr("gas recipient");
+        vm.deal(to, 1 wei);
+        _measureRelay1Leaf(to, "relayMessage (ETH withdrawal, 1-leaf tree, existing account)");
+    }
+
+    function test_gas_relayWithdrawal_1leaf_freshAccount() public {
+        _measureRelay1Leaf(makeAddr("gas recipient"), "relayMessage (ETH withdrawal, 1-leaf tree, fresh account)");
+    }
+
     /// A final batch (3 of 4) after a first batch, like `_measureSubmit`.
     function test_gas_settle() public {
         submit(nextBatch(10));
@@ -1061,7 +1347,7 @@ contract FlashLayerGasTest is LayerTestBase {
             leaves[i] = layer.balanceLeaf(makeAddr(string.concat("gas account ", vm.toString(i))), 1 ether);
         }
         FlashLayer.Batch memory b = nextBatch(10);
-        b.lastDepositNonce = 1;
+        credit(b, 1);
         bytes32 root = MessageTree.root(leaves);
         layer.settle(b, root, sigsFirst(keys, 3, layer.finalBatchDigest(b, root)));
         vm.warp(block.timestamp + WINDOW);
@@ -1080,6 +1366,7 @@ contract FlashLayerGasTest is LayerTestBase {
         FlashLayer.Batch memory b = nextBatch(10);
         bytes32 root = keccak256("balances");
         layer.settle(b, root, sigsFirst(keys, 3, layer.finalBatchDigest(b, root)));
+        vm.warp(block.timestamp + WINDOW);
         uint256 g = gasleft();
         layer.refundDeposit(1, alice, alice, 1 ether);
         logUint("refundDeposit", g - gasleft());
@@ -1087,10 +1374,19 @@ contract FlashLayerGasTest is LayerTestBase {
 
     /// A signer-set update adding a fifth member (threshold 4), signed 3 of 4 by the current set.
     function test_gas_updateSigners_4to5() public {
-        (, address[] memory next) = sortedKeys("signer", 5); // the fixture's 4 signers + one
-        bytes[] memory sigs = sigsFirst(keys, 3, layer.signerSetUpdateDigest(1, next, 4));
+        (uint256[] memory ks, address[] memory next) = sortedKeys("signer", 5); // the fixture's 4 + one
+        address joiner;
+        for (uint256 i = 0; i < 5; ++i) {
+            if (!layer.isSigner(next[i])) joiner = next[i];
+        }
+        ks;
+        vm.prank(joiner);
+        layer.requestJoin(keccak256("joiner key"));
+        layer.approveJoin(joiner);
+        vm.warp(block.timestamp + layer.membershipDelay());
+        bytes[] memory sigs = sigsFirst(keys, 3, layer.signerSetUpdateDigest(1, 0, 1, next, 4));
         uint256 g = gasleft();
-        layer.updateSigners(next, 4, sigs);
+        layer.updateSigners(next, 4, 0, sigs);
         logUint("updateSigners 4 -> 5, 3 of 4", g - gasleft());
     }
 
@@ -1112,9 +1408,19 @@ contract FlashLayerGasTest is LayerTestBase {
         logUint("approveJoin (first change)", g - gasleft());
     }
 
-    /// A later membership change.
-    function test_gas_approveJoin_later() public {
+    /// Applies a first membership change (the leave of `addrs[3]`), so that the next one is a later
+    /// change (the nonce slots are nonzero).
+    function _applyFirstChange() internal {
         layer.requestLeave(addrs[3]);
+        vm.warp(block.timestamp + layer.membershipDelay());
+        address[] memory three = new address[](3);
+        (three[0], three[1], three[2]) = (addrs[0], addrs[1], addrs[2]);
+        layer.updateSigners(three, 3, 0, sigsFirst(keys, 3, layer.signerSetUpdateDigest(1, 0, 1, three, 3)));
+    }
+
+    /// A later membership change (after an applied one).
+    function test_gas_approveJoin_later() public {
+        _applyFirstChange();
         address op = makeAddr("gas operator");
         vm.prank(op);
         layer.requestJoin(keccak256("consensus key"));
@@ -1131,9 +1437,9 @@ contract FlashLayerGasTest is LayerTestBase {
         logUint("requestLeave (first change)", g - gasleft());
     }
 
-    /// A member announces its own leave after an earlier change.
+    /// A member announces its own leave after an earlier (applied) change.
     function test_gas_requestLeave_later() public {
-        layer.requestLeave(addrs[3]);
+        _applyFirstChange();
         vm.prank(addrs[0]);
         uint256 g = gasleft();
         layer.requestLeave(addrs[0]);

@@ -33,7 +33,7 @@ abstract contract LifecycleTestBase is LayerTestBase {
     /// Deploys a 3-of-4 layer (the fixture signers) from this contract, funding the genesis supply.
     function deployLayer(uint64 deadline, uint256 supply) internal returns (FlashLayer) {
         vm.deal(address(this), address(this).balance + supply);
-        return new FlashLayer{value: supply}(addrs, 3, GENESIS, WINDOW, deadline, supply);
+        return new FlashLayer{value: supply}(addrs, 3, GENESIS, WINDOW, deadline, supply, ckeys(addrs));
     }
 
     /// The leaf of a final balance, computed by hand (FlashLayer.balanceLeaf must agree).
@@ -72,7 +72,7 @@ abstract contract LifecycleTestBase is LayerTestBase {
     /// Settles `layer` with its next batch (3 blocks, crediting `lastDepositNonce`) and `root`.
     function settleNext(uint64 lastDepositNonce, bytes32 root) internal returns (FlashLayer.Batch memory b) {
         b = nextBatch(3);
-        b.lastDepositNonce = lastDepositNonce;
+        credit(b, lastDepositNonce);
         settleOn(layer, b, root);
     }
 
@@ -109,35 +109,35 @@ contract FlashLayerLifecycleDeployTest is LifecycleTestBase {
     function test_OwnerIsTheDeployer() public {
         address creator = fund(makeAddr("creator"), 1 ether);
         vm.prank(creator);
-        FlashLayer l = new FlashLayer{value: 1 ether}(addrs, 3, GENESIS, WINDOW, 0, 1 ether);
+        FlashLayer l = new FlashLayer{value: 1 ether}(addrs, 3, GENESIS, WINDOW, 0, 1 ether, ckeys(addrs));
         vm.assertEq(l.owner(), creator, "owner");
     }
 
     function test_RevertWhen_DeadlineInPast() public {
         vm.warp(1_000_000);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.DeadlineInPast.selector, 999_999, 1_000_000));
-        new FlashLayer(addrs, 3, GENESIS, WINDOW, 999_999, 0);
+        new FlashLayer(addrs, 3, GENESIS, WINDOW, 999_999, 0, ckeys(addrs));
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.DeadlineInPast.selector, 1_000_000, 1_000_000));
-        new FlashLayer(addrs, 3, GENESIS, WINDOW, 1_000_000, 0);
-        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, 1_000_001, 0);
+        new FlashLayer(addrs, 3, GENESIS, WINDOW, 1_000_000, 0, ckeys(addrs));
+        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, 1_000_001, 0, ckeys(addrs));
         vm.assertEq(uint256(l.deadline()), 1_000_001, "one second ahead is fine");
     }
 
     function test_RevertWhen_GenesisSupplyMismatch() public {
         vm.deal(address(this), 10 ether);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.GenesisSupplyMismatch.selector, 1 ether, 2 ether));
-        new FlashLayer{value: 1 ether}(addrs, 3, GENESIS, WINDOW, 0, 2 ether);
+        new FlashLayer{value: 1 ether}(addrs, 3, GENESIS, WINDOW, 0, 2 ether, ckeys(addrs));
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.GenesisSupplyMismatch.selector, 0, 1 ether));
-        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 1 ether);
+        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 1 ether, ckeys(addrs));
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.GenesisSupplyMismatch.selector, 1 wei, 0));
-        new FlashLayer{value: 1 wei}(addrs, 3, GENESIS, WINDOW, 0, 0);
+        new FlashLayer{value: 1 wei}(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs));
     }
 
     function test_FinalBatchTypehash() public view {
         vm.assertEq(
             layer.FINAL_BATCH_TYPEHASH(),
             keccak256(
-                "FinalBatch(Batch batch,bytes32 balancesRoot)Batch(uint64 index,bytes32 prevBatchHash,uint64 firstBlock,uint64 lastBlock,bytes32 lastBlockHash,bytes32 stateRoot,bytes32 txDataHash,bytes32 messagesRoot,uint64 lastDepositNonce)"
+                "FinalBatch(Batch batch,bytes32 balancesRoot)Batch(uint64 index,bytes32 prevBatchHash,uint64 firstBlock,uint64 lastBlock,bytes32 lastBlockHash,bytes32 stateRoot,bytes32 txDataHash,bytes32 messagesRoot,uint64 lastDepositNonce,bytes32 depositsHash)"
             ),
             "final batch typehash"
         );
@@ -145,7 +145,7 @@ contract FlashLayerLifecycleDeployTest is LifecycleTestBase {
 
     function test_FinalBatchDigestByHand() public view {
         FlashLayer.Batch memory b = makeBatch(7, keccak256("prev"), 100, 120);
-        b.lastDepositNonce = 9;
+        credit(b, 9);
         bytes32 root = keccak256("balances");
         bytes32 structHash = keccak256(abi.encode(layer.FINAL_BATCH_TYPEHASH(), layer.batchHash(b), root));
         vm.assertEq(layer.finalBatchDigest(b, root), typedDigest(layer.domainSeparator(), structHash), "digest");
@@ -156,7 +156,7 @@ contract FlashLayerLifecycleDeployTest is LifecycleTestBase {
     /// Cross-check against forge's own (alloy) EIP-712 implementation, with the nested Batch type.
     function test_FinalBatchDigestMatchesEip712Json() public view {
         FlashLayer.Batch memory b = makeBatch(7, keccak256("prev"), 100, 120);
-        b.lastDepositNonce = 9;
+        credit(b, 9);
         bytes32 root = keccak256("balances");
         string memory batchJson = string.concat(
             '{"index":7,"prevBatchHash":"',
@@ -169,7 +169,9 @@ contract FlashLayerLifecycleDeployTest is LifecycleTestBase {
             vm.toString(b.txDataHash),
             '","messagesRoot":"',
             vm.toString(b.messagesRoot),
-            '","lastDepositNonce":9}'
+            '","lastDepositNonce":9,"depositsHash":"',
+            vm.toString(b.depositsHash),
+            '"}'
         );
         string memory json = string.concat(
             '{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},',
@@ -179,7 +181,8 @@ contract FlashLayerLifecycleDeployTest is LifecycleTestBase {
             '{"name":"firstBlock","type":"uint64"},{"name":"lastBlock","type":"uint64"},',
             '{"name":"lastBlockHash","type":"bytes32"},{"name":"stateRoot","type":"bytes32"},',
             '{"name":"txDataHash","type":"bytes32"},{"name":"messagesRoot","type":"bytes32"},',
-            '{"name":"lastDepositNonce","type":"uint64"}]},"primaryType":"FinalBatch",',
+            '{"name":"lastDepositNonce","type":"uint64"},{"name":"depositsHash","type":"bytes32"}]},',
+            '"primaryType":"FinalBatch",',
             '"domain":{"name":"FlashLayer","version":"1","chainId":',
             vm.toString(block.chainid),
             ',"verifyingContract":"',
@@ -255,20 +258,76 @@ contract FlashLayerCloseTest is LifecycleTestBase {
         layer.close();
     }
 
+    /// Changes announced before the close (a join) and while closing (a leave) are still applied,
+    /// one at a time once due, and the resulting set settles the layer.
     function test_BatchesAndSignerUpdatesContinueAfterClose() public {
+        (uint256[] memory newKey, address[] memory newAddr) = sortedKeys("next", 1);
+        vm.prank(newAddr[0]);
+        layer.requestJoin(keccak256("next consensus key"));
+        layer.approveJoin(newAddr[0]); // change 1, before the close
         vm.prank(alice);
         layer.deposit{value: 1 ether}(alice);
         layer.close();
         // the cluster executes what it committed: the deposit made before the close is credited
         FlashLayer.Batch memory b = nextBatch(5);
-        b.lastDepositNonce = 1;
+        credit(b, 1);
         submit(b);
         vm.assertEq(uint256(layer.lastBatchIndex()), 1, "batch accepted after close");
-        (uint256[] memory nextKeys, address[] memory nextAddrs) = sortedKeys("next", 4);
-        layer.updateSigners(nextAddrs, 3, sigsFirst(keys, 3, layer.signerSetUpdateDigest(1, nextAddrs, 3)));
-        keys = nextKeys;
+
+        // change 1 applied while closing: the old set adds the newcomer
+        vm.warp(block.timestamp + layer.membershipDelay());
+        (uint256[] memory ks5, address[] memory set5) = _plus(keys, addrs, newKey[0], newAddr[0]);
+        layer.updateSigners(set5, 4, 1, sigsFirst(keys, 3, layer.signerSetUpdateDigest(1, 1, 1, set5, 4)));
+        // change 2 announced while closing: the lowest original member leaves
+        layer.requestLeave(addrs[0]);
+        vm.warp(block.timestamp + layer.membershipDelay());
+        (uint256[] memory ks4, address[] memory set4) = _minus(ks5, set5, addrs[0]);
+        layer.updateSigners(set4, 3, 1, sigsFirst(ks5, 4, layer.signerSetUpdateDigest(2, 1, 2, set4, 3)));
+        vm.assertEq(layer.signers(), set4, "two changes applied after close");
+        vm.assertTrue(layer.isSigner(newAddr[0]), "newcomer in");
+        vm.assertFalse(layer.isSigner(addrs[0]), "leaver out");
+
+        keys = ks4;
         settleNext(1, keccak256("balances"));
         vm.assertTrue(layer.settled(), "settled by the new set");
+    }
+
+    /// `ks`/`as_` (sorted by address) with (`k`, `a`) inserted in order.
+    function _plus(uint256[] memory ks, address[] memory as_, uint256 k, address a)
+        internal
+        pure
+        returns (uint256[] memory ko, address[] memory ao)
+    {
+        ko = new uint256[](ks.length + 1);
+        ao = new address[](as_.length + 1);
+        uint256 j = 0;
+        bool placed = false;
+        for (uint256 i = 0; i < as_.length; ++i) {
+            if (!placed && a < as_[i]) {
+                (ko[j], ao[j]) = (k, a);
+                ++j;
+                placed = true;
+            }
+            (ko[j], ao[j]) = (ks[i], as_[i]);
+            ++j;
+        }
+        if (!placed) (ko[j], ao[j]) = (k, a);
+    }
+
+    /// `ks`/`as_` without address `a`.
+    function _minus(uint256[] memory ks, address[] memory as_, address a)
+        internal
+        pure
+        returns (uint256[] memory ko, address[] memory ao)
+    {
+        ko = new uint256[](ks.length - 1);
+        ao = new address[](as_.length - 1);
+        uint256 j = 0;
+        for (uint256 i = 0; i < as_.length; ++i) {
+            if (as_[i] == a) continue;
+            (ko[j], ao[j]) = (ks[i], as_[i]);
+            ++j;
+        }
     }
 
     function test_DeadlineStopsDeposits() public {
@@ -330,14 +389,14 @@ contract FlashLayerSettleTest is LifecycleTestBase {
 
     function test_Settle() public {
         FlashLayer.Batch memory b1 = nextBatch(4);
-        b1.lastDepositNonce = 1;
+        credit(b1, 1);
         submit(b1);
         vm.warp(5_000);
         vm.roll(77);
         layer.close();
 
         FlashLayer.Batch memory b = nextBatch(6);
-        b.lastDepositNonce = 2;
+        credit(b, 2);
         bytes[] memory sigs = finalSigs(layer, b, ROOT);
         vm.expectEmit(true, true, false, true, address(layer));
         emit FlashLayer.BatchAccepted(
@@ -417,10 +476,19 @@ contract FlashLayerSettleTest is LifecycleTestBase {
         layer.settle(b, ROOT, sigs);
 
         b = nextBatch(3);
-        b.lastDepositNonce = 3;
+        credit(b, 3);
         sigs = finalSigs(layer, b, ROOT);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.DepositNonceOutOfRange.selector, 3, 0, 2));
         layer.settle(b, ROOT, sigs);
+    }
+
+    /// A zero balances root would make every claim impossible.
+    function test_RevertWhen_SettleWithZeroBalancesRoot() public {
+        FlashLayer.Batch memory b = nextBatch(3);
+        bytes[] memory sigs = finalSigs(layer, b, bytes32(0));
+        vm.expectRevert(FlashLayer.ZeroBalancesRoot.selector);
+        layer.settle(b, bytes32(0), sigs);
+        vm.assertFalse(layer.settled(), "not settled");
     }
 
     function test_RevertWhen_SettledTwice() public {
@@ -447,13 +515,18 @@ contract FlashLayerSettleTest is LifecycleTestBase {
         vm.assertEq(uint256(layer.lastBatchIndex()), 1, "lastBatchIndex");
     }
 
+    /// Even a due change, signed after the final batch, is not applied once settled.
     function test_RevertWhen_UpdateSignersAfterSettle() public {
-        settleNext(0, ROOT);
-        (, address[] memory nextAddrs) = sortedKeys("next", 4);
-        bytes[] memory sigs = sigsFirst(keys, 3, layer.signerSetUpdateDigest(1, nextAddrs, 3));
+        layer.requestLeave(addrs[3]);
+        vm.warp(block.timestamp + layer.membershipDelay());
+        FlashLayer.Batch memory fb = settleNext(0, ROOT);
+        address[] memory three = new address[](3);
+        (three[0], three[1], three[2]) = (addrs[0], addrs[1], addrs[2]);
+        bytes[] memory sigs = sigsFirst(keys, 3, layer.signerSetUpdateDigest(1, fb.index, 1, three, 3));
         vm.expectRevert(FlashLayer.LayerSettled.selector);
-        layer.updateSigners(nextAddrs, 3, sigs);
+        layer.updateSigners(three, 3, fb.index, sigs);
         vm.assertEq(uint256(layer.epoch()), 0, "epoch");
+        vm.assertTrue(layer.isSigner(addrs[3]), "set unchanged");
     }
 
     /// Messages of earlier batches and of the final batch stay relayable once settled.
@@ -663,14 +736,31 @@ contract FlashLayerRefundTest is LifecycleTestBase {
         layer.deposit{value: 3 ether}(carol); // nonce 3: not credited
     }
 
+    /// Settles `layer` (crediting deposits up to `lastDepositNonce`) and waits out the final batch's
+    /// challenge window, from which refunds are possible.
+    function settleAndWait(uint64 lastDepositNonce, bytes32 root) internal {
+        settleNext(lastDepositNonce, root);
+        vm.warp(block.timestamp + WINDOW);
+    }
+
     function test_RefundUncreditedDeposits() public {
+        vm.warp(1_000_000);
         settleNext(1, keccak256("balances"));
-        // no challenge window: the deposits never reached L2
+        // like claims, refunds trust the final batch only after its challenge window
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.ClaimWindowOpen.selector, 1_000_000 + WINDOW));
+        layer.refundDeposit(2, bob, bob, 2 ether);
+        vm.warp(1_000_000 + WINDOW - 1);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.ClaimWindowOpen.selector, 1_000_000 + WINDOW));
+        layer.refundDeposit(2, bob, bob, 2 ether);
+        vm.warp(1_000_000 + WINDOW);
+        vm.assertFalse(layer.refunded(2), "not refunded yet");
         vm.expectEmit(true, false, false, true, address(layer));
         emit FlashLayer.DepositRefunded(2, bob, 2 ether);
         vm.prank(relayer);
         layer.refundDeposit(2, bob, bob, 2 ether);
         vm.assertEq(bob.balance, 10 ether, "bob got his 2 back");
+        vm.assertTrue(layer.refunded(2), "refunded(2)");
+        vm.assertFalse(layer.refunded(3), "refunded(3) not yet");
 
         vm.expectEmit(true, false, false, true, address(layer));
         emit FlashLayer.DepositRefunded(3, alice, 3 ether);
@@ -683,7 +773,7 @@ contract FlashLayerRefundTest is LifecycleTestBase {
     }
 
     function test_AllRefundableWhenNoneCredited() public {
-        settleNext(0, keccak256("balances"));
+        settleAndWait(0, keccak256("balances"));
         layer.refundDeposit(1, alice, bob, 1 ether);
         layer.refundDeposit(2, bob, bob, 2 ether);
         layer.refundDeposit(3, alice, carol, 3 ether);
@@ -693,7 +783,7 @@ contract FlashLayerRefundTest is LifecycleTestBase {
     }
 
     function test_RevertWhen_RefundCreditedDeposit() public {
-        settleNext(1, keccak256("balances"));
+        settleAndWait(1, keccak256("balances"));
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotRefundable.selector, 1));
         layer.refundDeposit(1, alice, bob, 1 ether);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotRefundable.selector, 0));
@@ -702,16 +792,16 @@ contract FlashLayerRefundTest is LifecycleTestBase {
 
     function test_RevertWhen_RefundCreditedByEarlierBatch() public {
         FlashLayer.Batch memory b = nextBatch(2);
-        b.lastDepositNonce = 2;
+        credit(b, 2);
         submit(b);
-        settleNext(2, keccak256("balances"));
+        settleAndWait(2, keccak256("balances"));
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotRefundable.selector, 2));
         layer.refundDeposit(2, bob, bob, 2 ether);
         layer.refundDeposit(3, alice, carol, 3 ether);
     }
 
     function test_RevertWhen_RefundFieldsMismatch() public {
-        settleNext(1, keccak256("balances"));
+        settleAndWait(1, keccak256("balances"));
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotRefundable.selector, 2));
         layer.refundDeposit(2, alice, bob, 2 ether); // wrong from
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotRefundable.selector, 2));
@@ -726,7 +816,7 @@ contract FlashLayerRefundTest is LifecycleTestBase {
     }
 
     function test_RevertWhen_RefundedTwice() public {
-        settleNext(1, keccak256("balances"));
+        settleAndWait(1, keccak256("balances"));
         layer.refundDeposit(2, bob, bob, 2 ether);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotRefundable.selector, 2));
         layer.refundDeposit(2, bob, bob, 2 ether);
@@ -742,7 +832,7 @@ contract FlashLayerRefundTest is LifecycleTestBase {
     function test_RevertWhen_SenderRejectsEthThenRefundLater() public {
         Payee payee = new Payee();
         payee.depositTo{value: 0.5 ether}(layer, carol); // nonce 4
-        settleNext(1, keccak256("balances"));
+        settleAndWait(1, keccak256("balances"));
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.PaymentFailed.selector, address(payee), 0.5 ether));
         layer.refundDeposit(4, address(payee), carol, 0.5 ether);
         payee.setAccepting(true);
@@ -774,7 +864,7 @@ contract FlashLayerAccountingTest is LifecycleTestBase {
         Message[] memory ms = new Message[](1);
         ms[0] = Message({nonce: 1, sender: alice, target: alice, value: 0.5 ether, data: ""});
         FlashLayer.Batch memory b1 = nextBatch(10);
-        b1.lastDepositNonce = 2;
+        credit(b1, 2);
         b1.messagesRoot = MessageTree.root(leavesOf(ms));
         submit(b1);
 
@@ -792,13 +882,13 @@ contract FlashLayerAccountingTest is LifecycleTestBase {
         bs[3] = Balance(carol, 2 ether);
         bytes32[] memory ls = balanceLeaves(bs);
         FlashLayer.Batch memory fb = nextBatch(5);
-        fb.lastDepositNonce = 2;
+        credit(fb, 2);
         settleOn(layer, fb, MessageTree.root(ls));
 
+        vm.warp(block.timestamp + WINDOW);
         layer.refundDeposit(3, dave, dave, 1 ether);
         vm.assertEq(address(layer).balance, 9 ether, "after the refund");
 
-        vm.warp(block.timestamp + WINDOW);
         relay(b1.index, ms[0], MessageTree.proof(leavesOf(ms), 0));
         vm.assertEq(address(layer).balance, 8.5 ether, "after the withdrawal");
         for (uint256 i = 0; i < bs.length; ++i) {

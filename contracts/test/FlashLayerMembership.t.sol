@@ -60,9 +60,26 @@ abstract contract MembershipTestBase is LayerTestBase {
 
     /// Installs `set` on `l` through `updateSigners`, signed by the current set's quorum (the way the
     /// cluster applies a membership change).
+    /// Waits until the next change is due, as the cluster does.
     function install(FlashLayer l, address[] memory set) internal {
+        uint64 nonce = l.appliedMembershipNonce() + 1;
+        uint64 due = l.membershipChange(nonce).effectiveAt;
+        // forge-lint: disable-next-line(block-timestamp)
+        if (block.timestamp < due) vm.warp(due);
         uint256 th = minThreshold(set.length);
-        l.updateSigners(set, th, quorumSigs(l, l.signerSetUpdateDigest(l.epoch() + 1, set, th)));
+        uint64 after_ = l.lastBatchIndex();
+        bytes[] memory sigs = quorumSigs(l, l.signerSetUpdateDigest(l.epoch() + 1, after_, nonce, set, th));
+        l.updateSigners(set, th, after_, sigs);
+    }
+
+    /// The consensus key the fixture gave initial member `a` at deployment.
+    function initialKey(address a) internal pure returns (bytes32) {
+        return keccak256(abi.encode("consensus key", a));
+    }
+
+    /// When a change announced now becomes applicable.
+    function dueFromNow() internal view returns (uint64) {
+        return uint64(block.timestamp) + WINDOW;
     }
 
     /// `set` with `a` inserted in ascending order.
@@ -120,8 +137,10 @@ abstract contract MembershipTestBase is LayerTestBase {
 contract FlashLayerJoinTest is MembershipTestBase {
     function test_InitialMembershipState() public view {
         vm.assertEq(uint256(layer.membershipNonce()), 0, "membershipNonce");
+        vm.assertEq(uint256(layer.appliedMembershipNonce()), 0, "appliedMembershipNonce");
         for (uint256 i = 0; i < addrs.length; ++i) {
-            vm.assertEq(layer.consensusKeyOf(addrs[i]), bytes32(0), "initial members have no recorded key");
+            vm.assertEq(layer.consensusKeyOf(addrs[i]), initialKey(addrs[i]), "initial members' keys recorded");
+            vm.assertEq(layer.operatorOfKey(initialKey(addrs[i])), addrs[i], "and owned by them");
             vm.assertFalse(layer.leaving(addrs[i]), "leaving");
             vm.assertFalse(layer.joining(addrs[i]), "joining");
         }
@@ -182,7 +201,7 @@ contract FlashLayerJoinTest is MembershipTestBase {
 
     function test_RevertWhen_RequestJoinAfterDeadline() public {
         uint64 deadline = uint64(block.timestamp + 1 days);
-        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, deadline, 0);
+        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, deadline, 0, ckeys(addrs));
         vm.warp(deadline - 1);
         requestJoinAs(l, ops[0], CK_A); // still open
         vm.warp(deadline);
@@ -271,9 +290,14 @@ contract FlashLayerApproveJoinTest is MembershipTestBase {
         requestJoinAs(layer, ops[0], CK_A);
         vm.recordLogs();
         vm.expectEmit(true, true, false, true, address(layer));
-        emit FlashLayer.MembershipChanged(1, ops[0], CK_A, true);
+        emit FlashLayer.MembershipChanged(1, ops[0], CK_A, true, dueFromNow());
         layer.approveJoin(ops[0]);
         vm.assertEq(logsFrom(address(layer)), 1, "only MembershipChanged (no SignerSetUpdated)");
+        FlashLayer.Change memory c = layer.membershipChange(1);
+        vm.assertEq(c.operator, ops[0], "queued operator");
+        vm.assertTrue(c.joining, "queued as a join");
+        vm.assertEq(uint256(c.effectiveAt), block.timestamp + layer.membershipDelay(), "due after the delay");
+        vm.assertEq(layer.operatorOfKey(CK_A), ops[0], "key now owned by the operator");
 
         vm.assertEq(uint256(layer.membershipNonce()), 1, "membershipNonce");
         vm.assertEq(layer.pendingJoin(ops[0]), bytes32(0), "request cleared");
@@ -290,20 +314,28 @@ contract FlashLayerApproveJoinTest is MembershipTestBase {
         requestJoinAs(layer, ops[0], CK_A);
         requestJoinAs(layer, ops[1], CK_B);
         requestJoinAs(layer, ops[2], CK_C);
-        // approved in any order; nonces follow the approvals
+        // approved in any order; nonces follow the approvals. A set of 4-6 lets one change wait at
+        // a time, so each is applied before the next is announced.
+        address[] memory set = addrs;
         vm.expectEmit(true, true, false, true, address(layer));
-        emit FlashLayer.MembershipChanged(1, ops[1], CK_B, true);
+        emit FlashLayer.MembershipChanged(1, ops[1], CK_B, true, dueFromNow());
         layer.approveJoin(ops[1]);
-        vm.expectEmit(true, true, false, true, address(layer));
-        emit FlashLayer.MembershipChanged(2, ops[0], CK_A, true);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.TooManyPendingChanges.selector, 1, 1));
         layer.approveJoin(ops[0]);
+        install(layer, set = plus(set, ops[1]));
         vm.expectEmit(true, true, false, true, address(layer));
-        emit FlashLayer.MembershipChanged(3, addrs[3], bytes32(0), false);
+        emit FlashLayer.MembershipChanged(2, ops[0], CK_A, true, dueFromNow());
+        layer.approveJoin(ops[0]);
+        install(layer, set = plus(set, ops[0]));
+        vm.expectEmit(true, true, false, true, address(layer));
+        emit FlashLayer.MembershipChanged(3, addrs[3], initialKey(addrs[3]), false, dueFromNow());
         layer.requestLeave(addrs[3]);
+        install(layer, set = minus(set, addrs[3]));
         vm.expectEmit(true, true, false, true, address(layer));
-        emit FlashLayer.MembershipChanged(4, ops[2], CK_C, true);
+        emit FlashLayer.MembershipChanged(4, ops[2], CK_C, true, dueFromNow());
         layer.approveJoin(ops[2]);
         vm.assertEq(uint256(layer.membershipNonce()), 4, "membershipNonce");
+        vm.assertEq(uint256(layer.appliedMembershipNonce()), 3, "three applied");
     }
 
     function test_RevertWhen_ApproveJoinNotOwner() public {
@@ -326,7 +358,7 @@ contract FlashLayerApproveJoinTest is MembershipTestBase {
     function test_ApproveJoin_OwnerOfAnotherDeployment() public {
         address creator = makeAddr("creator");
         vm.prank(creator);
-        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0);
+        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs));
         requestJoinAs(l, ops[0], CK_A);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotOwner.selector, address(this)));
         l.approveJoin(ops[0]);
@@ -358,7 +390,7 @@ contract FlashLayerApproveJoinTest is MembershipTestBase {
 
     function test_RevertWhen_ApproveJoinAfterDeadline() public {
         uint64 deadline = uint64(block.timestamp + 1 days);
-        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, deadline, 0);
+        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, deadline, 0, ckeys(addrs));
         requestJoinAs(l, ops[0], CK_A);
         vm.warp(deadline);
         vm.expectRevert(FlashLayer.LayerClosing.selector);
@@ -372,15 +404,22 @@ contract FlashLayerApproveJoinTest is MembershipTestBase {
         layer.approveJoin(ops[0]);
     }
 
-    /// `updateSigners` takes any set its quorum signs, so an operator can become a member while its
-    /// request is still pending; the request can then not be approved any more (but withdrawn).
-    function test_RevertWhen_ApproveJoinOfMember() public {
+    /// A pending request does not let the cluster add the operator: without the owner's approval
+    /// there is no change to apply, so no update can make it a member.
+    function test_RevertWhen_UpdateAddsRequestedButUnapprovedOperator() public {
         requestJoinAs(layer, ops[0], CK_A);
-        install(layer, plus(addrs, ops[0]));
-        vm.expectRevert(abi.encodeWithSelector(FlashLayer.AlreadyMember.selector, ops[0]));
-        layer.approveJoin(ops[0]);
-        vm.prank(ops[0]);
-        layer.cancelJoin();
+        address[] memory next = plus(addrs, ops[0]);
+        bytes[] memory sigs = sigsFirst(keys, 4, layer.signerSetUpdateDigest(1, 0, 1, next, 4));
+        vm.expectRevert(FlashLayer.NoPendingChange.selector);
+        layer.updateSigners(next, 4, 0, sigs);
+        vm.assertFalse(layer.isSigner(ops[0]), "not a member");
+        // another operator's approved join does not let it in either
+        joinApproved(ops[1], CK_B);
+        vm.warp(block.timestamp + WINDOW);
+        sigs = sigsFirst(keys, 4, layer.signerSetUpdateDigest(1, 0, 1, next, 4));
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.SetDoesNotApplyChange.selector, 1));
+        layer.updateSigners(next, 4, 0, sigs);
+        vm.assertEq(layer.pendingJoin(ops[0]), CK_A, "still just a request");
     }
 
     function test_CheckOrder_ApproveJoin() public {
@@ -396,8 +435,9 @@ contract FlashLayerApproveJoinTest is MembershipTestBase {
     /// -> it is a signer and co-signs batches.
     function test_JoinAppliedByUpdateSigners() public {
         joinApproved(ops[0], CK_A);
+        vm.warp(block.timestamp + layer.membershipDelay());
         address[] memory next = plus(addrs, ops[0]);
-        bytes32 digest = layer.signerSetUpdateDigest(1, next, 4);
+        bytes32 digest = layer.signerSetUpdateDigest(1, 0, 1, next, 4);
         // the newcomer cannot sign its own admission: only the outgoing set counts
         address[] memory mixed = plus(firstSigners(2), ops[0]);
         bytes[] memory mixedSigs = new bytes[](3);
@@ -407,10 +447,10 @@ contract FlashLayerApproveJoinTest is MembershipTestBase {
             if (mixed[i] == ops[0]) pos = i;
         }
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotASigner.selector, pos, ops[0]));
-        layer.updateSigners(next, 4, mixedSigs);
+        layer.updateSigners(next, 4, 0, mixedSigs);
         vm.expectEmit(true, false, false, true, address(layer));
         emit FlashLayer.SignerSetUpdated(1, next, 4);
-        layer.updateSigners(next, 4, sigsFirst(keys, 3, digest)); // signed by the OLD set
+        layer.updateSigners(next, 4, 0, sigsFirst(keys, 3, digest)); // signed by the OLD set
 
         vm.assertTrue(layer.isSigner(ops[0]), "joined");
         vm.assertFalse(layer.joining(ops[0]), "join applied");
@@ -418,6 +458,7 @@ contract FlashLayerApproveJoinTest is MembershipTestBase {
         vm.assertEq(layer.signers(), next, "signers");
         vm.assertEq(uint256(layer.epoch()), 1, "epoch");
         vm.assertEq(uint256(layer.membershipNonce()), 1, "updateSigners announces no change");
+        vm.assertEq(uint256(layer.appliedMembershipNonce()), 1, "it applies one");
 
         // the new member signs batches with the rest
         FlashLayer.Batch memory b = nextBatch(3);
@@ -429,17 +470,26 @@ contract FlashLayerApproveJoinTest is MembershipTestBase {
         requestJoinAs(layer, ops[0], CK_B);
     }
 
-    /// An update that leaves an approved operator out (e.g. another change applied first) keeps its
-    /// join pending; the next one that includes it applies it.
+    /// An update that leaves an approved operator out (an earlier change applied first) keeps its
+    /// join pending; the next one, which includes it, applies it. Changes apply in nonce order.
     function test_JoinStaysPendingUntilApplied() public {
+        (keys, addrs) = sortedKeys("seven", 7); // 7 members: two changes may wait at once
+        layer = new FlashLayer(addrs, 5, GENESIS, WINDOW, 0, 0, ckeys(addrs));
         joinApproved(ops[0], CK_A);
         joinApproved(ops[1], CK_B);
-        install(layer, plus(addrs, ops[1]));
-        vm.assertTrue(layer.joining(ops[0]), "ops[0] still joining");
-        vm.assertFalse(layer.joining(ops[1]), "ops[1] applied");
-        vm.assertFalse(layer.isSigner(ops[0]), "ops[0] not yet");
-        install(layer, plus(plus(addrs, ops[1]), ops[0]));
+        vm.warp(block.timestamp + WINDOW);
+        // not out of order: change 1 (ops[0]) comes first
+        address[] memory wrong = plus(addrs, ops[1]);
+        uint256 th = minThreshold(8);
+        bytes[] memory sigs = quorumSigs(layer, layer.signerSetUpdateDigest(1, 0, 1, wrong, th));
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.SetDoesNotApplyChange.selector, 1));
+        layer.updateSigners(wrong, th, 0, sigs);
+        install(layer, plus(addrs, ops[0]));
+        vm.assertTrue(layer.joining(ops[1]), "ops[1] still joining");
         vm.assertFalse(layer.joining(ops[0]), "ops[0] applied");
+        vm.assertFalse(layer.isSigner(ops[1]), "ops[1] not yet");
+        install(layer, plus(plus(addrs, ops[0]), ops[1]));
+        vm.assertFalse(layer.joining(ops[1]), "ops[1] applied");
         vm.assertTrue(layer.isSigner(ops[0]), "ops[0] signer");
         vm.assertTrue(layer.isSigner(ops[1]), "ops[1] signer");
     }
@@ -451,7 +501,7 @@ contract FlashLayerLeaveTest is MembershipTestBase {
     function test_RequestLeaveByOperator() public {
         vm.recordLogs();
         vm.expectEmit(true, true, false, true, address(layer));
-        emit FlashLayer.MembershipChanged(1, addrs[1], bytes32(0), false); // initial member: no key here
+        emit FlashLayer.MembershipChanged(1, addrs[1], initialKey(addrs[1]), false, dueFromNow()); // its initial key
         vm.prank(addrs[1]);
         layer.requestLeave(addrs[1]);
         vm.assertEq(logsFrom(address(layer)), 1, "only MembershipChanged");
@@ -469,7 +519,7 @@ contract FlashLayerLeaveTest is MembershipTestBase {
 
     function test_RequestLeaveByOwner() public {
         vm.expectEmit(true, true, false, true, address(layer));
-        emit FlashLayer.MembershipChanged(1, addrs[2], bytes32(0), false);
+        emit FlashLayer.MembershipChanged(1, addrs[2], initialKey(addrs[2]), false, dueFromNow());
         layer.requestLeave(addrs[2]);
         vm.assertTrue(layer.leaving(addrs[2]), "leaving");
     }
@@ -478,7 +528,7 @@ contract FlashLayerLeaveTest is MembershipTestBase {
         joinApproved(ops[0], CK_A);
         install(layer, plus(addrs, ops[0]));
         vm.expectEmit(true, true, false, true, address(layer));
-        emit FlashLayer.MembershipChanged(2, ops[0], CK_A, false);
+        emit FlashLayer.MembershipChanged(2, ops[0], CK_A, false, dueFromNow());
         vm.prank(ops[0]);
         layer.requestLeave(ops[0]);
     }
@@ -536,7 +586,7 @@ contract FlashLayerLeaveTest is MembershipTestBase {
 
     function test_RevertWhen_LeaveOfOnlySigner() public {
         address[] memory one = firstSigners(1);
-        FlashLayer l = new FlashLayer(one, 1, GENESIS, WINDOW, 0, 0);
+        FlashLayer l = new FlashLayer(one, 1, GENESIS, WINDOW, 0, 0, ckeys(one));
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.WouldEmptySignerSet.selector, one[0]));
         l.requestLeave(one[0]);
         vm.prank(one[0]);
@@ -546,12 +596,26 @@ contract FlashLayerLeaveTest is MembershipTestBase {
 
     /// Leaves announced but not applied count: the last remaining member cannot leave.
     function test_RevertWhen_LeavesWouldEmptySet() public {
+        address[] memory two = firstSigners(2);
+        FlashLayer l = new FlashLayer(two, 2, GENESIS, WINDOW, 0, 0, ckeys(two));
+        l.requestLeave(two[0]);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.WouldEmptySignerSet.selector, two[1]));
+        l.requestLeave(two[1]);
+        vm.assertEq(uint256(l.membershipNonce()), 1, "one leave");
+    }
+
+    /// On a larger set, leaves are bounded by the pending-change limit long before the set empties.
+    function test_RevertWhen_LeavesExceedPendingChanges() public {
         layer.requestLeave(addrs[0]);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.TooManyPendingChanges.selector, 1, 1));
         layer.requestLeave(addrs[1]);
-        layer.requestLeave(addrs[2]);
-        vm.expectRevert(abi.encodeWithSelector(FlashLayer.WouldEmptySignerSet.selector, addrs[3]));
-        layer.requestLeave(addrs[3]);
-        vm.assertEq(uint256(layer.membershipNonce()), 3, "three leaves");
+        vm.prank(addrs[1]); // the operator itself waits too
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.TooManyPendingChanges.selector, 1, 1));
+        layer.requestLeave(addrs[1]);
+        vm.assertFalse(layer.leaving(addrs[1]), "not leaving");
+        install(layer, minus(addrs, addrs[0]));
+        layer.requestLeave(addrs[1]); // fine once the first is applied
+        vm.assertEq(uint256(layer.membershipNonce()), 2, "two leaves");
     }
 
     function test_CheckOrder_RequestLeave() public {
@@ -559,7 +623,7 @@ contract FlashLayerLeaveTest is MembershipTestBase {
         vm.prank(stranger);
         vm.expectRevert(FlashLayer.LayerSettled.selector);
         layer.requestLeave(stranger);
-        FlashLayer l = new FlashLayer(firstSigners(1), 1, GENESIS, WINDOW, 0, 0);
+        FlashLayer l = new FlashLayer(firstSigners(1), 1, GENESIS, WINDOW, 0, 0, ckeys(firstSigners(1)));
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotOperatorOrOwner.selector, stranger));
         l.requestLeave(addrs[0]);
@@ -573,8 +637,9 @@ contract FlashLayerLeaveTest is MembershipTestBase {
         vm.prank(addrs[0]);
         layer.requestLeave(addrs[0]);
         address[] memory next = minus(addrs, addrs[0]);
+        vm.warp(block.timestamp + layer.membershipDelay());
         // the leaving member may still sign its own removal
-        layer.updateSigners(next, 3, sigsFirst(keys, 3, layer.signerSetUpdateDigest(1, next, 3)));
+        layer.updateSigners(next, 3, 0, sigsFirst(keys, 3, layer.signerSetUpdateDigest(1, 0, 1, next, 3)));
 
         vm.assertFalse(layer.isSigner(addrs[0]), "removed");
         vm.assertFalse(layer.leaving(addrs[0]), "leave applied");
@@ -582,39 +647,41 @@ contract FlashLayerLeaveTest is MembershipTestBase {
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotMember.selector, addrs[0]));
         layer.requestLeave(addrs[0]);
 
-        // its leave no longer counts: the 3 remaining members may announce 2 leaves, not 3
+        // its leave no longer counts: of the 3 remaining members 2 may leave, not 3 (one at a time)
         layer.requestLeave(next[0]);
-        layer.requestLeave(next[1]);
+        install(layer, minus(next, next[0]));
+        layer.requestLeave(next[1]); // would be refused if the two applied leaves still counted
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.WouldEmptySignerSet.selector, next[2]));
         layer.requestLeave(next[2]);
     }
 
-    /// An update that keeps a leaving member (another change applied first) keeps its leave pending.
+    /// An update that keeps a leaving member (an earlier change applied first) keeps its leave
+    /// pending.
     function test_LeaveStaysPendingUntilApplied() public {
-        address[] memory two = firstSigners(2);
-        FlashLayer l = new FlashLayer(two, 2, GENESIS, WINDOW, 0, 0);
-        l.requestLeave(two[0]);
-        requestJoinAs(l, ops[0], CK_A);
-        l.approveJoin(ops[0]);
-        // the join is applied first: {two[0], two[1], ops[0]}, threshold 3
-        address[] memory three = plus(two, ops[0]);
-        install(l, three);
-        vm.assertTrue(l.leaving(two[0]), "leave still pending");
-        vm.expectRevert(abi.encodeWithSelector(FlashLayer.AlreadyLeaving.selector, two[0]));
-        l.requestLeave(two[0]);
-        // 3 members, 1 pending leave: one more leave is fine, a third is not
-        l.requestLeave(two[1]);
-        vm.expectRevert(abi.encodeWithSelector(FlashLayer.WouldEmptySignerSet.selector, ops[0]));
-        l.requestLeave(ops[0]);
-        // both leaves applied at once
-        address[] memory last = new address[](1);
-        last[0] = ops[0];
-        install(l, last);
-        vm.assertFalse(l.leaving(two[0]), "applied");
-        vm.assertFalse(l.leaving(two[1]), "applied");
-        vm.assertTrue(l.isSigner(ops[0]), "the newcomer remains");
-        vm.expectRevert(abi.encodeWithSelector(FlashLayer.WouldEmptySignerSet.selector, ops[0]));
-        l.requestLeave(ops[0]);
+        (keys, addrs) = sortedKeys("seven", 7); // 7 members: two changes may wait at once
+        layer = new FlashLayer(addrs, 5, GENESIS, WINDOW, 0, 0, ckeys(addrs));
+        joinApproved(ops[0], CK_A); // change 1
+        layer.requestLeave(addrs[0]); // change 2
+        // the join is applied first: 8 members, threshold 6
+        address[] memory eight = plus(addrs, ops[0]);
+        install(layer, eight);
+        vm.assertTrue(layer.leaving(addrs[0]), "leave still pending");
+        vm.assertTrue(layer.isSigner(addrs[0]), "still a signer");
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.AlreadyLeaving.selector, addrs[0]));
+        layer.requestLeave(addrs[0]);
+        // 8 members allow 2 waiting changes: one more leave is fine, a third change is not
+        layer.requestLeave(addrs[1]); // change 3
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.TooManyPendingChanges.selector, 2, 2));
+        layer.requestLeave(ops[0]);
+        // the leaves applied one by one
+        address[] memory seven = minus(eight, addrs[0]);
+        install(layer, seven);
+        vm.assertFalse(layer.leaving(addrs[0]), "applied");
+        vm.assertTrue(layer.leaving(addrs[1]), "the other still pending");
+        install(layer, minus(seven, addrs[1]));
+        vm.assertFalse(layer.leaving(addrs[1]), "applied");
+        vm.assertTrue(layer.isSigner(ops[0]), "the newcomer remains");
+        vm.assertEq(uint256(layer.appliedMembershipNonce()), 3, "all three applied");
     }
 
     /// A member that left and is admitted again starts with a clean slate (no stale leave).
@@ -625,7 +692,7 @@ contract FlashLayerLeaveTest is MembershipTestBase {
 
         requestJoinAs(layer, addrs[0], CK_B);
         vm.expectEmit(true, true, false, true, address(layer));
-        emit FlashLayer.MembershipChanged(2, addrs[0], CK_B, true);
+        emit FlashLayer.MembershipChanged(2, addrs[0], CK_B, true, dueFromNow());
         layer.approveJoin(addrs[0]);
         install(layer, addrs);
 
@@ -634,20 +701,24 @@ contract FlashLayerLeaveTest is MembershipTestBase {
         vm.assertFalse(layer.joining(addrs[0]), "join applied");
         vm.assertEq(layer.consensusKeyOf(addrs[0]), CK_B, "new key");
         vm.expectEmit(true, true, false, true, address(layer));
-        emit FlashLayer.MembershipChanged(3, addrs[0], CK_B, false);
+        emit FlashLayer.MembershipChanged(3, addrs[0], CK_B, false, dueFromNow());
         vm.prank(addrs[0]);
         layer.requestLeave(addrs[0]);
     }
 
-    /// A leave and an update removing the member without an announced leave (the cluster may drop a
-    /// member on its own) leave no trace either.
-    function test_RemovedWithoutLeaveThenRejoins() public {
-        install(layer, minus(addrs, addrs[3]));
-        vm.assertFalse(layer.leaving(addrs[3]), "never announced");
-        joinApproved(addrs[3], CK_C);
-        vm.assertTrue(layer.joining(addrs[3]), "joining");
-        install(layer, addrs);
-        vm.assertTrue(layer.isSigner(addrs[3]), "back");
-        vm.assertFalse(layer.joining(addrs[3]), "applied");
+    /// The cluster cannot drop a member on its own: a removal needs an announced leave of that
+    /// member (another member's leave does not do).
+    function test_RevertWhen_RemovedWithoutLeave() public {
+        address[] memory without3 = minus(addrs, addrs[3]);
+        bytes[] memory sigs = sigsFirst(keys, 3, layer.signerSetUpdateDigest(1, 0, 1, without3, 3));
+        vm.expectRevert(FlashLayer.NoPendingChange.selector);
+        layer.updateSigners(without3, 3, 0, sigs);
+        layer.requestLeave(addrs[2]);
+        vm.warp(block.timestamp + WINDOW);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.SetDoesNotApplyChange.selector, 1));
+        layer.updateSigners(without3, 3, 0, sigs);
+        vm.assertTrue(layer.isSigner(addrs[3]), "still a member");
+        install(layer, minus(addrs, addrs[2]));
+        vm.assertFalse(layer.isSigner(addrs[2]), "the announced leave applies");
     }
 }

@@ -178,8 +178,16 @@ contract FlashMintTest is LayerTestBase {
         l1Collection.mintTo(alice, 1);
     }
 
-    function test_RevertWhen_FlashLayerCallsOutsideARelay() public {
+    function test_RevertWhen_ForwarderCallsOutsideARelay() public {
+        address forwarder = address(layer.forwarder());
         vm.expectRevert(abi.encodeWithSelector(L1MintCollection.NotL2Minter.selector, address(0)));
+        vm.prank(forwarder);
+        l1Collection.mintTo(alice, 1);
+    }
+
+    /// Relayed calls come from the forwarder: the FlashLayer address itself is not trusted.
+    function test_RevertWhen_CalledByTheLayerItself() public {
+        vm.expectRevert(abi.encodeWithSelector(L1MintCollection.NotFlashLayer.selector, address(layer)));
         vm.prank(address(layer));
         l1Collection.mintTo(alice, 1);
     }
@@ -204,7 +212,7 @@ contract FlashMintTest is LayerTestBase {
     /// Another layer's FlashLayer relaying a message "from" the same L2 address is refused: the
     /// collection trusts one layer only.
     function test_RevertWhen_RelayedByAnotherLayer() public {
-        FlashLayer otherLayer = new FlashLayer(addrs, 3, keccak256("other genesis"), WINDOW, 0, 0);
+        FlashLayer otherLayer = new FlashLayer(addrs, 3, keccak256("other genesis"), WINDOW, 0, 0, ckeys(addrs));
         Message[] memory ms = new Message[](1);
         ms[0] = Message({
             nonce: 1,
@@ -217,7 +225,9 @@ contract FlashMintTest is LayerTestBase {
         b.messagesRoot = MessageTree.root(leavesOf(ms));
         otherLayer.submitBatch(b, sigsFirst(keys, 3, otherLayer.batchDigest(b)));
         vm.warp(block.timestamp + WINDOW);
-        vm.expectRevert(abi.encodeWithSelector(L1MintCollection.NotFlashLayer.selector, address(otherLayer)));
+        vm.expectRevert(
+            abi.encodeWithSelector(L1MintCollection.NotFlashLayer.selector, address(otherLayer.forwarder()))
+        );
         otherLayer.relayMessage(b.index, 1, ms[0].sender, ms[0].target, 0, ms[0].data, new bytes32[](0));
     }
 }

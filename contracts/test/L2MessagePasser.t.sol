@@ -142,7 +142,7 @@ contract EndToEndMessagingTest is LayerTestBase {
 
         // L1: signed batch with that messages root, then the challenge window, then relays
         FlashLayer.Batch memory b = nextBatch(7);
-        b.lastDepositNonce = 1;
+        credit(b, 1);
         b.messagesRoot = MessageTree.root(leaves);
         submit(b);
         vm.warp(block.timestamp + WINDOW);

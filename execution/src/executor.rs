@@ -269,6 +269,7 @@ impl BlockExecutor {
         let mut settlement = BlockSettlement {
             l1_origin: payload.l1_origin,
             last_deposit_nonce: self.head_settlement.last_deposit_nonce,
+            deposits_hash: self.head_settlement.deposits_hash,
             deposits: Vec::new(),
             messages: Vec::new(),
             ended_at,
@@ -288,6 +289,7 @@ impl BlockExecutor {
             }
             credit(evm.db_mut(), deposit.to, deposit.amount)?;
             settlement.last_deposit_nonce = deposit.nonce;
+            settlement.deposits_hash = crate::messages::next_deposits_hash(settlement.deposits_hash, deposit);
             settlement.deposits.push(deposit.clone());
         }
         let mut transactions = Vec::with_capacity(decoded.len());

@@ -70,6 +70,10 @@ pub struct BlockSettlement {
     pub l1_origin: L1Origin,
     /// Highest deposit nonce credited up to and including this block.
     pub last_deposit_nonce: u64,
+    /// The running hash of every deposit credited up to and including this block
+    /// ([`next_deposits_hash`]): the L1 contract's `depositsHash(last_deposit_nonce)` when L2
+    /// credited exactly what was deposited, which each batch must show.
+    pub deposits_hash: B256,
     /// Deposits credited in this block.
     pub deposits: Vec<Deposit>,
     /// Messages sent in this block, in order.
@@ -92,4 +96,11 @@ impl BlockSettlement {
     pub fn decode(mut bytes: &[u8]) -> Result<Self, alloy::rlp::Error> {
         <Self as alloy::rlp::Decodable>::decode(&mut bytes)
     }
+}
+
+/// The running deposits hash after `deposit`: `keccak256(abi.encode(prev, from, to, amount))`,
+/// as `FlashLayer.deposit` computes it on L1 (zero before the first deposit).
+pub fn next_deposits_hash(prev: B256, deposit: &Deposit) -> B256 {
+    use alloy::sol_types::SolValue;
+    alloy::primitives::keccak256((prev, deposit.from, deposit.to, deposit.amount).abi_encode())
 }

@@ -11,6 +11,7 @@ use crate::{
     rpc::{self, RpcConfig, RpcContext},
     settle,
 };
+use alloy::primitives::B256;
 use eyre::{Context, bail};
 use flashlayer_consensus::{
     AppConfig, ConsensusNetwork, FlashApp, FlashSchedule, Inbound, InboundLimits, LocalTransport, Replica,
@@ -133,6 +134,11 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
         ),
         (None, _) => None,
     };
+    if let Some(url) = &l1_rpc {
+        let genesis_hash =
+            db.block_hash(0)?.ok_or_else(|| eyre::eyre!("the database has no genesis block"))?;
+        check_contract_at_start(&layer, url, genesis_hash).await?;
+    }
     let watcher = match &l1_rpc {
         Some(url) => settle::start_watcher(&layer, url)?,
         None => None,
@@ -407,4 +413,48 @@ async fn approved_on_l1(
         .await
         .wrap_err_with(|| format!("asking the layer contract at {url} whether this operator may join"))?;
     Ok(key.0 == keys.consensus_public().to_bytes())
+}
+
+/// Refuses to start on a contract that does not back the layer description. An L1 that cannot
+/// be read yet (down, not synced) does not stop the node, which must keep the layer running
+/// through L1 trouble: the check is retried in the background, and a mismatch found then stops
+/// the process.
+async fn check_contract_at_start(
+    layer: &LayerDescription,
+    l1_rpc: &str,
+    genesis_hash: B256,
+) -> eyre::Result<()> {
+    use settle::ContractCheck;
+    match settle::check_contract(layer, l1_rpc, genesis_hash).await {
+        Ok(()) => {
+            tracing::info!("the L1 contract backs this layer description (genesis, supply, signers)");
+            Ok(())
+        }
+        Err(ContractCheck::Mismatch(what)) => {
+            bail!("the L1 contract does not match the layer description: {what}; refusing to run")
+        }
+        Err(ContractCheck::Unreachable(e)) => {
+            tracing::warn!(error = %e, "cannot check the L1 contract against the layer description yet; retrying in the background");
+            let (layer, url) = (layer.clone(), l1_rpc.to_string());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    match settle::check_contract(&layer, &url, genesis_hash).await {
+                        Ok(()) => {
+                            tracing::info!(
+                                "the L1 contract backs this layer description (genesis, supply, signers)"
+                            );
+                            return;
+                        }
+                        Err(ContractCheck::Mismatch(what)) => {
+                            tracing::error!(%what, "the L1 contract does not match the layer description; stopping");
+                            std::process::exit(1);
+                        }
+                        Err(ContractCheck::Unreachable(_)) => {}
+                    }
+                }
+            });
+            Ok(())
+        }
+    }
 }

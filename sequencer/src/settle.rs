@@ -74,6 +74,100 @@ impl L1View for NodeL1 {
     }
 }
 
+/// Why the layer's contract cannot be checked against the layer description, or what differs.
+#[derive(Debug)]
+pub enum ContractCheck {
+    /// The L1 could not be read (the check is worth retrying).
+    Unreachable(String),
+    /// The contract does not back this layer description: names the field.
+    Mismatch(String),
+}
+
+/// Checks that the contract in `layer.l1` backs this layer description: the genesis block hash
+/// (`genesis_hash`, this node's block 0), the ETH locked for the genesis balances, and the
+/// initial signer set (addresses, threshold, and each member's consensus key). An owner could
+/// otherwise hand operators a genesis or a set that the contract does not back, and the node
+/// would sign batches for a layer whose balances nobody can claim.
+pub async fn check_contract(
+    layer: &LayerDescription,
+    l1_rpc: &str,
+    genesis_hash: B256,
+) -> Result<(), ContractCheck> {
+    use alloy::{primitives::U256, rpc::types::Filter, sol_types::SolEvent};
+    use flashlayer_settlement::bindings::FlashLayer;
+    let Some(l1) = &layer.l1 else { return Ok(()) };
+    let unreachable = |e: &dyn std::fmt::Display| ContractCheck::Unreachable(e.to_string());
+    let url =
+        l1_rpc.parse().map_err(|e| ContractCheck::Unreachable(format!("L1 RPC URL {l1_rpc:?}: {e}")))?;
+    let provider = ProviderBuilder::new().connect_http(url);
+    let chain_id = provider.get_chain_id().await.map_err(|e| unreachable(&e))?;
+    if chain_id != l1.chain_id {
+        return Err(ContractCheck::Mismatch(format!(
+            "l1.chain_id: the layer settles on L1 chain {}, the L1 at {l1_rpc} is chain {chain_id}",
+            l1.chain_id
+        )));
+    }
+    let code = provider.get_code_at(l1.contract).await.map_err(|e| unreachable(&e))?;
+    if code.is_empty() {
+        return Err(ContractCheck::Mismatch(format!(
+            "l1.contract: no contract at {} on the L1",
+            l1.contract
+        )));
+    }
+    let contract = FlashLayer::new(l1.contract, provider.clone());
+    let supply: U256 = layer.chain.genesis.alloc.values().map(|a| a.balance).sum();
+    let locked = contract.genesisSupply().call().await.map_err(|e| unreachable(&e))?;
+    if locked != supply {
+        return Err(ContractCheck::Mismatch(format!(
+            "genesisSupply: the contract backs {locked} wei of genesis balances, this layer description allocates {supply} wei"
+        )));
+    }
+    let on_l1 = contract.genesisBlockHash().call().await.map_err(|e| unreachable(&e))?;
+    if on_l1 != genesis_hash {
+        return Err(ContractCheck::Mismatch(format!(
+            "genesisBlockHash: the contract anchors the layer at {on_l1}, this layer description's genesis block is {genesis_hash}"
+        )));
+    }
+    // The set the contract was created with: its epoch-0 SignerSetUpdated, in the deployment.
+    let filter = Filter::new()
+        .address(l1.contract)
+        .event_signature(FlashLayer::SignerSetUpdated::SIGNATURE_HASH)
+        .topic1(B256::ZERO)
+        .from_block(l1.deployed_at)
+        .to_block(l1.deployed_at);
+    let logs = provider.get_logs(&filter).await.map_err(|e| unreachable(&e))?;
+    let initial = logs
+        .iter()
+        .find_map(|log| FlashLayer::SignerSetUpdated::decode_log(&log.inner).ok())
+        .ok_or_else(|| {
+            ContractCheck::Mismatch(format!(
+                "l1.deployed_at: no initial signer set (SignerSetUpdated, epoch 0) in L1 block {}",
+                l1.deployed_at
+            ))
+        })?;
+    let mut members: Vec<_> = layer.sequencers.iter().map(|s| s.settlement_address).collect();
+    members.sort();
+    if initial.signers != members || initial.threshold != U256::from(l1.threshold) {
+        return Err(ContractCheck::Mismatch(format!(
+            "signers: the contract was created with {:?} (threshold {}), this layer description has {:?} (threshold {})",
+            initial.signers, initial.threshold, members, l1.threshold
+        )));
+    }
+    for sequencer in &layer.sequencers {
+        let key =
+            sequencer.verifying_key().map_err(|e| ContractCheck::Mismatch(format!("sequencers: {e}")))?;
+        let key = B256::from(key.to_bytes());
+        let owner = contract.operatorOfKey(key).call().await.map_err(|e| unreachable(&e))?;
+        if owner != sequencer.settlement_address {
+            return Err(ContractCheck::Mismatch(format!(
+                "consensus_key: the contract gives key {key} to {owner}, this layer description to {}",
+                sequencer.settlement_address
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Starts the L1 watcher of a layer that settles on L1 (it polls from now on, so that the
 /// first proposals already see deposits).
 pub fn start_watcher(layer: &LayerDescription, l1_rpc: &str) -> eyre::Result<Option<L1Watcher>> {

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// A settlement batch, the contract's `FlashLayer.Batch` (generated from its ABI, so it is the
 /// exact type `submitBatch` takes). Its EIP-712 type is
-/// `Batch(uint64 index,bytes32 prevBatchHash,uint64 firstBlock,uint64 lastBlock,bytes32 lastBlockHash,bytes32 stateRoot,bytes32 txDataHash,bytes32 messagesRoot,uint64 lastDepositNonce)`.
+/// `Batch(uint64 index,bytes32 prevBatchHash,uint64 firstBlock,uint64 lastBlock,bytes32 lastBlockHash,bytes32 stateRoot,bytes32 txDataHash,bytes32 messagesRoot,uint64 lastDepositNonce,bytes32 depositsHash)`.
 pub use crate::bindings::FlashLayer::Batch;
 
 /// The EIP-712 domain name of the FlashLayer contract.
@@ -24,11 +24,14 @@ pub const DOMAIN_NAME: &str = "FlashLayer";
 pub const DOMAIN_VERSION: &str = "1";
 
 alloy::sol! {
-    /// A signer-set change as the outgoing set signs it. `signers` is an `address[]`, which
-    /// EIP-712 hashes as keccak256 of the 32-byte padded addresses: the contract's
-    /// `keccak256(abi.encodePacked(signers))`.
+    /// A signer-set change as the outgoing set signs it: installed right after batch
+    /// `afterBatch` (the outgoing set's last), applying membership change `membershipNonce`.
+    /// `signers` is an `address[]`, which EIP-712 hashes as keccak256 of the 32-byte padded
+    /// addresses: the contract's `keccak256(abi.encodePacked(signers))`.
     struct SignerSetUpdate {
         uint64 epoch;
+        uint64 afterBatch;
+        uint64 membershipNonce;
         address[] signers;
         uint256 threshold;
     }
@@ -58,20 +61,29 @@ pub fn signing_hash(batch: &Batch, domain: &Eip712Domain) -> B256 {
 }
 
 /// The digest the current signer set signs to replace itself (the contract's
-/// `signerSetUpdateDigest(newEpoch, newSigners, newThreshold)`); `new_epoch` is `epoch() + 1`.
+/// `signerSetUpdateDigest(newEpoch, afterBatch, membershipNonce, newSigners, newThreshold)`);
+/// `new_epoch` is `epoch() + 1`.
 pub fn signer_set_update_signing_hash(
     new_epoch: u64,
+    after_batch: u64,
+    membership_nonce: u64,
     new_signers: &[Address],
     new_threshold: u64,
     domain: &Eip712Domain,
 ) -> B256 {
-    SignerSetUpdate { epoch: new_epoch, signers: new_signers.to_vec(), threshold: U256::from(new_threshold) }
-        .eip712_signing_hash(domain)
+    SignerSetUpdate {
+        epoch: new_epoch,
+        afterBatch: after_batch,
+        membershipNonce: membership_nonce,
+        signers: new_signers.to_vec(),
+        threshold: U256::from(new_threshold),
+    }
+    .eip712_signing_hash(domain)
 }
 
 /// The EIP-712 type of the final batch (the contract's `FINAL_BATCH_TYPEHASH` preimage): the
 /// last batch and the root of the final balances ([`crate::balances`]).
-pub const FINAL_BATCH_TYPE: &str = "FinalBatch(Batch batch,bytes32 balancesRoot)Batch(uint64 index,bytes32 prevBatchHash,uint64 firstBlock,uint64 lastBlock,bytes32 lastBlockHash,bytes32 stateRoot,bytes32 txDataHash,bytes32 messagesRoot,uint64 lastDepositNonce)";
+pub const FINAL_BATCH_TYPE: &str = "FinalBatch(Batch batch,bytes32 balancesRoot)Batch(uint64 index,bytes32 prevBatchHash,uint64 firstBlock,uint64 lastBlock,bytes32 lastBlockHash,bytes32 stateRoot,bytes32 txDataHash,bytes32 messagesRoot,uint64 lastDepositNonce,bytes32 depositsHash)";
 
 /// The digest the cluster signs for the final batch (the contract's
 /// `finalBatchDigest(b, balancesRoot)`). Hand-written rather than a `sol!` struct because
@@ -228,6 +240,7 @@ mod tests {
             txDataHash: B256::repeat_byte(3),
             messagesRoot: B256::repeat_byte(4),
             lastDepositNonce: 0,
+            depositsHash: B256::ZERO,
         }
     }
 
@@ -245,18 +258,24 @@ mod tests {
         let b = batch();
         assert_eq!(
             b.eip712_type_hash(),
-            b256!("b5ac3a9b5dd2f87fb06d77ac58ccf2dfa0015da58437bef3d74ed9a62e6f30d0")
+            b256!("71823b3ddfaeb672c5e96a4e59bf786522ca1492ab67e538ea8a56b256abbdb9")
         );
         assert_eq!(
             Batch::eip712_encode_type(),
             "Batch(uint64 index,bytes32 prevBatchHash,uint64 firstBlock,uint64 lastBlock,\
              bytes32 lastBlockHash,bytes32 stateRoot,bytes32 txDataHash,bytes32 messagesRoot,\
-             uint64 lastDepositNonce)"
+             uint64 lastDepositNonce,bytes32 depositsHash)"
         );
-        let update = SignerSetUpdate { epoch: 1, signers: vec![], threshold: U256::ZERO };
+        let update = SignerSetUpdate {
+            epoch: 1,
+            afterBatch: 0,
+            membershipNonce: 1,
+            signers: vec![],
+            threshold: U256::ZERO,
+        };
         assert_eq!(
             update.eip712_type_hash(),
-            b256!("2dd0687f340fc3f9780db60323933bce1e67ae21e10014ec10ba19444520d14f")
+            b256!("a704dab0db70cc17c9007afce1e41e4b0411eb1414d3086430cdbdd2661bc64a")
         );
     }
 

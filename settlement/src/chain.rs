@@ -13,7 +13,10 @@
 //!   (each root commits to that block's transactions, so this binds the batch's transaction
 //!   data without hashing megabytes);
 //! - `messagesRoot`: the messages tree over every `MessageSent` in its blocks, in order;
-//! - `lastDepositNonce`: the last L1 deposit credited up to its last block.
+//! - `lastDepositNonce`: the last L1 deposit credited up to its last block;
+//! - `depositsHash`: the running hash of the deposits credited up to its last block, so that a
+//!   batch which credited a deposit L1 no longer has (a reorg deeper than the watcher's
+//!   confirmations) never lands.
 //!
 //! A block that changes the sequencer set closes its batch too: the batches after it are signed
 //! by the new set, which the old set installs on L1 first (`updateSigners`).
@@ -63,6 +66,12 @@ pub struct SignerSet {
     pub members: Vec<Address>,
     /// Signatures needed.
     pub threshold: usize,
+    /// The membership change (its L1 nonce) that made this set from the previous one (0 for the
+    /// set the layer was created with).
+    pub membership_nonce: u64,
+    /// The previous set's last batch, which must land before `updateSigners` installs this set
+    /// (0 for the set the layer was created with).
+    pub after_batch: u64,
 }
 
 impl BuiltBatch {
@@ -100,7 +109,7 @@ impl BatchChain {
             rules,
             built: Vec::new(),
             open: Open { first_block: 1, ..Default::default() },
-            signers: SignerSet { epoch: 0, members, threshold },
+            signers: SignerSet { epoch: 0, members, threshold, membership_nonce: 0, after_batch: 0 },
         }
     }
 
@@ -203,6 +212,7 @@ impl BatchChain {
             txDataHash: keccak256(&open.tx_roots),
             messagesRoot: messages_root(&leaves),
             lastDepositNonce: settlement.last_deposit_nonce,
+            depositsHash: settlement.deposits_hash,
         };
         let signers = match &next_signers {
             Some(next) => std::mem::replace(&mut self.signers, next.clone()),
@@ -221,13 +231,12 @@ impl BatchChain {
     }
 
     /// The signer set after the block's membership change, if it makes one. Joining an
-    /// existing member, removing a non-member or a change with an invalid consensus key changes
-    /// nothing (as on the HotStuff side, where such updates are no-ops or not made).
+    /// existing member or removing a non-member changes nothing (the contract refuses both
+    /// before they are announced). A change whose consensus key is not an ed25519 key changes
+    /// the signer set all the same (HotStuff ignores it): the contract applies announced
+    /// changes strictly in order, and skipping one would block every later change.
     fn next_signers(&self, settlement: &BlockSettlement) -> Option<SignerSet> {
         let change = settlement.membership.first()?;
-        if !change.has_valid_key() {
-            return None;
-        }
         let mut members = self.signers.members.clone();
         match (change.joining, members.binary_search(&change.operator)) {
             (true, Err(at)) => members.insert(at, change.operator),
@@ -237,7 +246,14 @@ impl BatchChain {
             _ => return None,
         }
         let threshold = crate::threshold_for(members.len());
-        Some(SignerSet { epoch: self.signers.epoch + 1, members, threshold })
+        Some(SignerSet {
+            epoch: self.signers.epoch + 1,
+            members,
+            threshold,
+            membership_nonce: change.nonce,
+            // The batch this block closes, the outgoing set's last.
+            after_batch: self.built.len() as u64 + 1,
+        })
     }
 
     /// The batch that holds the message with hash `message_hash`, and its position there.

@@ -29,7 +29,7 @@ use alloy::{
     primitives::{Address, B256, Bytes},
     providers::{Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
-    sol_types::{Eip712Domain, SolInterface},
+    sol_types::Eip712Domain,
 };
 use alloy_rlp::{RlpDecodable, RlpEncodable};
 use flashlayer_storage::Db;
@@ -135,13 +135,16 @@ struct Due {
 
 enum Submission {
     /// `submitBatch`, or `settle` for the final batch (with its balances root).
-    Batch { batch: crate::Batch, balances_root: Option<B256>, signatures: Vec<Bytes> },
+    Batch { batch: Box<crate::Batch>, balances_root: Option<B256>, signatures: Vec<Bytes> },
     /// `updateSigners`.
-    Update { members: Vec<Address>, threshold: usize, signatures: Vec<Bytes> },
+    Update { members: Vec<Address>, threshold: usize, after_batch: u64, signatures: Vec<Bytes> },
 }
 
 /// Signatures for batches not built here yet are held up to this many per batch.
 const MAX_EARLY_SIGNATURES: usize = 64;
+/// How many settled batches (and signer-set epochs) keep their signature sets, for
+/// resubmission after an L1 reorg that undid their acceptance (a few hundred bytes each).
+const KEEP_SETTLED: u64 = 1_024;
 /// How long a sent submission may take to be mined before it is replaced with a higher tip.
 const RECEIPT_WAIT: Duration = Duration::from_secs(36);
 /// Own signatures of unsettled batches are gossiped again this often (gossip keeps no history:
@@ -244,6 +247,8 @@ impl Settlement {
                 );
                 let digest = signer_set_update_signing_hash(
                     next.epoch,
+                    next.after_batch,
+                    next.membership_nonce,
                     &next.members,
                     next.threshold as u64,
                     &self.domain,
@@ -384,7 +389,10 @@ impl Settlement {
         }
     }
 
-    /// Drops settled batches' signature sets, re-gossips own signatures now and then.
+    /// Drops the signature sets of batches settled long ago, re-gossips own signatures of
+    /// unsettled ones now and then. Sets of recently settled batches are kept: an L1 reorg can
+    /// undo their acceptance, and then they must be submitted again (without them settlement
+    /// would stop for good, since signatures are gathered only once).
     fn housekeeping(&self) {
         let l1 = self.watcher.settled();
         let (settled, epoch) = (l1.batch_index, l1.epoch);
@@ -392,12 +400,16 @@ impl Settlement {
             BATCH => *index <= settled,
             _ => *index <= epoch,
         };
+        let forgotten = |(kind, index): &Item| match *kind {
+            BATCH => *index + KEEP_SETTLED <= settled,
+            _ => *index + KEEP_SETTLED <= epoch,
+        };
         let mut state = self.state.lock();
-        state.sets.retain(|index, _| *index > settled);
-        state.updates.retain(|e, _| *e > epoch);
-        state.quorum_at.retain(|item, _| !done(item));
+        state.sets.retain(|index, _| *index + KEEP_SETTLED > settled);
+        state.updates.retain(|e, _| *e + KEEP_SETTLED > epoch);
+        state.quorum_at.retain(|item, _| !forgotten(item));
         state.early.retain(|index, _| *index > settled);
-        state.sent.retain(|item, _| !done(item));
+        state.sent.retain(|item, _| !forgotten(item));
         if state.in_flight.is_some_and(|(item, _)| done(&item)) {
             state.in_flight = None;
         }
@@ -408,9 +420,9 @@ impl Settlement {
         state.last_gossip = Some(Instant::now());
         let own = state
             .sets
-            .iter()
+            .range(settled + 1..)
             .map(|(index, set)| (BATCH, *index, set))
-            .chain(state.updates.iter().map(|(e, (_, set))| (UPDATE, *e, set)));
+            .chain(state.updates.range(epoch + 1..).map(|(e, (_, set))| (UPDATE, *e, set)));
         for (kind, index, set) in own {
             if let Some(signature) = set.signature_of(&key.address()) {
                 let message = BatchSignature { kind, index, signer: key.address(), signature };
@@ -461,13 +473,14 @@ impl Settlement {
                 Submission::Update {
                     members: set.members.clone(),
                     threshold: set.threshold,
+                    after_batch: set.after_batch,
                     signatures: signatures.quorum()?,
                 }
             }
             _ => Submission::Batch {
                 signatures: state.sets.get(&next)?.quorum()?,
                 balances_root: built.balances.as_ref().map(|b| b.root),
-                batch: built.batch,
+                batch: Box::new(built.batch),
             },
         };
         state.in_flight = Some((item, None));
@@ -491,12 +504,12 @@ impl Settlement {
         let contract = FlashLayer::new(self.config.contract, provider.clone());
         let call = match what {
             Submission::Batch { batch, balances_root: Some(root), signatures } => {
-                contract.settle(batch, root, signatures).clear_decoder()
+                contract.settle(*batch, root, signatures).clear_decoder()
             }
             Submission::Batch { batch, balances_root: None, signatures } => {
-                contract.submitBatch(batch, signatures).clear_decoder()
+                contract.submitBatch(*batch, signatures).clear_decoder()
             }
-            Submission::Update { members, threshold, signatures } => {
+            Submission::Update { members, threshold, after_batch, signatures } => {
                 tracing::info!(
                     epoch = index,
                     members = members.len(),
@@ -504,7 +517,7 @@ impl Settlement {
                     "settlement: installing the new signer set"
                 );
                 contract
-                    .updateSigners(members, alloy::primitives::U256::from(threshold), signatures)
+                    .updateSigners(members, alloy::primitives::U256::from(threshold), after_batch, signatures)
                     .clear_decoder()
             }
         };
@@ -514,7 +527,7 @@ impl Settlement {
                     tracing::debug!(index, "settlement: batch already accepted");
                 }
                 Some(other) => {
-                    tracing::error!(index, error = ?other.selector(), "settlement: the contract rejects our batch")
+                    tracing::error!(index, error = ?other, "settlement: the contract rejects our batch")
                 }
                 None => tracing::warn!(index, error = %e, "settlement: simulating submitBatch failed"),
             }

@@ -12,8 +12,15 @@
 //!   submitter builds on; `safe` on L2) and at the L1 `finalized` block (`finalized` on L2), and
 //!   whether that batch settled the layer.
 //!
-//! L1 reorganisations deeper than `confirmations` are out of scope: a deposit seen confirmed is
-//! treated as final (pick `confirmations` for the L1 at hand; 0-2 on a devnet).
+//! A deposit seen confirmed is treated as final (pick `confirmations` for the L1 at hand; 0-2
+//! on a devnet). An L1 reorganisation deeper than that can make L2 credit a deposit that L1 no
+//! longer has: batches commit to the running hash of the credited deposits, which the contract
+//! checks against its own, so such a batch never lands and no unbacked ETH can leave the bridge
+//! (settlement stops instead, which an operator sees as `WrongDepositsHash`).
+//!
+//! A membership change becomes usable at the first confirmed L1 block whose timestamp has
+//! reached its `effectiveAt` (the contract's announcement plus its membership delay): L1
+//! facts, so every node decides the same.
 
 use crate::bindings::FlashLayer;
 use alloy::{
@@ -67,15 +74,15 @@ pub struct Settled {
 #[derive(Debug, Default)]
 struct View {
     confirmed: Option<L1Origin>,
-    /// Hashes of recent confirmed L1 blocks (to check other leaders' origins), and when this
-    /// node learned each.
-    hashes: BTreeMap<u64, (B256, Instant)>,
+    /// Hashes of recent confirmed L1 blocks (to check other leaders' origins), when this node
+    /// learned each, and their L1 timestamps.
+    hashes: BTreeMap<u64, (B256, Instant, u64)>,
     /// Deposit nonce -> (deposit, L1 block).
     deposits: BTreeMap<u64, (Deposit, u64)>,
     /// L1 block in which the owner closed the layer, as of the confirmed block.
     closed_at: Option<u64>,
-    /// Membership nonce -> (change, L1 block).
-    membership: BTreeMap<u64, (MembershipChange, u64)>,
+    /// Membership nonce -> (change, L1 block, L1 timestamp from which it applies).
+    membership: BTreeMap<u64, (MembershipChange, u64, u64)>,
     latest: Settled,
     finalized: Settled,
     last_poll: Option<Instant>,
@@ -133,8 +140,8 @@ impl L1Watcher {
             .hashes
             .iter()
             .rev()
-            .find(|(_, (_, learned))| learned.elapsed() >= ORIGIN_SETTLE)
-            .map(|(number, (hash, _))| L1Origin { number: *number, hash: *hash })
+            .find(|(_, (_, learned, _))| learned.elapsed() >= ORIGIN_SETTLE)
+            .map(|(number, (hash, _, _))| L1Origin { number: *number, hash: *hash })
         else {
             return (L1Origin::default(), Vec::new());
         };
@@ -148,24 +155,44 @@ impl L1Watcher {
         (origin, deposits)
     }
 
-    /// The next sequencer-set change after nonce `after` that `origin` confirms, if any.
+    /// The next sequencer-set change after nonce `after` that `origin` confirms and whose
+    /// membership delay has passed by `origin`'s timestamp, if any.
     pub fn next_membership(&self, after: u64, origin: &L1Origin) -> Option<MembershipChange> {
         let view = self.view.read();
-        let (change, block) = view.membership.get(&(after + 1))?;
-        (*block <= origin.number).then(|| change.clone())
+        let (change, block, effective_at) = view.membership.get(&(after + 1))?;
+        let (_, _, origin_time) = view.hashes.get(&origin.number)?;
+        (*block <= origin.number && effective_at <= origin_time).then(|| change.clone())
     }
 
     /// Checks another leader's sequencer-set change against this node's view.
     pub fn verify_membership(&self, origin: &L1Origin, change: &MembershipChange) -> Result<(), String> {
         let view = self.view.read();
+        let Some((_, _, origin_time)) = view.hashes.get(&origin.number) else {
+            return Err(format!("L1 block {} is outside this node's recent L1 view", origin.number));
+        };
         match view.membership.get(&change.nonce) {
-            Some((seen, block)) if seen == change && *block <= origin.number => Ok(()),
-            Some((seen, _)) if seen == change => {
+            Some((seen, block, effective_at)) if seen == change && *block <= origin.number => {
+                if effective_at > origin_time {
+                    return Err(format!(
+                        "membership change {} applies from L1 time {effective_at}, origin {} is at {origin_time}",
+                        change.nonce, origin.number
+                    ));
+                }
+                Ok(())
+            }
+            Some((seen, _, _)) if seen == change => {
                 Err(format!("membership change {} is after L1 origin {}", change.nonce, origin.number))
             }
             Some(_) => Err(format!("membership change {} differs from this node's L1 view", change.nonce)),
             None => Err(format!("membership change {} not seen on L1 by this node", change.nonce)),
         }
+    }
+
+    /// Membership changes announced on L1 (confirmed) and not yet applied by the chain past
+    /// nonce `applied`: (change, L1 timestamp from which it applies), for `flashlayer status`.
+    pub fn pending_membership(&self, applied: u64) -> Vec<(MembershipChange, u64)> {
+        let view = self.view.read();
+        view.membership.range(applied + 1..).map(|(_, (c, _, at))| (c.clone(), *at)).collect()
     }
 
     /// Checks another leader's origin and deposits against this node's view.
@@ -179,8 +206,8 @@ impl L1Watcher {
             ));
         }
         match view.hashes.get(&origin.number) {
-            Some((hash, _)) if *hash == origin.hash => {}
-            Some((hash, _)) => {
+            Some((hash, _, _)) if *hash == origin.hash => {}
+            Some((hash, _, _)) => {
                 return Err(format!("L1 block {} is {hash}, not {}", origin.number, origin.hash));
             }
             None => return Err(format!("L1 block {} is outside this node's recent L1 view", origin.number)),
@@ -282,6 +309,7 @@ async fn poll(
                                 joining: event.joining,
                             },
                             block,
+                            event.effectiveAt,
                         ));
                     }
                     Err(e) => tracing::warn!(error = %e, "L1 watcher: undecodable MembershipChanged log"),
@@ -292,9 +320,9 @@ async fn poll(
                 tracing::info!(nonce = deposit.nonce, to = %deposit.to, amount = %deposit.amount, l1_block = block, "L1 deposit confirmed");
                 v.deposits.insert(deposit.nonce, (deposit, block));
             }
-            for (change, block) in changes {
-                tracing::info!(nonce = change.nonce, operator = %change.operator, joining = change.joining, l1_block = block, "L1 membership change confirmed");
-                v.membership.insert(change.nonce, (change, block));
+            for (change, block, effective_at) in changes {
+                tracing::info!(nonce = change.nonce, operator = %change.operator, joining = change.joining, l1_block = block, effective_at, "L1 membership change confirmed");
+                v.membership.insert(change.nonce, (change, block, effective_at));
             }
             drop(v);
             start = end + 1;
@@ -314,7 +342,7 @@ async fn poll(
                 continue;
             }
             if let Some(block) = provider.get_block_by_number(BlockNumberOrTag::Number(number)).await? {
-                hashes.push((number, (block.header.hash, Instant::now())));
+                hashes.push((number, (block.header.hash, Instant::now(), block.header.timestamp)));
             }
         }
         let mut v = view.write();
@@ -325,7 +353,7 @@ async fn poll(
         while v.hashes.len() as u64 > HASH_WINDOW {
             v.hashes.pop_first();
         }
-        if let Some((hash, _)) = v.hashes.get(&confirmed).copied() {
+        if let Some((hash, _, _)) = v.hashes.get(&confirmed).copied() {
             v.confirmed = Some(L1Origin { number: confirmed, hash });
         }
         *scanned = confirmed;

@@ -111,17 +111,27 @@ async fn settlement_against_the_contracts_on_anvil() {
     let threshold = threshold_for(members.len());
     assert_eq!(threshold, 3);
     let genesis = B256::repeat_byte(0x99);
-    let fl = FlashLayer::deploy(&provider, members.clone(), U256::from(threshold), genesis, 0, 0, U256::ZERO)
-        .await
-        .expect("deploy FlashLayer");
+    let consensus_keys: Vec<B256> = (1..=4u8).map(B256::repeat_byte).collect();
+    let fl = FlashLayer::deploy(
+        &provider,
+        members.clone(),
+        U256::from(threshold),
+        genesis,
+        0,
+        0,
+        U256::ZERO,
+        consensus_keys,
+    )
+    .await
+    .expect("deploy FlashLayer");
     assert_eq!(fl.signers().call().await.unwrap(), members);
     assert_eq!(fl.threshold().call().await.unwrap(), U256::from(threshold));
     assert_eq!(fl.EMPTY_MESSAGES_ROOT().call().await.unwrap(), EMPTY_MESSAGES_ROOT);
     let d = domain(chain_id, *fl.address());
     assert_eq!(fl.domainSeparator().call().await.unwrap(), d.separator());
     assert_eq!(
-        fl.signerSetUpdateDigest(1, members.clone(), U256::from(threshold)).call().await.unwrap(),
-        signer_set_update_signing_hash(1, &members, threshold as u64, &d)
+        fl.signerSetUpdateDigest(1, 4, 2, members.clone(), U256::from(threshold)).call().await.unwrap(),
+        signer_set_update_signing_hash(1, 4, 2, &members, threshold as u64, &d)
     );
 
     // ---------------------------------------------------------------- deposits
@@ -152,6 +162,18 @@ async fn settlement_against_the_contracts_on_anvil() {
         );
     }
     assert_eq!(fl.depositCount().call().await.unwrap(), 2);
+    // The running deposits hash as L2 computes it from the credited deposits matches L1's.
+    let mut deposits_hash = B256::ZERO;
+    for nonce in 1..=2u64 {
+        let deposit = flashlayer_execution::Deposit {
+            nonce,
+            from: depositor,
+            to: l2_recipient,
+            amount: U256::from(ETH),
+        };
+        deposits_hash = flashlayer_execution::messages::next_deposits_hash(deposits_hash, &deposit);
+        assert_eq!(fl.depositsHash(nonce).call().await.unwrap(), deposits_hash, "deposits hash {nonce}");
+    }
 
     // ---------------------------------------------------------------- L2 messages
     // The L2MessagePasser on the same anvil stands in for the L2: its logs are real MessageSent
@@ -194,6 +216,7 @@ async fn settlement_against_the_contracts_on_anvil() {
         txDataHash: B256::repeat_byte(0x13),
         messagesRoot: messages_root(&leaves),
         lastDepositNonce: 2,
+        depositsHash: deposits_hash,
     };
     assert_eq!(fl.batchHash(batch1.clone()).call().await.unwrap(), batch_hash(&batch1));
     assert_eq!(fl.batchDigest(batch1.clone()).call().await.unwrap(), signing_hash(&batch1, &d));
@@ -229,6 +252,7 @@ async fn settlement_against_the_contracts_on_anvil() {
         txDataHash: B256::repeat_byte(0x23),
         messagesRoot: EMPTY_MESSAGES_ROOT,
         lastDepositNonce: 2,
+        depositsHash: deposits_hash,
     };
     let sigs2: Vec<Bytes> = keys.iter().map(|k| sign(&batch2, &d, k).unwrap()).collect();
     let err = fl.submitBatch(batch2.clone(), sigs2[..2].to_vec()).send().await.unwrap_err();

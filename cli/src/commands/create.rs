@@ -86,7 +86,9 @@ pub struct CreateCommand {
     /// Gas token symbol.
     #[arg(long)]
     token_symbol: Option<String>,
-    /// Seconds after a batch lands before its messages / the final balances can be taken out.
+    /// Seconds after a batch lands before its messages / the final balances can be taken out,
+    /// and between a membership change's announcement and its application [default: 3600;
+    /// 0 on a development L1 (chain id 31337 or 1337), and only there].
     #[arg(long)]
     challenge_window: Option<u64>,
     /// ETH (decimal) the owner sends each settlement key for submission gas.
@@ -356,7 +358,7 @@ pub async fn create(
         batch_interval_secs: params.batch_interval_secs.unwrap_or(5),
         confirmations: params.confirmations.unwrap_or(1),
         submit_timeout_secs: params.submit_timeout_secs.unwrap_or(5),
-        challenge_window: params.challenge_window_secs.unwrap_or(0),
+        challenge_window: params.challenge_window_secs,
         threshold: params.threshold,
         fund_settlement,
     };

@@ -89,6 +89,16 @@ fn membership_refusal(e: &FlashLayer::FlashLayerErrors) -> Option<String> {
         }
         E::NoJoinRequest(x) => format!("{} has not asked to join (requestJoin)", x.operator),
         E::NotOwner(x) => format!("only the layer's owner may do this, not {}", x.caller),
+        E::TooManyPendingChanges(x) => format!(
+            "{} membership change(s) wait already, the most this set allows ({}): approve again once the previous change has applied (flashlayer status shows when)",
+            x.pending, x.max
+        ),
+        E::ConsensusKeyInUse(x) => {
+            format!(
+                "consensus key {} belongs to operator {}; generate a key of your own",
+                x.consensusKey, x.owner_
+            )
+        }
         E::LayerClosing(_) => "the layer is closing or closed".into(),
         E::LayerSettled(_) => "the layer is settled".into(),
         _ => return None,

@@ -171,6 +171,27 @@ pub async fn print_status(
         if let serde_json::Value::String(e) = v("/settlement/l1Error") {
             println!("  L1 error           {e}");
         }
+        if let serde_json::Value::Array(pending) = v("/settlement/pendingMembership") {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            for change in pending {
+                let at = change.get("effectiveAt").and_then(|a| a.as_u64()).unwrap_or_default();
+                let when =
+                    if at > now { format!("applies in {} s (at {at})", at - now) } else { "due now".into() };
+                println!(
+                    "  pending change     #{} {} {} · {when}",
+                    change.get("nonce").and_then(|n| n.as_u64()).unwrap_or_default(),
+                    if change.get("joining").and_then(|j| j.as_bool()).unwrap_or_default() {
+                        "join of"
+                    } else {
+                        "leave of"
+                    },
+                    change.get("operator").and_then(|o| o.as_str()).unwrap_or("-"),
+                );
+            }
+        }
     }
     println!(
         "  mempool            {} pending · {} queued",

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {ERC721} from "@openzeppelin/contracts/token/ERC721/ERC721.sol";
-import {FlashLayer} from "../FlashLayer.sol";
+import {FlashLayer, MessageForwarder} from "../FlashLayer.sol";
 
 /// @title L1MintCollection
 /// @notice Example (L1 side): the lasting home of an NFT collection minted on a flashlayer layer by
@@ -14,9 +14,10 @@ import {FlashLayer} from "../FlashLayer.sol";
 /// 2. The layer's cluster commits to the message in the `messagesRoot` of a batch (or of the final
 ///    batch) that it signs and submits to the layer's {FlashLayer} contract on L1.
 /// 3. Once that batch's challenge window has passed, anyone (the minter, a relayer, a script) calls
-///    `FlashLayer.relayMessage` with the message and its Merkle proof. FlashLayer calls {mintTo}; during
-///    the call `FlashLayer.l2Sender()` is the L2 contract that sent the message.
-/// 4. {mintTo} checks that the call comes from that FlashLayer AND that the L2 sender is the
+///    `FlashLayer.relayMessage` with the message and its Merkle proof. FlashLayer calls {mintTo} through
+///    its forwarder (`FlashLayer.forwarder()`, which holds nothing); during the call the forwarder's
+///    `l2Sender()` is the L2 contract that sent the message.
+/// 4. {mintTo} checks that the call comes from that FlashLayer's forwarder AND that the L2 sender is the
 ///    collection's {FlashMintNft} (anyone can send messages from L2, and anyone can call this contract
 ///    on L1, so both checks are needed), then mints the same id to the same owner on L1.
 ///
@@ -35,7 +36,7 @@ contract L1MintCollection is ERC721 {
 
     /// @notice A constructor argument is address(0).
     error ZeroAddress();
-    /// @notice {mintTo} was not called by {flashLayer} (i.e. not through a relayed message).
+    /// @notice {mintTo} was not called by {flashLayer}'s forwarder (i.e. not through a relayed message).
     error NotFlashLayer(address caller);
     /// @notice The relayed message was not sent by {l2Minter} on L2 (`l2Sender` is address(0) when
     /// {flashLayer} calls outside a relay).
@@ -54,8 +55,9 @@ contract L1MintCollection is ERC721 {
     /// @param to The owner of the token on L2 at mint time (the same address on L1).
     /// @param tokenId The token id on L2.
     function mintTo(address to, uint256 tokenId) external {
-        if (msg.sender != address(flashLayer)) revert NotFlashLayer(msg.sender);
-        address sender = flashLayer.l2Sender();
+        MessageForwarder forwarder = flashLayer.forwarder();
+        if (msg.sender != address(forwarder)) revert NotFlashLayer(msg.sender);
+        address sender = forwarder.l2Sender();
         if (sender != l2Minter) revert NotL2Minter(sender);
         // _mint, not _safeMint: a recipient contract without onERC721Received must not make the
         // message unrelayable forever

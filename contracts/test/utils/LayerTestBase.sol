@@ -2,10 +2,11 @@
 pragma solidity ^0.8.28;
 
 import {TestBase} from "./TestBase.sol";
-import {FlashLayer} from "../../src/FlashLayer.sol";
+import {FlashLayer, MessageForwarder} from "../../src/FlashLayer.sol";
 import {MessageTree} from "../../src/MessageTree.sol";
 
-/// @notice An L1 contract that messages can call: records the call, or fails on demand.
+/// @notice An L1 contract that messages can call: records the call, or fails on demand. Relayed
+/// calls come from the layer's {MessageForwarder}, which tells the L2 sender.
 contract MessageTarget {
     uint256 public x;
     address public caller;
@@ -23,7 +24,7 @@ contract MessageTarget {
         if (failing) revert Boom(x_);
         x = x_;
         caller = msg.sender;
-        l2Sender = FlashLayer(payable(msg.sender)).l2Sender();
+        l2Sender = MessageForwarder(msg.sender).l2Sender();
         received = msg.value;
     }
 }
@@ -52,7 +53,7 @@ abstract contract LayerTestBase is TestBase {
 
     function setUp() public virtual {
         (keys, addrs) = sortedKeys("signer", 4);
-        layer = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0);
+        layer = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs));
     }
 
     // ------------------------------------------------------------------ keys & signatures
@@ -73,6 +74,15 @@ abstract contract LayerTestBase is TestBase {
             ks[j] = k;
             as_[j] = a;
             vm.label(a, string.concat(prefix, "-", vm.toString(i)));
+        }
+    }
+
+    /// Distinct consensus keys for the members of `set` (what the cluster's ed25519 keys are to
+    /// the contract: opaque, nonzero, unique).
+    function ckeys(address[] memory set) internal pure returns (bytes32[] memory k) {
+        k = new bytes32[](set.length);
+        for (uint256 i = 0; i < set.length; ++i) {
+            k[i] = keccak256(abi.encode("consensus key", set[i]));
         }
     }
 
@@ -148,7 +158,8 @@ abstract contract LayerTestBase is TestBase {
             stateRoot: keccak256(abi.encode("state", last)),
             txDataHash: keccak256(abi.encode("txs", first, last)),
             messagesRoot: MessageTree.EMPTY_ROOT,
-            lastDepositNonce: 0
+            lastDepositNonce: 0,
+            depositsHash: bytes32(0)
         });
     }
 
@@ -158,6 +169,13 @@ abstract contract LayerTestBase is TestBase {
         uint64 first = l.lastBlock() + 1;
         b = makeBatch(i + 1, l.lastBatchHash(), first, first + blocks - 1);
         b.lastDepositNonce = l.batch(i).lastDepositNonce;
+        b.depositsHash = l.depositsHash(b.lastDepositNonce);
+    }
+
+    /// Makes `b` credit deposits up to `nonce` (the nonce and the matching running hash of `layer`).
+    function credit(FlashLayer.Batch memory b, uint64 nonce) internal view {
+        b.lastDepositNonce = nonce;
+        b.depositsHash = layer.depositsHash(nonce);
     }
 
     function nextBatch(uint64 blocks) internal view returns (FlashLayer.Batch memory) {

@@ -81,6 +81,20 @@ pub struct FlashStatus {
     pub sequencers: Vec<SequencerView>,
 }
 
+/// An announced membership change in [`SettlementView`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingMembershipView {
+    /// The contract's membership nonce.
+    pub nonce: u64,
+    /// The operator's settlement address.
+    pub operator: Address,
+    /// Joining (true) or leaving.
+    pub joining: bool,
+    /// L1 timestamp (Unix seconds) from which the change may apply.
+    pub effective_at: u64,
+}
+
 /// Lifecycle part of [`FlashStatus`].
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -160,6 +174,9 @@ pub struct SettlementView {
     pub settled: bool,
     /// ... as of the L1 finalized block (the node's data may then be disposed of).
     pub settled_finalized: bool,
+    /// Membership changes announced on L1 that the chain has not applied yet, with when each
+    /// may apply (users who distrust a coming signer set have until then to leave).
+    pub pending_membership: Vec<PendingMembershipView>,
 }
 
 /// `flash_messageProof`: what a relayer passes to `FlashLayer.relayMessage`.
@@ -318,6 +335,10 @@ impl FlashApiServer for Misc {
         };
         let sync = self.ctx.sync_state()?;
         let executed_height = sync.executed;
+        let applied_membership =
+            flashlayer_execution::BlockExecutor::settlement_of(&self.ctx.db, executed_height)
+                .map(|s| s.last_membership_nonce)
+                .unwrap_or_default();
         let head_hash = self.ctx.db.block_hash(executed_height).map_err(RpcError::from)?.unwrap_or_default();
         let settlement_status = self.ctx.settlement.as_ref().map(|s| s.status());
         Ok(FlashStatus {
@@ -377,6 +398,17 @@ impl FlashApiServer for Misc {
                     signer_epoch: status.epoch,
                     settled: status.settled,
                     settled_finalized: status.settled_finalized,
+                    pending_membership: s
+                        .watcher()
+                        .pending_membership(applied_membership)
+                        .into_iter()
+                        .map(|(c, effective_at)| PendingMembershipView {
+                            nonce: c.nonce,
+                            operator: c.operator,
+                            joining: c.joining,
+                            effective_at,
+                        })
+                        .collect(),
                 }
             }),
         })

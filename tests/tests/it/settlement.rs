@@ -316,3 +316,132 @@ async fn blocks_keep_coming_while_two_validators_l1_endpoints_lag() {
     })
     .await;
 }
+
+/// Issue 15, finding 3: a batch committed only to the number of credited deposits, so after an
+/// L1 reorg deeper than `confirmations` the layer's credit of a vanished deposit still settled
+/// and its recipient could withdraw unbacked ETH. Here a deposit is credited on L2, the L1 is
+/// reverted under it (anvil snapshot/revert) and another deposit takes its nonce: every batch
+/// that counts the credited deposit carries its running deposits hash, which the contract
+/// refuses (`WrongDepositsHash`), so none lands and the contract pays out nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deposit_reorged_away_never_settles() {
+    let anvil = Anvil::start_l1().await;
+    let cluster = Cluster::start_with_l1(4, &anvil, SETTLEMENT).await;
+    let contract = contract(&cluster);
+    wait_for("a first accepted batch", Duration::from_secs(90), async || {
+        (last_batch(&anvil, contract).await >= 1).then_some(())
+    })
+    .await;
+    let provider = l1(&anvil);
+    let snapshot: alloy::primitives::U256 = provider.raw_request("evm_snapshot".into(), ()).await.unwrap();
+    let vanishing = PrivateKeySigner::random().address();
+    tokio::task::block_in_place(|| deposit(&anvil, contract, vanishing, "1"));
+    let one = parse_ether("1").unwrap();
+    wait_for("the deposit credited on every node", Duration::from_secs(60), async || {
+        for n in &cluster.nodes {
+            if n.provider().get_balance(vanishing).await.unwrap() != one {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+    // The L1 forgets it (deeper than one confirmation: the nodes had confirmed it), and another
+    // deposit takes nonce 1.
+    let reverted: bool = provider.raw_request("evm_revert".into(), (snapshot,)).await.unwrap();
+    assert!(reverted, "evm_revert");
+    let other = PrivateKeySigner::random().address();
+    tokio::task::block_in_place(|| deposit(&anvil, contract, other, "3"));
+    let fl = FlashLayer::new(contract, provider.clone());
+    assert_eq!(fl.depositCount().call().await.unwrap(), 1, "the reorged chain has one deposit");
+    let held = provider.get_balance(contract).await.unwrap();
+    // Batches keep being built, signed and tried.
+    wait_for("the batch counting the deposit refused on L1", Duration::from_secs(90), async || {
+        (0..cluster.nodes.len())
+            .any(|i| {
+                cluster
+                    .log(i)
+                    .lines()
+                    .any(|l| l.contains("rejects our batch") && l.contains("WrongDepositsHash"))
+            })
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let last = fl.lastBatchIndex().call().await.unwrap();
+    for index in 1..=last {
+        assert_eq!(
+            fl.batch(index).call().await.unwrap().lastDepositNonce,
+            0,
+            "batch {index} counting the vanished deposit landed"
+        );
+    }
+    assert_eq!(provider.get_balance(contract).await.unwrap(), held, "ETH left the contract");
+    println!(
+        "after the reorg: {last} batch(es) accepted, none counting the vanished deposit; contract holds {held} wei"
+    );
+}
+
+/// Issue 15, finding 8: nodes took the contract's genesis, supply and signer set on trust, so an
+/// owner could hand operators a layer description the contract does not back. A node started
+/// with a description that differs from the contract in one field refuses to run and names it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_refuses_a_contract_that_does_not_back_its_layer_description() {
+    let anvil = Anvil::start_l1().await;
+    let cluster = Cluster::start_with_l1(4, &anvil, SETTLEMENT).await;
+    let layer = cluster.layer();
+    type Mutation = fn(&mut serde_json::Value);
+    let cases: [(&str, Mutation); 4] = [
+        ("genesisSupply", |l| {
+            let alloc = l["chain"]["genesis"]["alloc"].as_object_mut().unwrap();
+            let account = alloc.values_mut().next().unwrap();
+            let balance: alloy::primitives::U256 = account["balance"].as_str().unwrap().parse().unwrap();
+            account["balance"] = format!("{:#x}", balance + alloy::primitives::U256::from(1)).into();
+        }),
+        ("genesisBlockHash", |l| {
+            l["chain"]["genesis"]["extraData"] = "0x0bad".into();
+        }),
+        ("signers", |l| {
+            l["l1"]["threshold"] = 4.into();
+        }),
+        ("consensus_key", |l| {
+            let sequencers = l["sequencers"].as_array_mut().unwrap();
+            let first = sequencers[0]["settlement_address"].clone();
+            sequencers[0]["settlement_address"] = sequencers[1]["settlement_address"].clone();
+            sequencers[1]["settlement_address"] = first;
+        }),
+    ];
+    for (field, mutate) in cases {
+        let mut changed = layer.clone();
+        mutate(&mut changed);
+        assert_ne!(changed, layer, "{field}: the mutation changed nothing");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("layer.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&changed).unwrap()).unwrap();
+        let out = tokio::task::block_in_place(|| {
+            Command::new(flashlayer_bin())
+                .arg("node")
+                .arg("--layer")
+                .arg(&path)
+                .arg("--keys")
+                .arg(cluster.dir.path().join("node-0").join("keys"))
+                .arg("--datadir")
+                .arg(dir.path().join("data"))
+                .arg("--l1-rpc")
+                .arg(anvil.rpc_url())
+                .arg("--rpc-addr")
+                .arg(format!("127.0.0.1:{}", flashlayer_tests::free_port()))
+                .arg("--metrics-addr")
+                .arg(format!("127.0.0.1:{}", flashlayer_tests::free_port()))
+                .output()
+                .unwrap()
+        });
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        println!("{field}: {}", stderr.lines().last().unwrap_or_default());
+        assert!(!out.status.success(), "{field}: the node ran on a mismatching contract");
+        assert!(
+            stderr.contains("does not match the layer description") && stderr.contains(field),
+            "{field}: {stderr}"
+        );
+    }
+}
