@@ -511,6 +511,14 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         return MessageTree.leaf(keccak256(abi.encode(keccak256(abi.encodePacked(account)), amount)));
     }
 
+    /// @notice The leaf of `account`'s final balance when it named an L1 recipient on L2
+    /// (`L2MessagePasser.setClaimRecipient`): `keccak256(abi.encode(keccak256(account), amount,
+    /// recipient))` under the same tree rules. Such a balance is paid only to `recipient`
+    /// ({claimTo}): an L2 contract's address on L1 is usually nobody's, or someone else's.
+    function balanceLeafTo(address account, uint256 amount, address recipient) public pure returns (bytes32) {
+        return MessageTree.leaf(keccak256(abi.encode(keccak256(abi.encodePacked(account)), amount, recipient)));
+    }
+
     /// @notice The current signer set, sorted ascending.
     function signers() external view returns (address[] memory) {
         return _signers;
@@ -751,16 +759,31 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     /// @param amount Its final balance in wei.
     /// @param proof Merkle proof of {balanceLeaf}`(account, amount)`.
     function claim(address account, uint256 amount, bytes32[] calldata proof) external nonReentrant {
+        _claim(account, amount, account, balanceLeaf(account, amount), proof);
+    }
+
+    /// @notice Pays `account`'s final L2 ETH balance to the L1 `recipient` it named on L2
+    /// (`L2MessagePasser.setClaimRecipient`), proven against {balancesRoot} with
+    /// {balanceLeafTo}`(account, amount, recipient)`; otherwise as {claim}. Callable by anyone (the
+    /// ETH goes to `recipient`), once per account.
+    function claimTo(address account, uint256 amount, address recipient, bytes32[] calldata proof)
+        external
+        nonReentrant
+    {
+        _claim(account, amount, recipient, balanceLeafTo(account, amount, recipient), proof);
+    }
+
+    function _claim(address account, uint256 amount, address payee, bytes32 leaf, bytes32[] calldata proof)
+        private
+    {
         if (!settled) revert NotSettled();
         uint256 claimableAt = uint256(_batches[lastBatchIndex].acceptedAt) + challengeWindow;
         // forge-lint: disable-next-line(block-timestamp)
         if (block.timestamp < claimableAt) revert ClaimWindowOpen(claimableAt);
         if (claimed[account]) revert AlreadyClaimed(account);
-        if (!MerkleProof.verifyCalldata(proof, balancesRoot, balanceLeaf(account, amount))) {
-            revert InvalidBalanceProof(account, amount);
-        }
+        if (!MerkleProof.verifyCalldata(proof, balancesRoot, leaf)) revert InvalidBalanceProof(account, amount);
         claimed[account] = true;
-        _pay(account, amount);
+        _pay(payee, amount);
         emit Claimed(account, amount);
     }
 

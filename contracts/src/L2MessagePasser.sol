@@ -17,7 +17,13 @@ import {MessageTree} from "./MessageTree.sol";
 /// ETH sent along with a message (`msg.value`) stays locked in this contract on L2 forever: that is
 /// the burn side of a withdrawal; the same amount is paid out on L1 when the message is relayed.
 ///
-/// Storage: only {messageNonce}. Messages are not stored; the events are the record (the cluster reads
+/// It also keeps, per account, the L1 address its final balance is paid to when the layer ends
+/// ({setClaimRecipient}); by default an account's balance is claimable by the same address on L1,
+/// which for an L2 contract is usually nobody's (or someone else's).
+///
+/// Storage: {messageNonce} (slot 0) and {claimRecipientOf} (slot 1, keyed by the account's
+/// keccak256, the key the L2 state itself uses, so that the cluster can read it for every account
+/// without address preimages). Messages are not stored; the events are the record (the cluster reads
 /// them from receipts). The contract is placed into genesis as runtime code only, so it has no
 /// constructor, no immutables and no storage that would need initializing: the nonce slot starts at 0
 /// and the first message gets nonce 1.
@@ -25,6 +31,12 @@ contract L2MessagePasser {
     /// @notice The nonce of the last message sent (0 before the first message). Message nonces are
     /// 1, 2, 3, ... in the order the messages are sent on L2.
     uint256 public messageNonce;
+    /// @notice keccak256(account) => the L1 address its final balance is paid to (address(0): the
+    /// account's own address on L1).
+    mapping(bytes32 hashedAccount => address l1Recipient) public claimRecipientOf;
+
+    /// @notice `account` named `l1Recipient` for its final balance (address(0): itself again).
+    event ClaimRecipientSet(address indexed account, address indexed l1Recipient);
 
     /// @notice A message to L1 was sent. `messageHash` is
     /// `keccak256(abi.encode(nonce, sender, target, value, data))`, the value FlashLayer checks and
@@ -59,6 +71,20 @@ contract L2MessagePasser {
     function withdraw(address to) external payable returns (bytes32 messageHash) {
         if (msg.value == 0) revert ZeroWithdrawal();
         return _send(to, "");
+    }
+
+    /// @notice Names the L1 address the sender's final ETH balance is paid to when the layer ends
+    /// (`FlashLayer.claimTo`); address(0) restores the default (the same address on L1). An L2
+    /// contract that may hold ETH at the end calls this (e.g. from its constructor).
+    /// @param l1Recipient The L1 recipient.
+    function setClaimRecipient(address l1Recipient) external {
+        claimRecipientOf[keccak256(abi.encodePacked(msg.sender))] = l1Recipient;
+        emit ClaimRecipientSet(msg.sender, l1Recipient);
+    }
+
+    /// @notice The L1 recipient of `account`'s final balance (address(0): the account itself).
+    function claimRecipient(address account) external view returns (address) {
+        return claimRecipientOf[keccak256(abi.encodePacked(account))];
     }
 
     function _send(address target, bytes memory data) private returns (bytes32 messageHash) {

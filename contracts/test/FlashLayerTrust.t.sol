@@ -801,3 +801,47 @@ contract FlashLayerTrustHonestPathTest is TrustTestBase {
         relay(b, m, new bytes32[](0));
     }
 }
+
+// ====================================================================== (4b) claims to a named L1 recipient
+
+contract FlashLayerTrustClaimRecipientTest is TrustTestBase {
+    /// Attack (4b): an L2 contract (a pool, a vault) holds ETH when the layer ends. Its final balance
+    /// was claimable only by "the same address on L1", which is usually nobody's (locked forever) or
+    /// someone else's (a CREATE of the same deployer and nonce on L1 takes it). An account that named
+    /// an L1 recipient on L2 (L2MessagePasser.setClaimRecipient) gets a leaf that binds the recipient:
+    /// it is paid only to that recipient, and the same-address claim of it fails.
+    function test_ClaimOfAContractBalance_GoesToTheNamedRecipientOnly() public {
+        address pool = makeAddr("L2 pool contract"); // the same address on L1 belongs to someone else
+        address treasury = makeAddr("pool's L1 treasury");
+        address alice = makeAddr("alice");
+        vm.deal(address(this), 5 ether);
+        layer.deposit{value: 5 ether}(alice); // backs the balances below
+        bytes32[] memory leaves = new bytes32[](2);
+        leaves[0] = layer.balanceLeafTo(pool, 3 ether, treasury);
+        leaves[1] = layer.balanceLeaf(alice, 2 ether);
+        bytes32 root = MessageTree.root(leaves);
+        FlashLayer.Batch memory b = nextBatch(3);
+        credit(b, 1);
+        layer.settle(b, root, quorumSigs(layer.finalBatchDigest(b, root)));
+        vm.warp(block.timestamp + WINDOW);
+
+        bytes32[] memory poolProof = MessageTree.proof(leaves, 0);
+        // the same-address claim does not prove: the leaf names the treasury
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.InvalidBalanceProof.selector, pool, 3 ether));
+        layer.claim(pool, 3 ether, poolProof);
+        // nor can anyone name another recipient
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.InvalidBalanceProof.selector, pool, 3 ether));
+        layer.claimTo(pool, 3 ether, address(this), poolProof);
+        layer.claimTo(pool, 3 ether, treasury, poolProof);
+        vm.assertEq(treasury.balance, 3 ether, "paid to the named recipient");
+        vm.assertEq(pool.balance, 0, "not to the same address on L1");
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.AlreadyClaimed.selector, pool));
+        layer.claimTo(pool, 3 ether, treasury, poolProof);
+        // an account without a recipient claims as before, and not through claimTo
+        bytes32[] memory aliceProof = MessageTree.proof(leaves, 1);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.InvalidBalanceProof.selector, alice, 2 ether));
+        layer.claimTo(alice, 2 ether, alice, aliceProof);
+        layer.claim(alice, 2 ether, aliceProof);
+        vm.assertEq(alice.balance, 2 ether, "default claim");
+    }
+}

@@ -27,6 +27,23 @@ contract L2MessagePasserTest is TestBase {
         vm.assertEq(passer.messageNonce(), 0, "nonce");
     }
 
+    /// The cluster reads the recipient straight from storage for every account it knows only by
+    /// keccak256(address): slot keccak256(abi.encode(keccak256(account), 1)) must hold it.
+    function test_SetClaimRecipient_StorageLayoutTheClusterReads() public {
+        address treasury = makeAddr("treasury");
+        vm.expectEmit(true, true, false, true, PREDEPLOY);
+        emit L2MessagePasser.ClaimRecipientSet(alice, treasury);
+        vm.prank(alice);
+        passer.setClaimRecipient(treasury);
+        vm.assertEq(passer.claimRecipient(alice), treasury, "view");
+        bytes32 slot = keccak256(abi.encode(keccak256(abi.encodePacked(alice)), uint256(1)));
+        vm.assertEq(address(uint160(uint256(vm.load(PREDEPLOY, slot)))), treasury, "slot layout");
+        vm.prank(alice);
+        passer.setClaimRecipient(address(0));
+        vm.assertEq(vm.load(PREDEPLOY, slot), bytes32(0), "cleared");
+        vm.assertEq(passer.messageNonce(), 0, "no message");
+    }
+
     function test_SendMessage() public {
         bytes memory data = abi.encodeCall(MessageTarget.ping, (5));
         bytes32 expected = MessageTree.messageHash(1, alice, l1Target, 0.5 ether, data);

@@ -90,14 +90,14 @@ pub async fn claim(
         ensure!(Instant::now() < deadline, "the layer is not settled on L1 after {} s", wait.as_secs());
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let (balance, proof) = match source {
+    let (balance, recipient, proof) = match source {
         ProofSource::Rpc(rpc) => {
             use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
             let client = HttpClientBuilder::default().build(rpc)?;
             let proof: Option<flashlayer_node::rpc::misc::ClaimProofView> =
                 client.request("flash_claimProof", rpc_params![account]).await?;
             let proof = proof.ok_or_else(|| eyre::eyre!("{account} has nothing to claim"))?;
-            (proof.balance, proof.proof)
+            (proof.balance, proof.recipient, proof.proof)
         }
         ProofSource::Archive(path) => {
             let header = read_archive_header(path)?;
@@ -105,11 +105,15 @@ pub async fn claim(
                 .balances
                 .proof_of(account)
                 .ok_or_else(|| eyre::eyre!("{account} has nothing to claim"))?;
-            (proof.balance, proof.proof)
+            (proof.balance, proof.recipient, proof.proof)
         }
     };
     let root = layer.balancesRoot().call().await?;
-    let call = layer.claim(account, balance, proof);
+    // An account that named an L1 recipient on L2 is paid there (claimTo), never to itself.
+    let call = match recipient {
+        Some(to) => layer.claimTo(account, balance, to, proof).clear_decoder(),
+        None => layer.claim(account, balance, proof).clear_decoder(),
+    };
     loop {
         match call.call().await {
             Ok(_) => break,
@@ -132,8 +136,9 @@ pub async fn claim(
     let receipt = call.send().await?.get_receipt().await?;
     ensure!(receipt.status(), "claim transaction {} reverted", receipt.transaction_hash);
     println!(
-        "claimed {} ETH ({balance} wei) on L1 for {account}: tx {}",
+        "claimed {} ETH ({balance} wei) on L1 for {account}{}: tx {}",
         alloy::primitives::utils::format_ether(balance),
+        recipient.map(|to| format!(", paid to its named recipient {to}")).unwrap_or_default(),
         receipt.transaction_hash
     );
     Ok(balance)

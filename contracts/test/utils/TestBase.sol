@@ -34,6 +34,7 @@ interface Vm {
     function chainId(uint256 newChainId) external;
     function etch(address target, bytes calldata newRuntimeBytecode) external;
     function getNonce(address account) external view returns (uint64 nonce);
+    function load(address target, bytes32 slot) external view returns (bytes32 data);
     function computeCreateAddress(address deployer, uint256 nonce) external pure returns (address);
     // signing / hashing
     function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);

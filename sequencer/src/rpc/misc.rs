@@ -133,6 +133,10 @@ pub struct ClaimProofView {
     pub account: Address,
     /// Its final balance (wei).
     pub balance: U256,
+    /// The L1 recipient it named on L2 (`FlashLayer.claimTo` pays it); absent: the account
+    /// itself (`claim`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<Address>,
     /// Merkle proof, leaf to root.
     pub proof: Vec<B256>,
     /// The final batch's balances root.
@@ -446,6 +450,7 @@ impl Misc {
         Ok(balances.proof_of(account).map(|p| ClaimProofView {
             account,
             balance: p.balance,
+            recipient: p.recipient,
             proof: p.proof,
             balances_root: balances.root,
             batch_index: last.batch.index,

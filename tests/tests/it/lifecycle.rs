@@ -332,6 +332,21 @@ async fn whole_life_from_create_to_dispose() {
         mints.push((sent.messageHash, signer(key).address()));
     }
 
+    // The deployer gets 1 ETH on L2 and names an L1 treasury for its final balance (as an L2
+    // contract whose own address means nothing on L1 would).
+    let treasury = Address::repeat_byte(0x7e);
+    let transfer = TransactionRequest::default()
+        .with_to(signer(deployer).address())
+        .with_value(parse_ether("1").unwrap());
+    gasless(&life.rpc(2), backer, transfer).await;
+    let name = L2MessagePasser::setClaimRecipientCall { l1Recipient: treasury }.abi_encode();
+    gasless(
+        &life.rpc(2),
+        deployer,
+        TransactionRequest::default().with_to(L2_MESSAGE_PASSER).with_input(name),
+    )
+    .await;
+
     // The deadline passes: the layer ends, RPC refuses new transactions and says why.
     wait_for("the layer to close", Duration::from_secs(90), async || {
         (life.status(2).await["lifecycle"]["phase"] != "live").then_some(())
@@ -379,6 +394,11 @@ async fn whole_life_from_create_to_dispose() {
     assert!(after > before + parse_ether("1.99").unwrap(), "claim paid {} wei", after - before);
     let again = life.claim(depositor, &["--rpc", &life.rpc(3)]);
     assert!(String::from_utf8_lossy(&again.stderr).contains("already claimed"));
+    // The deployer's balance goes to the treasury it named, not to its own L1 address.
+    let out = life.claim(deployer, &["--rpc", &life.rpc(0)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("named recipient"));
+    assert_eq!(l1.get_balance(treasury).await.unwrap(), parse_ether("1").unwrap(), "paid to the treasury");
 
     // Every mint is relayed to L1: the collection holds the same tokens with the same owners.
     let contract = life.contract.to_string();
@@ -412,7 +432,7 @@ async fn whole_life_from_create_to_dispose() {
     let before = l1.get_balance(backer_address).await.unwrap();
     let out = life.claim(backer, &["--archive", archive.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(l1.get_balance(backer_address).await.unwrap() > before + parse_ether("4.99").unwrap());
+    assert!(l1.get_balance(backer_address).await.unwrap() > before + parse_ether("3.99").unwrap());
     // Everything bridged in (deposit + genesis backing) went back out: nothing is left behind.
     assert_eq!(l1.get_balance(life.contract).await.unwrap(), U256::ZERO);
     // With its nodes gone, the layer's status comes from the L1.
