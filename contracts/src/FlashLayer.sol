@@ -187,6 +187,10 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     uint64 private _pendingLeaves;
     /// @notice The consensus key of `operator`'s pending join request (bytes32(0): none).
     mapping(address operator => bytes32 consensusKey) public pendingJoin;
+    /// @notice The ed25519 signature by the pending join's consensus key over
+    /// {joinProofMessage}`(operator, key)`: L1 cannot check ed25519, the owner's tooling checks it
+    /// before approving (an operator naming a key it does not hold would add a validator nobody runs).
+    mapping(address operator => bytes keyProof) public pendingJoinProof;
     /// @notice The consensus key of `operator`: given at creation for the initial set, approved by
     /// its last {approveJoin} for a joiner.
     mapping(address operator => bytes32 consensusKey) public consensusKeyOf;
@@ -362,6 +366,8 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     // ------------------------------------------------------------------ errors: membership
     /// @notice {requestJoin} with a zero consensus key.
     error ZeroConsensusKey();
+    /// @notice {requestJoin}'s key proof is not a 64-byte ed25519 signature.
+    error KeyProofWrongLength(uint256 length);
     /// @notice `operator` is already in the current signer set.
     error AlreadyMember(address operator);
     /// @notice `operator` already has a pending join request ({cancelJoin} it first).
@@ -560,6 +566,12 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         return challengeWindow;
     }
 
+    /// @notice What a joining operator's consensus key signs (ed25519) to show it holds the key:
+    /// binds this layer (chain and contract), the operator and the key.
+    function joinProofMessage(address operator, bytes32 consensusKey) public view returns (bytes32) {
+        return keccak256(abi.encode(keccak256("flashlayer join"), block.chainid, address(this), operator, consensusKey));
+    }
+
     /// @notice Membership change `nonce` (zero fields: none).
     function membershipChange(uint64 nonce) external view returns (Change memory) {
         return _changes[nonce];
@@ -689,8 +701,11 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     /// enrol someone else's address) and `consensusKey` its consensus public key. The owner decides
     /// with {approveJoin}; until then the sender may {cancelJoin}. Emits {JoinRequested}.
     /// @param consensusKey The operator's consensus (HotStuff) public key (nonzero).
-    function requestJoin(bytes32 consensusKey) external {
+    /// @param keyProof The ed25519 signature (64 bytes) by `consensusKey` over
+    /// {joinProofMessage}`(msg.sender, consensusKey)`, kept for the owner to check.
+    function requestJoin(bytes32 consensusKey, bytes calldata keyProof) external {
         if (consensusKey == bytes32(0)) revert ZeroConsensusKey();
+        if (keyProof.length != 64) revert KeyProofWrongLength(keyProof.length);
         if (settled || isClosing()) revert LayerClosing();
         Member storage m = _memberOf[msg.sender];
         if (m.lastSet == uint256(epoch) + 1) revert AlreadyMember(msg.sender);
@@ -699,6 +714,7 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         address keyOwner = operatorOfKey[consensusKey];
         if (keyOwner != address(0) && keyOwner != msg.sender) revert ConsensusKeyInUse(consensusKey, keyOwner);
         pendingJoin[msg.sender] = consensusKey;
+        pendingJoinProof[msg.sender] = keyProof;
         emit JoinRequested(msg.sender, consensusKey);
     }
 
@@ -706,6 +722,7 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     function cancelJoin() external {
         if (pendingJoin[msg.sender] == bytes32(0)) revert NoJoinRequest(msg.sender);
         delete pendingJoin[msg.sender];
+        delete pendingJoinProof[msg.sender];
         emit JoinCancelled(msg.sender);
     }
 
@@ -725,6 +742,7 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         // changes; kept so that approval never re-announces a member
         if (m.lastSet == uint256(epoch) + 1) revert AlreadyMember(operator);
         delete pendingJoin[operator];
+        delete pendingJoinProof[operator];
         _claimKey(key, operator);
         consensusKeyOf[operator] = key;
         m.joining = true;

@@ -645,7 +645,7 @@ contract FlashLayerSignerSetTest is LayerTestBase {
         joinerKey = uint256(keccak256("joiner")) % (SECP256K1_N - 1) + 1;
         joiner = vm.addr(joinerKey);
         vm.prank(joiner);
-        layer.requestJoin(keccak256("joiner consensus key"));
+        layer.requestJoin(keccak256("joiner consensus key"), new bytes(64));
         layer.approveJoin(joiner);
         vm.warp(block.timestamp + layer.membershipDelay());
         next = new address[](5);
@@ -762,7 +762,7 @@ contract FlashLayerSignerSetTest is LayerTestBase {
     function test_RevertWhen_UpdateBeforeChangeIsDue() public {
         FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs));
         vm.prank(joiner);
-        l.requestJoin(keccak256("joiner consensus key 2"));
+        l.requestJoin(keccak256("joiner consensus key 2"), new bytes(64));
         l.approveJoin(joiner);
         uint64 due = uint64(block.timestamp) + WINDOW;
         vm.assertEq(uint256(l.membershipChange(1).effectiveAt), due, "effectiveAt");
@@ -1381,7 +1381,7 @@ contract FlashLayerGasTest is LayerTestBase {
         }
         ks;
         vm.prank(joiner);
-        layer.requestJoin(keccak256("joiner key"));
+        layer.requestJoin(keccak256("joiner key"), new bytes(64));
         layer.approveJoin(joiner);
         vm.warp(block.timestamp + layer.membershipDelay());
         bytes[] memory sigs = sigsFirst(keys, 3, layer.signerSetUpdateDigest(1, 0, 1, next, 4));
@@ -1392,9 +1392,10 @@ contract FlashLayerGasTest is LayerTestBase {
 
     function test_gas_requestJoin() public {
         address op = makeAddr("gas operator");
+        bytes memory proof = abi.encodePacked(keccak256("r"), keccak256("s")); // a real proof's size, nonzero
         vm.prank(op);
         uint256 g = gasleft();
-        layer.requestJoin(keccak256("consensus key"));
+        layer.requestJoin(keccak256("consensus key"), proof);
         logUint("requestJoin", g - gasleft());
     }
 
@@ -1402,7 +1403,7 @@ contract FlashLayerGasTest is LayerTestBase {
     function test_gas_approveJoin_first() public {
         address op = makeAddr("gas operator");
         vm.prank(op);
-        layer.requestJoin(keccak256("consensus key"));
+        layer.requestJoin(keccak256("consensus key"), new bytes(64));
         uint256 g = gasleft();
         layer.approveJoin(op);
         logUint("approveJoin (first change)", g - gasleft());
@@ -1423,7 +1424,7 @@ contract FlashLayerGasTest is LayerTestBase {
         _applyFirstChange();
         address op = makeAddr("gas operator");
         vm.prank(op);
-        layer.requestJoin(keccak256("consensus key"));
+        layer.requestJoin(keccak256("consensus key"), new bytes(64));
         uint256 g = gasleft();
         layer.approveJoin(op);
         logUint("approveJoin (later change)", g - gasleft());

@@ -263,7 +263,7 @@ contract FlashLayerCloseTest is LifecycleTestBase {
     function test_BatchesAndSignerUpdatesContinueAfterClose() public {
         (uint256[] memory newKey, address[] memory newAddr) = sortedKeys("next", 1);
         vm.prank(newAddr[0]);
-        layer.requestJoin(keccak256("next consensus key"));
+        layer.requestJoin(keccak256("next consensus key"), new bytes(64));
         layer.approveJoin(newAddr[0]); // change 1, before the close
         vm.prank(alice);
         layer.deposit{value: 1 ether}(alice);

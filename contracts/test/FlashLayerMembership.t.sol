@@ -24,7 +24,7 @@ abstract contract MembershipTestBase is LayerTestBase {
 
     function requestJoinAs(FlashLayer l, address op, bytes32 key) internal {
         vm.prank(op);
-        l.requestJoin(key);
+        l.requestJoin(key, new bytes(64));
     }
 
     /// `op` asks to join `layer` with `key` and the owner (this contract) approves.

@@ -74,7 +74,7 @@ abstract contract TrustTestBase is LayerTestBase {
     /// `op` asks to join with `key`; the owner (this contract) approves.
     function announceJoin(address op, bytes32 key) internal {
         vm.prank(op);
-        layer.requestJoin(key);
+        layer.requestJoin(key, new bytes(64));
         layer.approveJoin(op);
     }
 
@@ -171,7 +171,7 @@ contract FlashLayerTrustOwnerTakeoverTest is TrustTestBase {
 
         // t0: the owner announces its first operator; users see when it can apply
         vm.prank(evil[0]);
-        layer.requestJoin(keccak256("evil key 0"));
+        layer.requestJoin(keccak256("evil key 0"), new bytes(64));
         vm.expectEmit(true, true, false, true, address(layer));
         // forge-lint: disable-next-line(unsafe-typecast)
         emit FlashLayer.MembershipChanged(1, evil[0], keccak256("evil key 0"), true, uint64(t0 + w));
@@ -233,7 +233,7 @@ contract FlashLayerTrustOwnerTakeoverTest is TrustTestBase {
     function test_OwnerTakeover_CannotInstallItsSetInOneStep() public {
         announceJoin(evil[0], keccak256("evil key 0"));
         vm.prank(evil[1]);
-        layer.requestJoin(keccak256("evil key 1"));
+        layer.requestJoin(keccak256("evil key 1"), new bytes(64));
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.TooManyPendingChanges.selector, 1, 1));
         layer.approveJoin(evil[1]);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.TooManyPendingChanges.selector, 1, 1));
@@ -584,7 +584,7 @@ contract FlashLayerTrustConsensusKeyTest is TrustTestBase {
         bytes32 memberKey = layer.consensusKeyOf(addrs[1]);
         vm.prank(opA);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.ConsensusKeyInUse.selector, memberKey, addrs[1]));
-        layer.requestJoin(memberKey);
+        layer.requestJoin(memberKey, new bytes(64));
         vm.assertEq(layer.pendingJoin(opA), bytes32(0), "no request recorded");
     }
 
@@ -592,7 +592,7 @@ contract FlashLayerTrustConsensusKeyTest is TrustTestBase {
     /// two requests for one key approved one after the other.
     function test_JoinWithApprovedJoinersKey_FailsConsensusKeyInUse() public {
         vm.prank(opB);
-        layer.requestJoin(KEY_A); // requested first, before anyone owns it
+        layer.requestJoin(KEY_A, new bytes(64)); // requested first, before anyone owns it
         announceJoin(opA, KEY_A); // opA's approval gives it the key
         vm.assertEq(layer.operatorOfKey(KEY_A), opA, "owned by opA");
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.ConsensusKeyInUse.selector, KEY_A, opA));
@@ -601,13 +601,13 @@ contract FlashLayerTrustConsensusKeyTest is TrustTestBase {
         layer.cancelJoin();
         vm.prank(opB);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.ConsensusKeyInUse.selector, KEY_A, opA));
-        layer.requestJoin(KEY_A);
+        layer.requestJoin(KEY_A, new bytes(64));
 
         vm.warp(block.timestamp + layer.membershipDelay());
         applyNext(plus(addrs, opA));
         vm.prank(opB);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.ConsensusKeyInUse.selector, KEY_A, opA));
-        layer.requestJoin(KEY_A);
+        layer.requestJoin(KEY_A, new bytes(64));
     }
 
     /// A member that left may come back with its own key (initial member or joiner); nobody else may
@@ -620,7 +620,7 @@ contract FlashLayerTrustConsensusKeyTest is TrustTestBase {
         applyNext(three);
         vm.prank(opA);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.ConsensusKeyInUse.selector, memberKey, addrs[0]));
-        layer.requestJoin(memberKey); // still addrs[0]'s after it left
+        layer.requestJoin(memberKey, new bytes(64)); // still addrs[0]'s after it left
 
         announceJoin(addrs[0], memberKey);
         vm.warp(block.timestamp + layer.membershipDelay());
@@ -843,5 +843,47 @@ contract FlashLayerTrustClaimRecipientTest is TrustTestBase {
         layer.claimTo(alice, 2 ether, alice, aliceProof);
         layer.claim(alice, 2 ether, aliceProof);
         vm.assertEq(alice.balance, 2 ether, "default claim");
+    }
+}
+
+// ====================================================================== (6b) consensus key proof
+
+contract FlashLayerTrustKeyProofTest is TrustTestBase {
+    /// Attack (6b): an operator names a consensus key it does not hold (someone else's future key,
+    /// or a key nobody runs). L1 cannot check ed25519, so a join request carries the key's
+    /// signature over joinProofMessage(operator, key) (bound to chain, contract, operator and key),
+    /// kept until approval for the owner's tooling to verify (`flashlayer membership approve`
+    /// refuses a proof that does not verify); a request without a 64-byte proof is refused here.
+    function test_JoinRequestCarriesAKeyProofUntilDecided() public {
+        address op = newOperator("proving operator");
+        bytes32 key = keccak256("op key");
+        vm.prank(op);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.KeyProofWrongLength.selector, 0));
+        layer.requestJoin(key, "");
+        vm.prank(op);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.KeyProofWrongLength.selector, 65));
+        layer.requestJoin(key, new bytes(65));
+        bytes memory proof = abi.encodePacked(keccak256("r"), keccak256("s"));
+        vm.prank(op);
+        layer.requestJoin(key, proof);
+        vm.assertEq(layer.pendingJoinProof(op), proof, "kept for the owner");
+        // the message binds operator, key, chain and contract
+        bytes32 m = layer.joinProofMessage(op, key);
+        vm.assertTrue(m != layer.joinProofMessage(addrs[0], key), "operator");
+        vm.assertTrue(m != layer.joinProofMessage(op, keccak256("other")), "key");
+        vm.chainId(block.chainid + 1);
+        vm.assertTrue(m != layer.joinProofMessage(op, key), "chain");
+        vm.chainId(block.chainid - 1);
+        FlashLayer other = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs));
+        vm.assertTrue(m != other.joinProofMessage(op, key), "contract");
+        // cleared once decided (approval here; cancelJoin likewise)
+        layer.approveJoin(op);
+        vm.assertEq(layer.pendingJoinProof(op), "", "cleared on approval");
+        address op2 = newOperator("cancelling operator");
+        vm.prank(op2);
+        layer.requestJoin(keccak256("op2 key"), proof);
+        vm.prank(op2);
+        layer.cancelJoin();
+        vm.assertEq(layer.pendingJoinProof(op2), "", "cleared on cancel");
     }
 }

@@ -8,10 +8,11 @@ use crate::{
     l1::{simulate_and_send, wallet},
 };
 use alloy::{
-    primitives::{Address, B256},
+    primitives::{Address, B256, Bytes},
     signers::local::PrivateKeySigner,
 };
 use clap::Subcommand;
+use eyre::Context;
 use flashlayer_settlement::bindings::FlashLayer;
 use std::path::PathBuf;
 
@@ -63,8 +64,7 @@ impl MembershipCommand {
         match self {
             Self::RequestJoin { layer, keys, password } => {
                 let keys = password.load_keys(&keys)?;
-                let consensus = B256::from(keys.consensus_public().to_bytes());
-                rt.block_on(request_join(&layer.l1_rpc, layer.contract, &keys.settlement, consensus))?;
+                rt.block_on(request_join(&layer.l1_rpc, layer.contract, &keys.settlement, &keys.consensus))?;
             }
             Self::Approve { layer, owner_key, operator } => {
                 let owner = owner_key.parse().map_err(|e| eyre::eyre!("--owner-key: {e}"))?;
@@ -106,16 +106,26 @@ fn membership_refusal(e: &FlashLayer::FlashLayerErrors) -> Option<String> {
 }
 
 /// An operator asks to join the layer's sequencer set (`FlashLayer.requestJoin`), sent from
-/// its settlement key so that the contract knows it holds it.
+/// its settlement key so that the contract knows it holds it, with an ed25519 signature by its
+/// consensus key over (layer, operator, key) (`joinProofMessage`) so that the owner can check it
+/// holds that one too.
 async fn request_join(
     l1_rpc: &str,
     contract: Address,
     settlement: &PrivateKeySigner,
-    consensus_key: B256,
+    consensus: &ed25519_dalek::SigningKey,
 ) -> eyre::Result<B256> {
+    use ed25519_dalek::Signer;
+    let consensus_key = B256::from(consensus.verifying_key().to_bytes());
     let layer = FlashLayer::new(contract, wallet(l1_rpc, settlement)?);
+    let message = layer
+        .joinProofMessage(settlement.address(), consensus_key)
+        .call()
+        .await
+        .wrap_err("reading the layer contract")?;
+    let proof = Bytes::from(consensus.sign(message.as_slice()).to_bytes().to_vec());
     let tx = simulate_and_send(
-        layer.requestJoin(consensus_key).clear_decoder(),
+        layer.requestJoin(consensus_key, proof).clear_decoder(),
         "requestJoin",
         membership_refusal,
     )
@@ -136,11 +146,32 @@ async fn approve_join(
     operator: Address,
 ) -> eyre::Result<B256> {
     let layer = FlashLayer::new(contract, wallet(l1_rpc, owner)?);
+    // The contract cannot check ed25519: the owner's tool does, before anything is sent.
+    let key = layer.pendingJoin(operator).call().await.wrap_err("reading the layer contract")?;
+    if !key.is_zero() {
+        let proof = layer.pendingJoinProof(operator).call().await?;
+        let message = layer.joinProofMessage(operator, key).call().await?;
+        check_join_proof(operator, key, &proof, message)?;
+    }
     let tx =
         simulate_and_send(layer.approveJoin(operator).clear_decoder(), "approveJoin", membership_refusal)
             .await?;
     println!("approved {operator} to join: L1 tx {tx}; the cluster applies it at its next batch boundary");
     Ok(tx)
+}
+
+/// Refuses a join request whose proof does not show that `operator` holds consensus key `key`:
+/// an operator naming a key it does not hold would add a validator nobody runs.
+fn check_join_proof(operator: Address, key: B256, proof: &[u8], message: B256) -> eyre::Result<()> {
+    let verifying = ed25519_dalek::VerifyingKey::from_bytes(&key.0)
+        .map_err(|_| eyre::eyre!("{operator}'s join request names {key}, which is not an ed25519 key"))?;
+    let signature = ed25519_dalek::Signature::from_slice(proof)
+        .map_err(|_| eyre::eyre!("{operator}'s join request carries a malformed key proof"))?;
+    verifying.verify_strict(message.as_slice(), &signature).map_err(|_| {
+        eyre::eyre!(
+            "{operator}'s join request does not prove it holds consensus key {key} (the proof is not that key's signature over this layer and operator); not approving"
+        )
+    })
 }
 
 /// An operator (or the owner) announces the operator's departure (`FlashLayer.requestLeave`).
@@ -156,4 +187,26 @@ async fn request_leave(
             .await?;
     println!("{operator} leaves: L1 tx {tx}; the cluster applies it at its next batch boundary");
     Ok(tx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    #[test]
+    fn a_join_proof_verifies_only_for_its_key_and_message() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let public = B256::from(key.verifying_key().to_bytes());
+        let operator = Address::repeat_byte(1);
+        let message = B256::repeat_byte(0x42);
+        let proof = key.sign(message.as_slice()).to_bytes();
+        check_join_proof(operator, public, &proof, message).unwrap();
+        // over another layer/operator (another message), by another key, malformed, not a key
+        assert!(check_join_proof(operator, public, &proof, B256::repeat_byte(0x43)).is_err());
+        let other = SigningKey::from_bytes(&[8; 32]).sign(message.as_slice()).to_bytes();
+        assert!(check_join_proof(operator, public, &other, message).is_err());
+        assert!(check_join_proof(operator, public, &proof[..63], message).is_err());
+        assert!(check_join_proof(operator, public, &[0; 64], message).is_err());
+    }
 }

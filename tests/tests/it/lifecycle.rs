@@ -537,6 +537,21 @@ async fn create_refuses_bad_input_before_sending_anything() {
     assert!(e.contains("not 32 bytes"), "{e}");
     let e = attempt(&l1_rpc, OWNER_KEY, &[], &all).await;
     assert!(e.contains("needs an end"), "{e}");
+    // A public L1 (here anvil as chain 5) takes no layer without a challenge window.
+    let public = Anvil::start_with(&["--chain-id", "5"]).await;
+    let e =
+        attempt(&public.rpc_url(), OWNER_KEY, &["--duration", "60", "--challenge-window", "0"], &all).await;
+    assert!(e.contains("challenge window of 0 is for development L1s only"), "{e}");
+    // An L2 with the L1's chain id would make its transactions valid on the L1.
+    let mut same_chain = vec!["create", "--l1-rpc", &l1_rpc, "--owner-key", OWNER_KEY, "--chain-id", "31337"];
+    same_chain.extend(["--duration", "60", "--out", out_arg.as_str()]);
+    for spec in &all {
+        same_chain.extend(["--sequencer", spec]);
+    }
+    let result = flashlayer(&same_chain);
+    assert!(!result.status.success() && !out.exists(), "create with the L1's chain id succeeded");
+    let e = String::from_utf8_lossy(&result.stderr);
+    assert!(e.contains("chain id 31337 is the L1's"), "{e}");
     // An owner with no L1 ETH cannot lock the genesis backing.
     let poor = PrivateKeySigner::random();
     let poor_key = format!("0x{}", alloy::primitives::hex::encode(poor.to_bytes()));
