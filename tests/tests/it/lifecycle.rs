@@ -673,6 +673,18 @@ async fn an_operator_joins_and_another_leaves_while_batches_keep_landing() {
     assert!(String::from_utf8_lossy(&stranger.stderr).contains("only the layer's owner"), "{stranger:?}");
     let approved = membership(&["approve", "--owner-key", OWNER_KEY, "--operator", &new_address_arg]);
     assert!(approved.status.success(), "{}", String::from_utf8_lossy(&approved.stderr));
+    // The change waits the membership delay (the 2 s challenge window) in the open: status shows
+    // it and when it applies.
+    let shown = wait_for("the pending join in flashlayer status", Duration::from_secs(20), async || {
+        let printed = run(Command::new(flashlayer_bin()).args(["status", "--rpc", &life.rpc(0)]));
+        let operator = new_address_arg.to_lowercase();
+        printed
+            .lines()
+            .find(|l| l.contains("pending change") && l.to_lowercase().contains(&operator))
+            .map(str::to_string)
+    })
+    .await;
+    assert!(shown.contains("join of"), "{shown}");
     // Its node starts from the layer description, syncs and joins the set.
     let port = free_port();
     let p2p = format!("/ip4/127.0.0.1/tcp/{}", free_port());
