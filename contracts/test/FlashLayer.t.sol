@@ -648,17 +648,7 @@ contract FlashLayerSignerSetTest is LayerTestBase {
         layer.requestJoin(keccak256("joiner consensus key"), new bytes(64));
         layer.approveJoin(joiner);
         vm.warp(block.timestamp + layer.membershipDelay());
-        next = new address[](5);
-        uint256 j = 0;
-        bool placed = false;
-        for (uint256 i = 0; i < 4; ++i) {
-            if (!placed && joiner < addrs[i]) {
-                next[j++] = joiner;
-                placed = true;
-            }
-            next[j++] = addrs[i];
-        }
-        if (!placed) next[4] = joiner;
+        next = plus(addrs, joiner);
     }
 
     function digest(uint64 epoch_, address[] memory set, uint256 th) internal view returns (bytes32) {

@@ -82,31 +82,6 @@ abstract contract MembershipTestBase is LayerTestBase {
         return uint64(block.timestamp) + WINDOW;
     }
 
-    /// `set` with `a` inserted in ascending order.
-    function plus(address[] memory set, address a) internal pure returns (address[] memory out) {
-        out = new address[](set.length + 1);
-        uint256 j = 0;
-        bool placed = false;
-        for (uint256 i = 0; i < set.length; ++i) {
-            if (!placed && a < set[i]) {
-                out[j++] = a;
-                placed = true;
-            }
-            out[j++] = set[i];
-        }
-        if (!placed) out[j] = a;
-    }
-
-    /// `set` without `a` (which must be in it).
-    function minus(address[] memory set, address a) internal pure returns (address[] memory out) {
-        out = new address[](set.length - 1);
-        uint256 j = 0;
-        for (uint256 i = 0; i < set.length; ++i) {
-            if (set[i] != a) out[j++] = set[i];
-        }
-        require(j == out.length, "not in set");
-    }
-
     /// The first `n` fixture signers (sorted).
     function firstSigners(uint256 n) internal view returns (address[] memory out) {
         out = new address[](n);

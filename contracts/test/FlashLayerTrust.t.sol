@@ -97,31 +97,6 @@ abstract contract TrustTestBase is LayerTestBase {
         layer.submitBatch(b, quorumSigs(layer.batchDigest(b)));
     }
 
-    /// `set` with `a` inserted in ascending order.
-    function plus(address[] memory set, address a) internal pure returns (address[] memory out) {
-        out = new address[](set.length + 1);
-        uint256 j = 0;
-        bool placed = false;
-        for (uint256 i = 0; i < set.length; ++i) {
-            if (!placed && a < set[i]) {
-                out[j++] = a;
-                placed = true;
-            }
-            out[j++] = set[i];
-        }
-        if (!placed) out[j] = a;
-    }
-
-    /// `set` without `a` (which must be in it).
-    function minus(address[] memory set, address a) internal pure returns (address[] memory out) {
-        out = new address[](set.length - 1);
-        uint256 j = 0;
-        for (uint256 i = 0; i < set.length; ++i) {
-            if (set[i] != a) out[j++] = set[i];
-        }
-        require(j == out.length, "not in set");
-    }
-
     /// Sorted copy of `a`.
     function sorted(address[] memory a) internal pure returns (address[] memory c) {
         c = new address[](a.length);

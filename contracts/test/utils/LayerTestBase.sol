@@ -141,6 +141,33 @@ abstract contract LayerTestBase is TestBase {
         return keccak256(abi.encodePacked(hex"1901", domain, structHash));
     }
 
+    // ------------------------------------------------------------------ signer sets
+
+    /// `set` with `a` inserted in ascending order.
+    function plus(address[] memory set, address a) internal pure returns (address[] memory out) {
+        out = new address[](set.length + 1);
+        uint256 j = 0;
+        bool placed = false;
+        for (uint256 i = 0; i < set.length; ++i) {
+            if (!placed && a < set[i]) {
+                out[j++] = a;
+                placed = true;
+            }
+            out[j++] = set[i];
+        }
+        if (!placed) out[j] = a;
+    }
+
+    /// `set` without `a` (which must be in it).
+    function minus(address[] memory set, address a) internal pure returns (address[] memory out) {
+        out = new address[](set.length - 1);
+        uint256 j = 0;
+        for (uint256 i = 0; i < set.length; ++i) {
+            if (set[i] != a) out[j++] = set[i];
+        }
+        require(j == out.length, "not in set");
+    }
+
     // ------------------------------------------------------------------ batches
 
     /// A well-formed batch (without messages, deposit nonce 0) for the given position.

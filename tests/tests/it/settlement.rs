@@ -36,6 +36,14 @@ async fn last_batch(anvil: &Anvil, contract: Address) -> u64 {
     FlashLayer::new(contract, l1(anvil)).lastBatchIndex().call().await.unwrap()
 }
 
+/// Waits until the contract accepted a first batch (the cluster settles).
+async fn first_batch_accepted(anvil: &Anvil, contract: Address) {
+    wait_for("a first accepted batch", Duration::from_secs(90), async || {
+        (last_batch(anvil, contract).await >= 1).then_some(())
+    })
+    .await;
+}
+
 /// Every `BatchAccepted` event, in order: indices must be 1, 2, 3, ... each once.
 async fn accepted_indices(anvil: &Anvil, contract: Address) -> Vec<u64> {
     let filter = Filter::new()
@@ -185,10 +193,7 @@ async fn batches_land_with_a_node_down_and_across_a_submitter_crash() {
     let anvil = Anvil::start_l1().await;
     let mut cluster = Cluster::start_with_l1(4, &anvil, SETTLEMENT).await;
     let contract = contract(&cluster);
-    wait_for("a first accepted batch", Duration::from_secs(90), async || {
-        (last_batch(&anvil, contract).await >= 1).then_some(())
-    })
-    .await;
+    first_batch_accepted(&anvil, contract).await;
 
     // The designated submitter of batch i is member (i - 1) mod 4 of the sorted signer set.
     let layer = cluster.layer();
@@ -233,10 +238,7 @@ async fn layer_runs_through_an_l1_outage_and_catches_up() {
     let anvil = Anvil::start_l1().await;
     let cluster = Cluster::start_with_l1(4, &anvil, SETTLEMENT).await;
     let contract = contract(&cluster);
-    wait_for("a first accepted batch", Duration::from_secs(90), async || {
-        (last_batch(&anvil, contract).await >= 1).then_some(())
-    })
-    .await;
+    first_batch_accepted(&anvil, contract).await;
     let node = cluster.nodes[0].provider();
     let head = node.get_block_number().await.unwrap();
     anvil.pause();
@@ -328,10 +330,7 @@ async fn a_deposit_reorged_away_never_settles() {
     let anvil = Anvil::start_l1().await;
     let cluster = Cluster::start_with_l1(4, &anvil, SETTLEMENT).await;
     let contract = contract(&cluster);
-    wait_for("a first accepted batch", Duration::from_secs(90), async || {
-        (last_batch(&anvil, contract).await >= 1).then_some(())
-    })
-    .await;
+    first_batch_accepted(&anvil, contract).await;
     let provider = l1(&anvil);
     let snapshot: alloy::primitives::U256 = provider.raw_request("evm_snapshot".into(), ()).await.unwrap();
     let vanishing = PrivateKeySigner::random().address();
