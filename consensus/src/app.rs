@@ -46,9 +46,9 @@ pub trait TxSource: Send + Sync + 'static {
 /// them against its own watcher before voting, so a deposit enters the chain only once a
 /// quorum has seen it on L1.
 pub trait L1View: Send + Sync + 'static {
-    /// The newest confirmed L1 block, and up to `max` deposits with nonces after `after_nonce`
-    /// confirmed by it, in nonce order.
-    fn next_deposits(&self, after_nonce: u64, max: usize) -> (L1Origin, Vec<Deposit>);
+    /// The newest confirmed L1 block numbered at most `highest`, and up to `max` deposits with
+    /// nonces after `after_nonce` confirmed by it, in nonce order.
+    fn next_deposits(&self, after_nonce: u64, max: usize, highest: u64) -> (L1Origin, Vec<Deposit>);
 
     /// Checks a proposal's L1 origin (a block this node knows, by number and hash) and
     /// deposits (each one this node has seen, identical, confirmed by that origin).
@@ -87,7 +87,7 @@ pub struct ExecutedRecord {
 pub struct NoL1;
 
 impl L1View for NoL1 {
-    fn next_deposits(&self, _after_nonce: u64, _max: usize) -> (L1Origin, Vec<Deposit>) {
+    fn next_deposits(&self, _after_nonce: u64, _max: usize, _highest: u64) -> (L1Origin, Vec<Deposit>) {
         (L1Origin::default(), Vec::new())
     }
 
@@ -181,6 +181,9 @@ pub struct FlashApp<S> {
     blocks: Mutex<HashMap<CryptoHash, Arc<BlockInfo>>>,
     /// When this leader proposes its parent's L1 origin (after a view timed out).
     l1_backoff: OriginBackoff,
+    /// Each proposer's newest confirmed L1 block, as its latest leader record said (see
+    /// [`origin_cap`]).
+    l1_heads: Mutex<HashMap<B256, u64>>,
     /// Blocks decoded from the store so far (cache misses of `blocks`).
     decodes: Arc<AtomicU64>,
 }
@@ -294,6 +297,7 @@ impl<S: TxSource> FlashApp<S> {
             last_block_at: Instant::now(),
             blocks: Mutex::new(HashMap::new()),
             l1_backoff: OriginBackoff::default(),
+            l1_heads: Mutex::new(HashMap::new()),
             decodes: Arc::default(),
         }
     }
@@ -494,6 +498,7 @@ impl<S: TxSource> FlashApp<S> {
         let record = LeaderRecord::decode(record_datum.bytes()).map_err(|e| format!("leader record: {e}"))?;
         let parent = (!block.justify.is_genesis_pc()).then_some(block.justify.block);
         self.check_record(request, parent, &record)?;
+        self.l1_heads.lock().insert(record.proposer, record.l1_head);
         let parent_ts = self.parent_timestamp(request.block_tree(), parent);
         if payload.timestamp < parent_ts {
             return Err(format!("timestamp {} before parent's {parent_ts}", payload.timestamp));
@@ -638,6 +643,25 @@ impl<S: TxSource> FlashApp<S> {
     }
 }
 
+/// The highest L1 block a leader names as origin: the quorum-th highest of the validators'
+/// newest confirmed L1 blocks (`heads`, from their latest leader records; `own_head` for this
+/// leader, and for validators not heard from yet, optimistically). A quorum has said it knows
+/// every block up to it, so their votes do not depend on the rest, whose L1 endpoints may lag:
+/// more than a third of the validators lagging then slows deposits, not blocks. Up to f false
+/// claims cannot move the cap past an honest validator's head from either side.
+fn origin_cap(heads: &HashMap<B256, u64>, validators: &[B256], me: &B256, own_head: u64) -> u64 {
+    let mut known: Vec<u64> = validators
+        .iter()
+        .map(|v| if v == me { own_head } else { heads.get(v).copied().unwrap_or(own_head) })
+        .collect();
+    if known.is_empty() {
+        return own_head;
+    }
+    known.sort_unstable_by(|a, b| b.cmp(a));
+    let quorum = known.len() - (known.len() - 1) / 3;
+    known[quorum - 1].min(own_head)
+}
+
 /// The hotstuff_rs validator-set updates a payload's membership change makes (each validator
 /// has power 1).
 fn validator_set_updates(payload: &Payload) -> Option<ValidatorSetUpdates> {
@@ -668,7 +692,7 @@ impl<S: TxSource> FlashApp<S> {
     }
 
     /// This replica's leader record for a block in `request`'s view.
-    fn record(&self, request: &ProduceBlockRequest<'_, ConsensusStore>) -> LeaderRecord {
+    fn record(&self, request: &ProduceBlockRequest<'_, ConsensusStore>, l1_head: u64) -> LeaderRecord {
         let view = request.block_tree();
         let parent_view = request.parent_block().and_then(|p| Self::record_view(view, &p));
         let skipped = match view.validator_set() {
@@ -683,7 +707,12 @@ impl<S: TxSource> FlashApp<S> {
                 Vec::new()
             }
         };
-        LeaderRecord { view: request.cur_view().int(), proposer: B256::from(self.me.to_bytes()), skipped }
+        LeaderRecord {
+            view: request.cur_view().int(),
+            proposer: B256::from(self.me.to_bytes()),
+            skipped,
+            l1_head,
+        }
     }
 }
 
@@ -715,7 +744,8 @@ impl<S: TxSource> App<ConsensusStore> for FlashApp<S> {
             }
             let timestamp = Self::now_secs().max(self.parent_timestamp(view, parent));
             let payload = Payload { timestamp, l1_origin: ancestry.l1_origin, ..Default::default() };
-            let record = self.record(&request);
+            let l1_head = self.l1.next_deposits(0, 0, u64::MAX).0.number;
+            let record = self.record(&request, l1_head);
             return self.respond(payload, record, "produced block after the end");
         }
         // With transactions waiting in uncommitted ancestors the chain must move on now to
@@ -733,10 +763,21 @@ impl<S: TxSource> App<ConsensusStore> for FlashApp<S> {
             self.l1_backoff.trip(Instant::now(), ancestry.l1_origin.number);
         }
         let backing_off = self.l1_backoff.backing_off(Instant::now());
+        // Name as origin only an L1 block a quorum of validators has said it knows, so that
+        // validators whose L1 endpoint lags do not refuse it (and the view time out).
+        let l1_head = self.l1.next_deposits(ancestry.last_deposit_nonce, 0, u64::MAX).0.number;
+        let cap = match view.validator_set() {
+            Ok(validators) => {
+                let validators: Vec<B256> =
+                    validators.validators().map(|k| B256::from(k.to_bytes())).collect();
+                origin_cap(&self.l1_heads.lock(), &validators, &B256::from(self.me.to_bytes()), l1_head)
+            }
+            Err(_) => l1_head,
+        };
         let (mut l1_origin, mut deposits) = if backing_off {
             (ancestry.l1_origin, Vec::new())
         } else {
-            self.l1.next_deposits(ancestry.last_deposit_nonce, MAX_DEPOSITS_PER_BLOCK)
+            self.l1.next_deposits(ancestry.last_deposit_nonce, MAX_DEPOSITS_PER_BLOCK, cap)
         };
         // Our watcher may be behind the parent's (another leader's) view: never go back.
         if l1_origin.number < ancestry.l1_origin.number {
@@ -751,7 +792,7 @@ impl<S: TxSource> App<ConsensusStore> for FlashApp<S> {
                 "proposing the block that ends the layer"
             );
             let payload = Payload { timestamp, l1_origin, end: true, ..Default::default() };
-            let record = self.record(&request);
+            let record = self.record(&request, l1_head);
             return self.respond(payload, record, "produced the end block");
         }
         let membership: Vec<MembershipChange> = if backing_off {
@@ -774,7 +815,7 @@ impl<S: TxSource> App<ConsensusStore> for FlashApp<S> {
             "selected transactions"
         );
         let payload = Payload { timestamp, transactions, l1_origin, deposits, end: false, membership };
-        let record = self.record(&request);
+        let record = self.record(&request, l1_head);
         self.respond(payload, record, "produced block")
     }
 
@@ -823,5 +864,24 @@ mod tests {
         // The chain's origin moved since: a new timeout starts from the base again.
         b.trip(now, 6);
         assert!(!b.backing_off(now + L1_ORIGIN_BACKOFF));
+    }
+
+    #[test]
+    fn origin_cap_is_what_a_quorum_knows_and_f_liars_cannot_move_it_out_of_the_honest_range() {
+        let v: Vec<B256> = (1..=4).map(B256::repeat_byte).collect();
+        let heads = |h: [u64; 3]| HashMap::from([(v[1], h[0]), (v[2], h[1]), (v[3], h[2])]);
+        // All fresh: the cap is the third-highest head.
+        assert_eq!(origin_cap(&heads([100, 99, 100]), &v, &v[0], 100), 100);
+        assert_eq!(origin_cap(&heads([100, 98, 99]), &v, &v[0], 100), 99);
+        // Two of four frozen at 40: a quorum of three must include one of them.
+        assert_eq!(origin_cap(&heads([100, 40, 40]), &v, &v[0], 100), 40);
+        // One liar claiming far ahead or far behind: still within the honest heads.
+        assert_eq!(origin_cap(&heads([u64::MAX, 90, 95]), &v, &v[0], 100), 95);
+        assert_eq!(origin_cap(&heads([0, 90, 95]), &v, &v[0], 100), 90);
+        // Never past this leader's own view; validators not heard from count as this one.
+        assert_eq!(origin_cap(&heads([200, 200, 200]), &v, &v[0], 100), 100);
+        assert_eq!(origin_cap(&HashMap::new(), &v, &v[0], 100), 100);
+        // One validator: itself.
+        assert_eq!(origin_cap(&HashMap::new(), &v[..1], &v[0], 7), 7);
     }
 }

@@ -63,6 +63,11 @@ pub struct LeaderRecord {
     /// Leaders of the runs between the parent's and this block's that produced no block in
     /// this chain, sorted, without the proposer.
     pub skipped: Vec<B256>,
+    /// The newest confirmed L1 block the proposer's watcher knew when it proposed: advice for
+    /// later leaders, who name as origin only a block a quorum of validators has said it knows
+    /// (see `FlashApp::origin_cap`). Not checked: a false claim moves the cap only as far as
+    /// the quorum-th highest claim, and a refused origin still falls back on the origin backoff.
+    pub l1_head: u64,
 }
 
 impl LeaderRecord {
@@ -444,6 +449,7 @@ mod tests {
             view: 9,
             proposer: B256::from(v[0].to_bytes()),
             skipped: vec![B256::from(v[1].to_bytes())],
+            l1_head: 77,
         };
         assert_eq!(LeaderRecord::decode(&record.encode()).unwrap(), record);
         let mut trailing = record.encode();

@@ -273,6 +273,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         view: 5,
         proposer: B256::from(validator_key().verifying_key().to_bytes()),
         skipped: vec![B256::repeat_byte(4)],
+        l1_head: 3,
     };
     let (payload_bytes, record_bytes) = (payload.encode(), record.encode());
     let block = Block::new(

@@ -34,10 +34,10 @@ impl NodeL1 {
 }
 
 impl L1View for NodeL1 {
-    fn next_deposits(&self, after_nonce: u64, max: usize) -> (L1Origin, Vec<Deposit>) {
+    fn next_deposits(&self, after_nonce: u64, max: usize, highest: u64) -> (L1Origin, Vec<Deposit>) {
         match &self.watcher {
-            Some(watcher) => watcher.next_deposits(after_nonce, max),
-            None => flashlayer_consensus::NoL1.next_deposits(after_nonce, max),
+            Some(watcher) => watcher.next_deposits(after_nonce, max, highest),
+            None => flashlayer_consensus::NoL1.next_deposits(after_nonce, max, highest),
         }
     }
 

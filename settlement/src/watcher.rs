@@ -133,12 +133,13 @@ impl L1Watcher {
     }
 
     /// The origin for a new payload (the newest confirmed L1 block known here for a while,
-    /// see `ORIGIN_SETTLE`) and up to `max` deposits after nonce `after` that it confirms.
-    pub fn next_deposits(&self, after: u64, max: usize) -> (L1Origin, Vec<Deposit>) {
+    /// see `ORIGIN_SETTLE`) numbered at most `highest`, and up to `max` deposits after nonce
+    /// `after` that it confirms.
+    pub fn next_deposits(&self, after: u64, max: usize, highest: u64) -> (L1Origin, Vec<Deposit>) {
         let view = self.view.read();
         let Some(origin) = view
             .hashes
-            .iter()
+            .range(..=highest)
             .rev()
             .find(|(_, (_, learned, _))| learned.elapsed() >= ORIGIN_SETTLE)
             .map(|(number, (hash, _, _))| L1Origin { number: *number, hash: *hash })

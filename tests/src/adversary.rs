@@ -303,9 +303,13 @@ pub fn proposal(
     payload: &Payload,
 ) -> Message {
     let payload = payload.encode();
-    let record =
-        LeaderRecord { view, proposer: B256::from(adversary.public().to_bytes()), skipped: Vec::new() }
-            .encode();
+    let record = LeaderRecord {
+        view,
+        proposer: B256::from(adversary.public().to_bytes()),
+        skipped: Vec::new(),
+        l1_head: 0,
+    }
+    .encode();
     let hash = data_hash(&payload, &record);
     let height = parent_height.map_or(0, |h| h + 1);
     let block = Block::new(
