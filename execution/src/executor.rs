@@ -18,7 +18,7 @@ use alloy::{
 };
 use alloy_evm::{Evm, EvmFactory, FromRecoveredTx, eth::EthEvmFactory};
 use alloy_trie::{EMPTY_ROOT_HASH, KECCAK_EMPTY};
-use flashlayer_storage::{Db, StateReader, StoredBlock};
+use flashlayer_storage::{Db, StateReader, StoredBlock, history::DEFAULT_HISTORY_BLOCKS};
 use rayon::prelude::*;
 use revm::{
     DatabaseCommit,
@@ -75,6 +75,8 @@ pub struct ExecutedBlock {
     pub sender_nonces: HashMap<Address, u64>,
     /// Deposits credited, messages sent, L1 origin (also stored with the block).
     pub settlement: BlockSettlement,
+    /// Time spent on the state root (trie work), part of the block's execution time.
+    pub state_root_time: std::time::Duration,
 }
 
 /// Recovers the senders of `txs` in parallel (libsecp256k1 through alloy's `secp256k1`
@@ -111,6 +113,8 @@ pub struct BlockExecutor {
     head_hash: B256,
     /// The head's settlement record (last deposit nonce, L1 origin).
     head_settlement: BlockSettlement,
+    /// Blocks of state history kept below the head.
+    history_blocks: u64,
 }
 
 impl BlockExecutor {
@@ -121,7 +125,7 @@ impl BlockExecutor {
             None => {
                 // The genesis state root comes out of the very write that stores the state.
                 let mut write = db.block_write();
-                let root = apply_changes(&db, &genesis_changes(&config), &mut write)?;
+                let (root, _) = apply_changes(&db, &genesis_changes(&config), &mut write, None)?;
                 let genesis = Self::genesis_header(&config, root);
                 let genesis_hash = genesis.hash_slow();
                 let block = StoredBlock {
@@ -151,7 +155,13 @@ impl BlockExecutor {
         let head = db.header(number)?.ok_or(Error::NoGenesis)?;
         let head_hash = db.block_hash(number)?.ok_or(Error::NoGenesis)?;
         let head_settlement = Self::settlement_of(&db, number)?;
-        Ok(Self { db, config, head, head_hash, head_settlement })
+        Ok(Self { db, config, head, head_hash, head_settlement, history_blocks: DEFAULT_HISTORY_BLOCKS })
+    }
+
+    /// Keeps the state of the last `blocks` blocks readable (`--state-history`).
+    pub fn with_history_blocks(mut self, blocks: u64) -> Self {
+        self.history_blocks = blocks;
+        self
     }
 
     /// The settlement record stored with block `number`.
@@ -335,7 +345,8 @@ impl BlockExecutor {
         let changes = cache_changes(cache);
 
         let mut write = self.db.block_write();
-        let state_root = apply_changes(&self.db, &changes, &mut write)?;
+        let (state_root, state_root_time) = apply_changes(&self.db, &changes, &mut write, Some(number))?;
+        write.prune_history(number, self.history_blocks)?;
         let logs_bloom =
             receipts.iter().fold(Bloom::ZERO, |bloom, r: &ReceiptEnvelope| bloom | *r.logs_bloom());
         let header = Header {
@@ -382,7 +393,7 @@ impl BlockExecutor {
         self.head = block.header.clone();
         self.head_hash = hash;
         self.head_settlement = settlement.clone();
-        Ok(ExecutedBlock { block, receipts, skipped, sender_nonces, settlement })
+        Ok(ExecutedBlock { block, receipts, skipped, sender_nonces, settlement, state_root_time })
     }
 }
 

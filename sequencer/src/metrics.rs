@@ -24,6 +24,8 @@ pub struct Metrics {
     pub gas_used: IntCounter,
     /// Time to execute and write one block.
     pub block_execution: Histogram,
+    /// Time to compute a block's state root.
+    pub state_root: Histogram,
 }
 
 impl Metrics {
@@ -51,6 +53,15 @@ impl Metrics {
         )
         .expect("valid metric");
         registry.register(Box::new(block_execution.clone())).expect("unique metric");
+        let state_root = Histogram::with_opts(
+            HistogramOpts::new(
+                "state_root_seconds",
+                "Time to compute one block's state root (incremental trie: follows the changed keys)",
+            )
+            .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0]),
+        )
+        .expect("valid metric");
+        registry.register(Box::new(state_root.clone())).expect("unique metric");
         Self {
             registry,
             executed_height,
@@ -59,6 +70,7 @@ impl Metrics {
             txs_skipped,
             gas_used,
             block_execution,
+            state_root,
         }
     }
 
@@ -69,6 +81,7 @@ impl Metrics {
         self.txs_skipped.inc_by(block.skipped.len() as u64);
         self.gas_used.inc_by(block.block.header.gas_used);
         self.block_execution.observe(took.as_secs_f64());
+        self.state_root.observe(block.state_root_time.as_secs_f64());
     }
 }
 

@@ -65,6 +65,8 @@ pub struct NodeOptions {
     pub inbound_limits: InboundLimits,
     /// Connection and gossip limits.
     pub peer_limits: PeerLimits,
+    /// Blocks of state history kept below the head (state reads and proofs at recent blocks).
+    pub state_history: u64,
 }
 
 /// Most gossiped transaction batches being admitted at once (each on a blocking thread:
@@ -113,7 +115,8 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
     // For `flashlayer dispose`, which stops the node before deleting its data.
     let pid_file = PidFile::write(&options.datadir)?;
     let db = Db::open(&options.datadir.join("db")).wrap_err("opening the database")?;
-    let executor = BlockExecutor::open(db.clone(), layer.chain.clone())?;
+    let executor =
+        BlockExecutor::open(db.clone(), layer.chain.clone())?.with_history_blocks(options.state_history);
     let head = executor.head().clone();
     tracing::info!(number = head.number, hash = %executor.head_hash(), chain_id = layer.chain.chain_id, "executed head");
 

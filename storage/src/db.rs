@@ -3,6 +3,7 @@
 use crate::{
     ConsensusStore, Error, Result,
     tables::{self, Table},
+    trie::{TrieId, TrieUpdates},
 };
 use alloy::{
     consensus::{Header, ReceiptEnvelope, TxEnvelope},
@@ -15,7 +16,7 @@ use rocksdb::{ColumnFamilyDescriptor, DB, IteratorMode, Options, WriteOptions};
 use std::{path::Path, sync::Arc};
 
 /// Version of the on-disk layout; bumped on incompatible changes.
-const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_VERSION: u32 = 2;
 
 /// A block as the executor stored it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -272,8 +273,8 @@ impl Db {
 
 /// Everything one executed block changes, committed as one atomic RocksDB write.
 pub struct BlockWrite {
-    db: Db,
-    batch: rocksdb::WriteBatch,
+    pub(crate) db: Db,
+    pub(crate) batch: rocksdb::WriteBatch,
 }
 
 impl std::fmt::Debug for BlockWrite {
@@ -299,6 +300,35 @@ impl BlockWrite {
         let to = tables::storage_key(hashed_address, &B256::repeat_byte(0xff));
         self.batch.delete_range_cf(cf, from, to);
         self.batch.delete_cf(cf, to);
+        // Its stored branch nodes: every key is the address then nibble bytes (< 0x10).
+        let mut end = hashed_address.to_vec();
+        end.push(0x10);
+        self.batch.delete_range_cf(self.db.cf::<tables::StorageTrie>(), hashed_address.to_vec(), end);
+    }
+
+    /// Sets or deletes one leaf row of a trie as raw bytes (the account or storage RLP).
+    pub fn leaf(&mut self, id: TrieId, key: &B256, value: Option<&[u8]>) {
+        let (cf, full_key) = match id {
+            TrieId::Accounts => (self.db.cf::<tables::Accounts>(), key.to_vec()),
+            TrieId::Storage(address) => {
+                (self.db.cf::<tables::Storage>(), tables::storage_key(&address, key).to_vec())
+            }
+        };
+        match value {
+            Some(value) => self.batch.put_cf(cf, full_key, value),
+            None => self.batch.delete_cf(cf, full_key),
+        }
+    }
+
+    /// Stores a root computation's branch-node changes for trie `id`.
+    pub fn trie_updates(&mut self, id: TrieId, updates: &TrieUpdates) {
+        let cf = id.node_cf(&self.db);
+        for path in &updates.removed {
+            self.batch.delete_cf(cf, id.node_key(path));
+        }
+        for (path, node) in &updates.updated {
+            self.batch.put_cf(cf, id.node_key(path), crate::trie::encode_node(node));
+        }
     }
 
     /// Sets a storage slot; zero deletes it, as in the trie.

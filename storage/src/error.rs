@@ -31,7 +31,8 @@ impl revm::database_interface::DBErrorMarker for Error {}
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub(crate) fn corrupt(table: &'static str, reason: impl std::fmt::Display) -> Self {
+    /// A row of `table` that does not decode.
+    pub fn corrupt(table: &'static str, reason: impl std::fmt::Display) -> Self {
         Self::Corrupt { table, reason: reason.to_string() }
     }
 }

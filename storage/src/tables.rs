@@ -62,6 +62,30 @@ table!(
     Storage = "storage"
 );
 table!(
+    /// Nibble path (one byte per nibble) -> branch node of the account trie, in the encoding of
+    /// `trie::encode_node`: the stored nodes that make the state root incremental.
+    AccountTrie = "account_trie"
+);
+table!(
+    /// keccak(address) ++ nibble path -> branch node of that account's storage trie.
+    StorageTrie = "storage_trie"
+);
+table!(
+    /// keccak(address) ++ block number (u64 BE) -> the RLP account before that block changed it
+    /// (empty: it did not exist). See `history`.
+    AccountHistory = "account_history"
+);
+table!(
+    /// keccak(address) ++ keccak(slot) ++ block number (u64 BE) -> the RLP value before that
+    /// block changed it (empty: zero).
+    StorageHistory = "storage_history"
+);
+table!(
+    /// Block number (u64 BE) ++ kind (0 account, 1 storage) ++ hashed key -> nothing: the keys
+    /// each block of the history window changed, to prune and to build past tries.
+    ChangeSets = "change_sets"
+);
+table!(
     /// Code hash -> contract bytecode.
     Code = "code"
 );
@@ -91,6 +115,11 @@ pub const ALL: &[&str] = &[
     TxLookup::NAME,
     Accounts::NAME,
     Storage::NAME,
+    AccountTrie::NAME,
+    StorageTrie::NAME,
+    AccountHistory::NAME,
+    StorageHistory::NAME,
+    ChangeSets::NAME,
     Code::NAME,
     MempoolJournal::NAME,
     BlockSettlement::NAME,
@@ -114,5 +143,7 @@ pub fn storage_key(hashed_address: &B256, hashed_slot: &B256) -> [u8; 64] {
 pub const META_HEAD: &[u8] = b"head";
 /// Meta key of the schema version.
 pub const META_SCHEMA: &[u8] = b"schema";
+/// Meta key of the oldest block whose state is kept (the history window's bottom).
+pub const META_HISTORY_FROM: &[u8] = b"history_from";
 /// Meta key of the genesis hash, to refuse a datadir of another chain.
 pub const META_GENESIS: &[u8] = b"genesis";

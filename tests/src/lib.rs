@@ -182,6 +182,15 @@ impl TestNode {
         Self { cluster: Cluster::start(1).await }
     }
 
+    /// [`TestNode::start`], then a restart with more `flashlayer node` flags.
+    pub async fn start_with_args(args: &[&str]) -> Self {
+        let mut node = Self::start().await;
+        node.cluster.stop(0);
+        node.cluster.nodes[0].extra_args = args.iter().map(|a| a.to_string()).collect();
+        node.cluster.restart(0).await;
+        node
+    }
+
     /// Starts the node process again on the same data and ports, and waits for its RPC.
     pub async fn restart(&mut self) {
         self.cluster.restart(0).await;
@@ -289,6 +298,8 @@ pub struct ClusterNode {
     /// This node's own L1 endpoint (a proxy, say) instead of the cluster's, from its next
     /// (re)start.
     pub l1_rpc: Option<String>,
+    /// More `flashlayer node` flags, from its next (re)start.
+    pub extra_args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -380,6 +391,7 @@ impl Cluster {
                 metrics_port: free_port(),
                 full: false,
                 l1_rpc: None,
+                extra_args: Vec::new(),
                 child: None,
             })
             .collect();
@@ -404,6 +416,7 @@ impl Cluster {
         if let Some(rpc) = node.l1_rpc.as_ref().or(self.l1_rpc.as_ref()) {
             extra.extend(["--l1-rpc", rpc.as_str()]);
         }
+        extra.extend(node.extra_args.iter().map(String::as_str));
         node.child =
             Some(spawn_node_with(self.dir.path(), i, node.rpc_port, node.metrics_port, &log, &extra));
     }
@@ -419,6 +432,7 @@ impl Cluster {
             metrics_port: free_port(),
             full: true,
             l1_rpc: None,
+            extra_args: Vec::new(),
             child: None,
         });
         self.spawn(index);

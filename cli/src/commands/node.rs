@@ -33,6 +33,11 @@ pub struct NodeCommand {
     /// Most mempool transactions per sender.
     #[arg(long, default_value_t = 4096)]
     txpool_max_per_sender: usize,
+    /// Blocks of state history to keep below the head: `eth_getBalance`, `eth_call`,
+    /// `eth_getStorageAt` and `eth_getProof` answer for blocks in this window; older ones get
+    /// "historical state ... is not available".
+    #[arg(long, value_name = "BLOCKS", default_value_t = flashlayer_storage::history::DEFAULT_HISTORY_BLOCKS)]
+    state_history: u64,
     /// p2p listen address (multiaddr); defaults to this node's entry in the layer.
     #[arg(long)]
     p2p_addr: Option<libp2p::Multiaddr>,
@@ -130,6 +135,7 @@ impl NodeCommand {
             l1_rpc: self.l1_rpc,
             inbound_limits: self.limits.inbound(),
             peer_limits: self.limits.peers(),
+            state_history: self.state_history,
         };
         // actix actors (the executor) and tokio tasks (RPC) share one multi-threaded runtime.
         actix::System::with_tokio_rt(|| super::runtime().expect("building the tokio runtime"))

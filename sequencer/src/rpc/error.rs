@@ -22,11 +22,19 @@ pub enum RpcError {
     /// The named block does not exist.
     #[error("header not found")]
     HeaderNotFound,
-    /// State of an older block was asked for.
+    /// State of a block below the history window was asked for.
     #[error(
-        "historical state not available: block {0} is not the head (this node keeps the latest state only)"
+        "historical state {root} is not available: block {number} is older than this node's history window \
+         (oldest block with state: {oldest}; see --state-history)"
     )]
-    NoHistoricalState(u64),
+    NoHistoricalState {
+        /// The block asked for.
+        number: u64,
+        /// Its state root.
+        root: alloy::primitives::B256,
+        /// The oldest block whose state the node keeps.
+        oldest: u64,
+    },
     /// A call reverted.
     #[error("execution reverted{}", reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
     Reverted {

@@ -5,13 +5,14 @@ use super::{
     error::{RpcError, RpcResult, revert_reason},
     filters::{self, Filters},
 };
+use alloy::serde::storage::JsonStorageKey;
 use alloy::{
     consensus::{Transaction as _, TxEnvelope},
     eips::{BlockId, BlockNumberOrTag, eip2718::Decodable2718},
     primitives::{Address, B256, Bytes, U64, U256, keccak256},
     rpc::types::{
-        Block, FeeHistory, Filter, FilterChanges, Index, Log, SyncStatus, Transaction, TransactionReceipt,
-        TransactionRequest,
+        Block, EIP1186AccountProofResponse, EIP1186StorageProof, FeeHistory, Filter, FilterChanges, Index,
+        Log, SyncStatus, Transaction, TransactionReceipt, TransactionRequest,
     },
 };
 use alloy_evm::rpc::TryIntoTxEnv;
@@ -25,6 +26,9 @@ use jsonrpsee::{
 use revm::context_interface::result::ExecutionResult;
 use serde::Deserialize;
 use std::sync::Arc;
+
+/// Most storage keys one `eth_getProof` call may ask for (each is a walk down a storage trie).
+pub const MAX_PROOF_KEYS: usize = 1024;
 
 /// The `eth` JSON-RPC API.
 #[rpc(server, namespace = "eth")]
@@ -54,6 +58,15 @@ pub trait EthApi {
     /// `eth_getStorageAt`.
     #[method(name = "getStorageAt")]
     fn storage_at(&self, address: Address, slot: U256, block: Option<BlockId>) -> RpcResult<B256>;
+    /// `eth_getProof` (EIP-1186): account and storage proofs against the block's state root,
+    /// for the head and the blocks of the history window.
+    #[method(name = "getProof")]
+    fn proof(
+        &self,
+        address: Address,
+        keys: Vec<JsonStorageKey>,
+        block: Option<BlockId>,
+    ) -> RpcResult<EIP1186AccountProofResponse>;
     /// `eth_call`.
     #[method(name = "call")]
     fn call(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<Bytes>;
@@ -162,8 +175,11 @@ impl EthApi {
         address: Address,
         block: Option<BlockId>,
     ) -> Result<Option<alloy_trie::TrieAccount>, RpcError> {
-        self.ctx.require_latest_state(block)?;
-        Ok(self.ctx.db.account(&keccak256(address))?)
+        let at = self.ctx.state_at(block)?;
+        let Some(rlp) = self.ctx.db.account_rlp_at(&keccak256(address), at)? else { return Ok(None) };
+        alloy::rlp::Decodable::decode(&mut rlp.as_slice())
+            .map(Some)
+            .map_err(|e| RpcError::Storage(flashlayer_storage::Error::corrupt("accounts", e)))
     }
 
     fn suggested_tip(&self) -> u128 {
@@ -174,20 +190,38 @@ impl EthApi {
         }
     }
 
-    /// Runs a call at the head, capping gas at what one transaction may use.
-    fn run(&self, mut request: TransactionRequest, gas: Option<u64>) -> Result<ExecutionResult, RpcError> {
-        let head = self.ctx.db.header(self.ctx.head()?)?.ok_or(RpcError::HeaderNotFound)?;
-        let env = evm_env(
-            &self.ctx.chain,
-            head.number + 1,
-            head.timestamp,
-            self.ctx.mempool.next_base_fee(),
-            head.mix_hash,
-        );
+    /// Runs a call on the state of block `at` (`None`: the head, in the context of the next
+    /// block, as before), capping gas at what one transaction may use.
+    fn run(
+        &self,
+        mut request: TransactionRequest,
+        gas: Option<u64>,
+        at: Option<u64>,
+    ) -> Result<ExecutionResult, RpcError> {
+        let (env, state) = match at {
+            None => {
+                let head = self.ctx.db.header(self.ctx.head()?)?.ok_or(RpcError::HeaderNotFound)?;
+                let env = evm_env(
+                    &self.ctx.chain,
+                    head.number + 1,
+                    head.timestamp,
+                    self.ctx.mempool.next_base_fee(),
+                    head.mix_hash,
+                );
+                (env, StateReader::new(self.ctx.db.clone()))
+            }
+            Some(n) => {
+                // geth runs a call at block N on N's state, in N's own block context.
+                let header = self.ctx.db.header(n)?.ok_or(RpcError::HeaderNotFound)?;
+                let base_fee = header.base_fee_per_gas.unwrap_or_default();
+                let env = evm_env(&self.ctx.chain, n, header.timestamp, base_fee, header.mix_hash);
+                (env, StateReader::at(self.ctx.db.clone(), n))
+            }
+        };
         let cap = self.ctx.chain.max_tx_gas();
         request.gas = Some(gas.or(request.gas).unwrap_or(cap).min(cap));
         let tx = request.try_into_tx_env(&env).map_err(|e| RpcError::InvalidParams(e.to_string()))?;
-        simulate(&StateReader::new(self.ctx.db.clone()), env, tx).map_err(|e| match e {
+        simulate(&state, env, tx).map_err(|e| match e {
             SimulateError::Invalid(msg) => RpcError::Execution(msg),
             SimulateError::Storage(e) => RpcError::Storage(e),
             SimulateError::Evm(msg) => RpcError::Execution(msg),
@@ -286,34 +320,106 @@ impl EthApiServer for EthApi {
     }
 
     fn storage_at(&self, address: Address, slot: U256, block: Option<BlockId>) -> RpcResult<B256> {
-        self.ctx.require_latest_state(block)?;
-        let value =
-            self.ctx.db.storage(&keccak256(address), &keccak256(B256::from(slot))).map_err(RpcError::from)?;
+        let at = self.ctx.state_at(block)?;
+        let rlp = self
+            .ctx
+            .db
+            .storage_rlp_at(&keccak256(address), &keccak256(B256::from(slot)), at)
+            .map_err(RpcError::from)?;
+        let value = match rlp {
+            Some(rlp) => alloy::rlp::Decodable::decode(&mut rlp.as_slice())
+                .map_err(|e| RpcError::Storage(flashlayer_storage::Error::corrupt("storage", e)))?,
+            None => U256::ZERO,
+        };
         Ok(B256::from(value))
     }
 
+    fn proof(
+        &self,
+        address: Address,
+        keys: Vec<JsonStorageKey>,
+        block: Option<BlockId>,
+    ) -> RpcResult<EIP1186AccountProofResponse> {
+        if keys.len() > MAX_PROOF_KEYS {
+            return Err(RpcError::InvalidParams(format!(
+                "too many storage keys: {} (most {MAX_PROOF_KEYS})",
+                keys.len()
+            ))
+            .into());
+        }
+        let hashed = keccak256(address);
+        let slots: Vec<B256> = keys.iter().map(|k| keccak256(k.as_b256())).collect();
+        // The walk reads the stored trie while blocks keep being written: a proof that does not
+        // lead to its block's root raced a write, and is taken again.
+        for _ in 0..3 {
+            let head = self.ctx.head()?;
+            let at = self.ctx.state_at(block)?.unwrap_or(head);
+            let root =
+                self.ctx.db.header(at).map_err(RpcError::from)?.ok_or(RpcError::HeaderNotFound)?.state_root;
+            let proof = self.ctx.db.account_proof(&hashed, &slots, at, head).map_err(RpcError::from)?;
+            if proof.state_root != root {
+                continue;
+            }
+            let account: Option<alloy_trie::TrieAccount> = proof
+                .account
+                .as_ref()
+                .map(|rlp| alloy::rlp::Decodable::decode(&mut rlp.as_slice()))
+                .transpose()
+                .map_err(|e| RpcError::Storage(flashlayer_storage::Error::corrupt("accounts", e)))?;
+            let account = account.unwrap_or_else(|| alloy_trie::TrieAccount {
+                code_hash: alloy_trie::KECCAK_EMPTY,
+                storage_root: alloy_trie::EMPTY_ROOT_HASH,
+                ..Default::default()
+            });
+            let storage_proof = keys
+                .iter()
+                .zip(proof.storage)
+                .map(|(key, (value, nodes))| {
+                    let value = match value {
+                        Some(rlp) => alloy::rlp::Decodable::decode(&mut rlp.as_slice()).map_err(|e| {
+                            RpcError::Storage(flashlayer_storage::Error::corrupt("storage", e))
+                        })?,
+                        None => U256::ZERO,
+                    };
+                    Ok(EIP1186StorageProof { key: *key, value, proof: nodes })
+                })
+                .collect::<Result<Vec<_>, RpcError>>()?;
+            return Ok(EIP1186AccountProofResponse {
+                address,
+                balance: account.balance,
+                code_hash: account.code_hash,
+                nonce: account.nonce,
+                storage_hash: account.storage_root,
+                account_proof: proof.account_proof,
+                storage_proof,
+            });
+        }
+        Err(RpcError::Limit("the chain moved on three times while the proof was built; try again".into())
+            .into())
+    }
+
     fn call(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<Bytes> {
-        self.ctx.require_latest_state(block)?;
-        Ok(outcome(self.run(request, None)?)?)
+        let at = self.ctx.state_at(block)?;
+        Ok(outcome(self.run(request, None, at)?)?)
     }
 
     fn estimate_gas(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<U64> {
-        self.ctx.require_latest_state(block)?;
+        let at = self.ctx.state_at(block)?;
         let cap = request.gas.unwrap_or(self.ctx.chain.max_tx_gas()).min(self.ctx.chain.max_tx_gas());
         // At the cap it must succeed, or the call itself fails (revert reason returned).
-        let first = self.run(request.clone(), Some(cap))?;
+        let first = self.run(request.clone(), Some(cap), at)?;
         let used = first.tx_gas_used();
         outcome(first)?;
         // Smallest gas limit that succeeds: refunds and the 63/64 rule make it exceed the gas
         // used, so search between the two, as geth and anvil do.
-        if matches!(self.run(request.clone(), Some(used))?, ExecutionResult::Success { .. }) {
+        if matches!(self.run(request.clone(), Some(used), at)?, ExecutionResult::Success { .. }) {
             return Ok(U64::from(used));
         }
         // `used` fails and `cap` succeeds: the answer is in (used, cap].
         let (mut lo, mut hi) = (used, cap);
         while lo + 1 < hi {
             let mid = lo + (hi - lo) / 2;
-            match self.run(request.clone(), Some(mid)) {
+            match self.run(request.clone(), Some(mid), at) {
                 Ok(ExecutionResult::Success { .. }) => hi = mid,
                 Ok(_) | Err(RpcError::Execution(_)) => lo = mid,
                 Err(e) => return Err(e.into()),

@@ -147,14 +147,20 @@ impl RpcContext {
         }
     }
 
-    /// Checks that `id` names the latest state: this node keeps no historical state.
-    pub fn require_latest_state(&self, id: Option<BlockId>) -> Result<(), error::RpcError> {
-        let Some(id) = id else { return Ok(()) };
+    /// The block whose state `id` names: `None` for the executed head (the stored state), the
+    /// number for an older block in the history window (`--state-history`), an error for one
+    /// below it (geth's "historical state ... is not available") or for no such block.
+    pub fn state_at(&self, id: Option<BlockId>) -> Result<Option<BlockNumber>, error::RpcError> {
+        let Some(id) = id else { return Ok(None) };
         let head = self.head()?;
         match self.resolve(id)? {
             None => Err(error::RpcError::HeaderNotFound),
-            Some(n) if n == head => Ok(()),
-            Some(n) => Err(error::RpcError::NoHistoricalState(n)),
+            Some(n) if n >= head => Ok(None),
+            Some(n) if n >= self.db.history_from()? => Ok(Some(n)),
+            Some(n) => {
+                let root = self.db.header(n)?.map(|h| h.state_root).unwrap_or_default();
+                Err(error::RpcError::NoHistoricalState { number: n, root, oldest: self.db.history_from()? })
+            }
         }
     }
 }

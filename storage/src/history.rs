@@ -1,0 +1,298 @@
+//! A window of history: the state of each of the last K blocks, readable and provable.
+//!
+//! Each block's write records, for every account and storage slot it changes, the value the
+//! key had before the block ([`tables::AccountHistory`], [`tables::StorageHistory`], keyed by
+//! the key then the block number), and lists the keys in the block's change set
+//! ([`tables::ChangeSets`], keyed by the block number first). The state at block `n` is the
+//! latest state with, for each key, the value recorded by the first block after `n` that
+//! changed it (one RocksDB seek per read); a proof at `n` lays those values over the latest
+//! leaves as the trie's overlay. Writing block `h` drops block `h - K`'s records (found
+//! through its change set), so the window stays K blocks deep and the tables stay small.
+//!
+//! This is the shape of reth's change sets and history indices, folded into two tables whose
+//! key order answers the read directly.
+
+use crate::{
+    BlockWrite, Db, Error, Result,
+    tables::{self, Table},
+    trie::LeafOverlay,
+};
+use alloy::primitives::{B256, BlockNumber};
+use rocksdb::{Direction, IteratorMode};
+
+/// Change-set row kind: an account.
+const ACCOUNT: u8 = 0;
+/// Change-set row kind: a storage slot.
+const STORAGE: u8 = 1;
+
+/// Blocks of history a node keeps by default: a few minutes at the busy block interval
+/// (200 ms), half an hour of idle ones.
+pub const DEFAULT_HISTORY_BLOCKS: u64 = 1024;
+
+fn history_key(prefix: &[u8], block: BlockNumber) -> Vec<u8> {
+    let mut key = Vec::with_capacity(prefix.len() + 8);
+    key.extend_from_slice(prefix);
+    key.extend_from_slice(&block.to_be_bytes());
+    key
+}
+
+fn change_set_key(block: BlockNumber, kind: u8, key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9 + key.len());
+    out.extend_from_slice(&block.to_be_bytes());
+    out.push(kind);
+    out.extend_from_slice(key);
+    out
+}
+
+impl Db {
+    /// Oldest block whose state this node still has (the bottom of the history window).
+    pub fn history_from(&self) -> Result<BlockNumber> {
+        Ok(self
+            .meta(tables::META_HISTORY_FROM)?
+            .map(|v| {
+                v.as_slice().try_into().map(u64::from_be_bytes).map_err(|_| Error::corrupt("meta", "history"))
+            })
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    /// The raw value of history table `T` under `prefix` as of the end of block `at`: the value
+    /// recorded by the first later block that changed it, `Some(None)` if that block found it
+    /// absent, `None` if no later block changed it (the latest value holds).
+    fn value_before_next_change<T: Table>(
+        &self,
+        prefix: &[u8],
+        at: BlockNumber,
+    ) -> Result<Option<Option<Vec<u8>>>> {
+        let Some(next) = at.checked_add(1) else { return Ok(None) };
+        let mut iter = self.raw().raw_iterator_cf(self.cf::<T>());
+        iter.seek(history_key(prefix, next));
+        iter.status()?;
+        match (iter.key(), iter.value()) {
+            (Some(key), Some(value)) if key.len() == prefix.len() + 8 && key.starts_with(prefix) => {
+                Ok(Some((!value.is_empty()).then(|| value.to_vec())))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The RLP trie account at a hashed address as of block `at` (`None` for the head).
+    pub fn account_rlp_at(&self, hashed_address: &B256, at: Option<BlockNumber>) -> Result<Option<Vec<u8>>> {
+        if let Some(at) = at
+            && let Some(old) =
+                self.value_before_next_change::<tables::AccountHistory>(hashed_address.as_slice(), at)?
+        {
+            return Ok(old);
+        }
+        self.get::<tables::Accounts>(hashed_address)
+    }
+
+    /// The RLP storage value of a slot as of block `at` (`None` for the head; `None` result: zero).
+    pub fn storage_rlp_at(
+        &self,
+        hashed_address: &B256,
+        hashed_slot: &B256,
+        at: Option<BlockNumber>,
+    ) -> Result<Option<Vec<u8>>> {
+        let key = tables::storage_key(hashed_address, hashed_slot);
+        if let Some(at) = at
+            && let Some(old) = self.value_before_next_change::<tables::StorageHistory>(&key, at)?
+        {
+            return Ok(old);
+        }
+        self.get::<tables::Storage>(key)
+    }
+
+    /// The leaves that differ between the state at block `at` and the latest state, with their
+    /// values at `at`: the overlay that turns the latest trie into `at`'s. `storage_of`: that
+    /// account's storage trie instead of the account trie.
+    pub fn history_overlay(
+        &self,
+        at: BlockNumber,
+        head: BlockNumber,
+        storage_of: Option<&B256>,
+    ) -> Result<LeafOverlay> {
+        let mut keys = std::collections::BTreeSet::new();
+        let (kind, prefix): (u8, &[u8]) = match storage_of {
+            None => (ACCOUNT, &[]),
+            Some(address) => (STORAGE, address.as_slice()),
+        };
+        for block in at + 1..=head {
+            let start = change_set_key(block, kind, prefix);
+            for item in self
+                .raw()
+                .iterator_cf(self.cf::<tables::ChangeSets>(), IteratorMode::From(&start, Direction::Forward))
+            {
+                let (key, _) = item?;
+                if !key.starts_with(&start) {
+                    break;
+                }
+                let rest = &key[start.len()..];
+                if rest.len() != 32 {
+                    return Err(Error::corrupt(tables::ChangeSets::NAME, "key length"));
+                }
+                keys.insert(B256::from_slice(rest));
+            }
+        }
+        keys.into_iter()
+            .map(|key| {
+                let value = match storage_of {
+                    None => self.account_rlp_at(&key, Some(at))?,
+                    Some(address) => self.storage_rlp_at(address, &key, Some(at))?,
+                };
+                Ok((key, value))
+            })
+            .collect()
+    }
+
+    /// Every stored slot of an account, raw (hashed slot, RLP value): what a storage wipe
+    /// records as history.
+    pub fn storage_slots(&self, hashed_address: &B256) -> Result<Vec<(B256, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for item in self.raw().iterator_cf(
+            self.cf::<tables::Storage>(),
+            IteratorMode::From(hashed_address.as_slice(), Direction::Forward),
+        ) {
+            let (key, value) = item?;
+            if !key.starts_with(hashed_address.as_slice()) {
+                break;
+            }
+            out.push((B256::from_slice(&key[32..]), value.to_vec()));
+        }
+        Ok(out)
+    }
+}
+
+impl BlockWrite {
+    /// Records an account's value before block `block` changed it (`None`: it did not exist).
+    pub fn account_history(&mut self, block: BlockNumber, hashed_address: &B256, before: Option<&[u8]>) {
+        let cf = self.db.cf::<tables::AccountHistory>();
+        self.batch.put_cf(cf, history_key(hashed_address.as_slice(), block), before.unwrap_or_default());
+        let cf = self.db.cf::<tables::ChangeSets>();
+        self.batch.put_cf(cf, change_set_key(block, ACCOUNT, hashed_address.as_slice()), []);
+    }
+
+    /// Records a slot's value before block `block` changed it (`None`: it was zero).
+    pub fn storage_history(
+        &mut self,
+        block: BlockNumber,
+        hashed_address: &B256,
+        hashed_slot: &B256,
+        before: Option<&[u8]>,
+    ) {
+        let key = tables::storage_key(hashed_address, hashed_slot);
+        let cf = self.db.cf::<tables::StorageHistory>();
+        self.batch.put_cf(cf, history_key(&key, block), before.unwrap_or_default());
+        let cf = self.db.cf::<tables::ChangeSets>();
+        self.batch.put_cf(cf, change_set_key(block, STORAGE, &key), []);
+    }
+
+    /// Keeps `window` blocks of history below `head` (the block being written): drops the
+    /// records of block `head - window` and moves the window's bottom up.
+    pub fn prune_history(&mut self, head: BlockNumber, window: u64) -> Result<()> {
+        let Some(drop) = head.checked_sub(window) else { return Ok(()) };
+        let prefix = drop.to_be_bytes();
+        for item in self
+            .db
+            .raw()
+            .iterator_cf(self.db.cf::<tables::ChangeSets>(), IteratorMode::From(&prefix, Direction::Forward))
+        {
+            let (key, _) = item?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let (kind, rest) = (key[8], &key[9..]);
+            let cf = match kind {
+                ACCOUNT => self.db.cf::<tables::AccountHistory>(),
+                STORAGE => self.db.cf::<tables::StorageHistory>(),
+                _ => return Err(Error::corrupt(tables::ChangeSets::NAME, "kind")),
+            };
+            self.batch.delete_cf(cf, history_key(rest, drop));
+        }
+        let cf = self.db.cf::<tables::ChangeSets>();
+        self.batch.delete_range_cf(cf, prefix, (drop + 1).to_be_bytes());
+        // State at `drop` needed the records of block `drop + 1` onwards, which stay.
+        self.batch.put_cf(self.db.cf::<tables::Meta>(), tables::META_HISTORY_FROM, drop.to_be_bytes());
+        Ok(())
+    }
+}
+
+/// An EIP-1186 proof as the trie gives it: the account and storage proofs of one address at
+/// one block, each proof the RLP trie nodes from the root down to the key.
+#[derive(Debug, Clone, Default)]
+pub struct AccountProof {
+    /// The state root the proof leads to (the block's `stateRoot` when the store is sound).
+    pub state_root: B256,
+    /// The account's RLP leaf (`None`: absent).
+    pub account: Option<Vec<u8>>,
+    /// Nodes from the state root to the account's leaf (or to where it would be).
+    pub account_proof: Vec<alloy::primitives::Bytes>,
+    /// The account's storage root (the empty root when it has none or is absent).
+    pub storage_root: B256,
+    /// Per asked slot (hashed): its RLP value (`None`: zero) and its proof.
+    pub storage: Vec<(Option<Vec<u8>>, Vec<alloy::primitives::Bytes>)>,
+}
+
+impl Db {
+    /// The proof of an account and some of its slots (hashed keys) at block `at` (`head`: the
+    /// executed head, whose state is the stored one). `at` must be in the history window.
+    pub fn account_proof(
+        &self,
+        hashed_address: &B256,
+        hashed_slots: &[B256],
+        at: BlockNumber,
+        head: BlockNumber,
+    ) -> Result<AccountProof> {
+        use crate::trie::{TrieId, trie_root};
+        use alloy_trie::{EMPTY_ROOT_HASH, Nibbles, TrieAccount};
+        let past = (at < head).then_some(at);
+        let overlay = match past {
+            Some(at) => self.history_overlay(at, head, None)?,
+            None => LeafOverlay::new(),
+        };
+        let out = trie_root(self, TrieId::Accounts, &overlay, false, std::slice::from_ref(hashed_address))?;
+        let nodes = |proof: &alloy_trie::proof::ProofNodes, key: &B256| {
+            proof
+                .matching_nodes_sorted(&Nibbles::unpack_array(&key.0))
+                .into_iter()
+                .map(|(_, node)| node)
+                .collect()
+        };
+        let account = self.account_rlp_at(hashed_address, past)?;
+        let storage_root = match &account {
+            Some(rlp) => alloy::rlp::Decodable::decode(&mut rlp.as_slice())
+                .map(|a: TrieAccount| a.storage_root)
+                .map_err(|e| Error::corrupt(tables::Accounts::NAME, e))?,
+            None => EMPTY_ROOT_HASH,
+        };
+        let mut storage = Vec::with_capacity(hashed_slots.len());
+        if !hashed_slots.is_empty() {
+            let overlay = match past {
+                Some(at) => self.history_overlay(at, head, Some(hashed_address))?,
+                None => LeafOverlay::new(),
+            };
+            // An absent account has no storage trie: every slot is zero, proven by the account
+            // proof alone (as geth answers).
+            let proof = match account {
+                Some(_) => {
+                    trie_root(self, TrieId::Storage(*hashed_address), &overlay, false, hashed_slots)?.proof
+                }
+                None => Default::default(),
+            };
+            for slot in hashed_slots {
+                let value = match account {
+                    Some(_) => self.storage_rlp_at(hashed_address, slot, past)?,
+                    None => None,
+                };
+                storage.push((value, nodes(&proof, slot)));
+            }
+        }
+        Ok(AccountProof {
+            state_root: out.root,
+            account_proof: nodes(&out.proof, hashed_address),
+            account,
+            storage_root,
+            storage,
+        })
+    }
+}
