@@ -174,7 +174,7 @@ pub async fn attach_l1(layer: &mut LayerDescription, setup: &L1Setup) -> eyre::R
         layer.chain.clone(),
     )?
     .head_hash();
-    let genesis_supply: U256 = layer.chain.genesis.alloc.values().map(|a| a.balance).sum();
+    let genesis_supply: U256 = layer.chain.genesis_supply()?;
     let deadline = layer.end_time.unwrap_or(0);
     let latest = provider
         .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)

@@ -71,7 +71,14 @@ fn chain(senders: &[PrivateKeySigner]) -> ChainConfig {
         ..Default::default()
     };
     genesis.config.chain_id = 13370;
-    ChainConfig { chain_id: 13370, fee_mode: FeeMode::Eip1559, fee_recipient: Address::ZERO, genesis }
+    ChainConfig {
+        chain_id: 13370,
+        fee_mode: FeeMode::Eip1559,
+        fee_recipient: Address::ZERO,
+        genesis,
+        alloc_file: None,
+        alloc_dropped: None,
+    }
 }
 
 fn token_initcode() -> Bytes {

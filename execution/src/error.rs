@@ -32,6 +32,9 @@ pub enum Error {
     /// A stored record does not decode.
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// The genesis alloc could not be read.
+    #[error("genesis: {0}")]
+    Genesis(String),
 }
 
 /// Result with the execution [`Error`].

@@ -125,7 +125,15 @@ impl BlockExecutor {
             None => {
                 // The genesis state root comes out of the very write that stores the state.
                 let mut write = db.block_write();
-                let (root, _) = apply_changes(&db, &genesis_changes(&config), &mut write, None)?;
+                let root = match (&config.alloc_file, config.alloc_dropped) {
+                    (Some(path), Some(_)) => stream_genesis(&db, path, &mut write)?,
+                    (None, Some(count)) => {
+                        return Err(Error::Genesis(format!(
+                            "the alloc ({count} accounts) was left out of the parsed description and no file to stream it from was named"
+                        )));
+                    }
+                    _ => apply_changes(&db, &genesis_changes(&config), &mut write, None)?.0,
+                };
                 let genesis = Self::genesis_header(&config, root);
                 let genesis_hash = genesis.hash_slow();
                 let block = StoredBlock {
@@ -458,22 +466,65 @@ fn genesis_changes(config: &ChainConfig) -> StateChanges {
         .iter()
         .filter(|(address, _)| **address != L2_MESSAGE_PASSER)
         .chain(std::iter::once((&L2_MESSAGE_PASSER, &passer)))
-        .map(|(address, account)| {
-            let code = account.code.clone().filter(|c| !c.is_empty());
-            let code_hash = code.as_ref().map(keccak256).unwrap_or(KECCAK_EMPTY);
-            let storage = account
-                .storage
-                .iter()
-                .flatten()
-                .map(|(slot, value)| (U256::from_be_bytes(slot.0), U256::from_be_bytes(value.0)))
-                .collect();
-            let change = AccountChange {
-                info: Some((account.nonce.unwrap_or_default(), account.balance, code_hash)),
-                storage_wiped: false,
-                storage,
-                new_code: code,
-            };
-            (*address, change)
-        })
+        .map(|(address, account)| (*address, genesis_change(account)))
         .collect()
+}
+
+/// The state change that creates one genesis account.
+fn genesis_change(account: &GenesisAccount) -> AccountChange {
+    let code = account.code.clone().filter(|c| !c.is_empty());
+    let code_hash = code.as_ref().map(keccak256).unwrap_or(KECCAK_EMPTY);
+    let storage = account
+        .storage
+        .iter()
+        .flatten()
+        .map(|(slot, value)| (U256::from_be_bytes(slot.0), U256::from_be_bytes(value.0)))
+        .collect();
+    AccountChange {
+        info: Some((account.nonce.unwrap_or_default(), account.balance, code_hash)),
+        storage_wiped: false,
+        storage,
+        new_code: code,
+    }
+}
+
+/// Accounts per write when a large genesis alloc is streamed in.
+const GENESIS_CHUNK: usize = 250_000;
+
+/// Streams a large genesis alloc from `path` into the state, [`GENESIS_CHUNK`] accounts per
+/// write (each one an ordinary incremental trie update over the ones before), and returns the
+/// state root. The last chunk (with the message passer) goes into `write`, the genesis block's
+/// own write, so the genesis block appears only once the whole state is in. A crash midway
+/// leaves no head: the next start streams again over the same values.
+fn stream_genesis(
+    db: &Db,
+    path: &std::path::Path,
+    write: &mut flashlayer_storage::BlockWrite,
+) -> Result<B256> {
+    let started = std::time::Instant::now();
+    let mut chunk = StateChanges::new();
+    let mut written = 0u64;
+    crate::genesis::stream_alloc(path, |address, account| {
+        if address != L2_MESSAGE_PASSER {
+            chunk.insert(address, genesis_change(&account));
+        }
+        if chunk.len() >= GENESIS_CHUNK {
+            let mut chunk_write = db.block_write();
+            apply_changes(db, &std::mem::take(&mut chunk), &mut chunk_write, None)?;
+            chunk_write.commit()?;
+            written += GENESIS_CHUNK as u64;
+            tracing::info!(
+                accounts = written,
+                elapsed_s = started.elapsed().as_secs(),
+                "genesis: writing the alloc"
+            );
+        }
+        Ok(())
+    })?;
+    let passer = GenesisAccount::default().with_code(Some(crate::messages::L2_MESSAGE_PASSER_CODE.clone()));
+    chunk.insert(L2_MESSAGE_PASSER, genesis_change(&passer));
+    written += chunk.len() as u64;
+    let (root, _) = apply_changes(db, &chunk, write, None)?;
+    tracing::info!(accounts = written, elapsed_s = started.elapsed().as_secs(), "genesis: alloc written");
+    Ok(root)
 }

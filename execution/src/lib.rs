@@ -12,6 +12,7 @@
 //!   L1 origin with the deposits credited before the transactions.
 //! - [`messages`]: the `L2MessagePasser` system contract in every genesis, the L2->L1
 //!   messages it emits, and the per-block settlement record batches are built from.
+//! - [`genesis`]: genesis allocs of any size, parsed bounded and streamed into the state.
 //! - [`BlockExecutor`]: genesis initialisation and block execution on revm (through alloy-evm).
 //! - [`state_root`]: the state trie root of a block's changes over the stored state.
 //! - [`simulate`]: `eth_call` / `eth_estimateGas` against the latest state.
@@ -21,6 +22,7 @@
 mod config;
 mod error;
 mod executor;
+pub mod genesis;
 pub mod messages;
 mod payload;
 mod simulate;

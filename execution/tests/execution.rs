@@ -34,6 +34,8 @@ fn chain(alloc: BTreeMap<Address, GenesisAccount>) -> ChainConfig {
         fee_mode: FeeMode::Eip1559,
         fee_recipient: Address::repeat_byte(0xfe),
         genesis,
+        alloc_file: None,
+        alloc_dropped: None,
     }
 }
 
@@ -244,4 +246,46 @@ fn deposits_credit_in_order_and_messages_are_recorded() {
     drop(executor);
     let executor = BlockExecutor::open(db, chain(funded(&[a.address()]))).unwrap();
     assert_eq!(executor.last_deposit_nonce(), 1);
+}
+
+/// A genesis alloc past `KEEP_ALLOC_UP_TO` is left out of the parsed description and streamed
+/// from its file in chunks: the same genesis (hash and state root) as the whole alloc in memory,
+/// storage and code included, over more than one chunk.
+#[test]
+fn a_large_alloc_streamed_from_its_file_gives_the_same_genesis_as_in_memory() {
+    let mut alloc: BTreeMap<Address, GenesisAccount> = (0..300_001u64)
+        .map(|i| {
+            let address = Address::from_slice(&keccak256(i.to_be_bytes())[12..]);
+            (address, GenesisAccount::default().with_balance(U256::from(i + 1)))
+        })
+        .collect();
+    let storage = BTreeMap::from([(B256::with_last_byte(1), B256::with_last_byte(7))]);
+    alloc.insert(
+        Address::repeat_byte(0xc0),
+        GenesisAccount::default().with_code(Some(Bytes::from(vec![0x60, 0x00]))).with_storage(Some(storage)),
+    );
+    let in_memory = chain(alloc);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("layer.json");
+    std::fs::write(
+        &file,
+        serde_json::to_vec(&serde_json::json!({ "chain": &in_memory, "other": [1, 2] })).unwrap(),
+    )
+    .unwrap();
+
+    #[derive(serde::Deserialize)]
+    struct Description {
+        chain: ChainConfig,
+    }
+    let mut parsed = serde_json::from_slice::<Description>(&std::fs::read(&file).unwrap()).unwrap().chain;
+    assert_eq!(parsed.alloc_dropped, Some(300_002));
+    assert!(parsed.genesis.alloc.is_empty(), "a large alloc is not held in memory");
+    assert!(BlockExecutor::open(Db::open(&dir.path().join("none")).unwrap(), parsed.clone()).is_err());
+    parsed.alloc_file = Some(file);
+    assert_eq!(parsed.genesis_supply().unwrap(), in_memory.genesis_supply().unwrap());
+
+    let streamed = BlockExecutor::open(Db::open(&dir.path().join("streamed")).unwrap(), parsed).unwrap();
+    let whole = BlockExecutor::open(Db::open(&dir.path().join("whole")).unwrap(), in_memory).unwrap();
+    assert_eq!(streamed.head().state_root, whole.head().state_root);
+    assert_eq!(streamed.head_hash(), whole.head_hash());
 }

@@ -103,7 +103,14 @@ fn chain() -> &'static ChainConfig {
             ..Default::default()
         };
         genesis.config.chain_id = CHAIN_ID;
-        ChainConfig { chain_id: CHAIN_ID, fee_mode: FeeMode::Eip1559, fee_recipient: Address::ZERO, genesis }
+        ChainConfig {
+            chain_id: CHAIN_ID,
+            fee_mode: FeeMode::Eip1559,
+            fee_recipient: Address::ZERO,
+            genesis,
+            alloc_file: None,
+            alloc_dropped: None,
+        }
     })
 }
 

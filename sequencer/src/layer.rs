@@ -147,16 +147,27 @@ fn default_submit_timeout_secs() -> u64 {
 impl LayerDescription {
     /// Reads and checks a layer description.
     pub fn load(path: &Path) -> eyre::Result<Self> {
-        let text = std::fs::read_to_string(path)
+        // Read as a stream: an airdrop layer's alloc may be gigabytes (and is then left out of
+        // the parse and streamed again at genesis; see `flashlayer_execution::genesis`).
+        let file = std::fs::File::open(path)
             .wrap_err_with(|| format!("reading layer description {}", path.display()))?;
-        let layer: Self = serde_json::from_str(&text)
+        let mut layer: Self = serde_json::from_reader(std::io::BufReader::with_capacity(1 << 20, file))
             .wrap_err_with(|| format!("parsing layer description {}", path.display()))?;
+        if layer.chain.alloc_dropped.is_some() {
+            layer.chain.alloc_file = Some(path.to_path_buf());
+        }
         layer.check().wrap_err_with(|| format!("invalid layer description {}", path.display()))?;
         Ok(layer)
     }
 
     /// Writes it as pretty JSON.
     pub fn save(&self, path: &Path) -> eyre::Result<()> {
+        if let Some(count) = self.chain.alloc_dropped {
+            eyre::bail!(
+                "this layer description's genesis alloc ({count} accounts) was too large to load whole; \
+                 edit its file instead of rewriting it"
+            );
+        }
         std::fs::write(path, serde_json::to_string_pretty(self)? + "\n")
             .wrap_err_with(|| format!("writing {}", path.display()))
     }
@@ -258,6 +269,8 @@ impl LayerDescription {
                 fee_mode: FeeMode::Eip1559,
                 fee_recipient: Address::ZERO,
                 genesis,
+                alloc_file: None,
+                alloc_dropped: None,
             },
             block_interval_ms: DEV_BLOCK_INTERVAL_MS,
             empty_block_interval_ms: DEV_EMPTY_BLOCK_INTERVAL_MS,

@@ -115,7 +115,8 @@ pub async fn check_contract(
         )));
     }
     let contract = FlashLayer::new(l1.contract, provider.clone());
-    let supply: U256 = layer.chain.genesis.alloc.values().map(|a| a.balance).sum();
+    let supply: U256 =
+        layer.chain.genesis_supply().map_err(|e| ContractCheck::Mismatch(format!("genesis alloc: {e}")))?;
     let locked = contract.genesisSupply().call().await.map_err(|e| unreachable(&e))?;
     if locked != supply {
         return Err(ContractCheck::Mismatch(format!(

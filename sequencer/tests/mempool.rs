@@ -27,6 +27,8 @@ fn chain(funded: &[Address]) -> ChainConfig {
         fee_mode: FeeMode::Eip1559,
         fee_recipient: Address::repeat_byte(0xfe),
         genesis,
+        alloc_file: None,
+        alloc_dropped: None,
     }
 }
 

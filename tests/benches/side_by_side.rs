@@ -165,8 +165,14 @@ fn machine_limit(cores: usize) -> (f64, f64, f64) {
         ..Default::default()
     };
     genesis.config.chain_id = 13370;
-    let chain =
-        ChainConfig { chain_id: 13370, fee_mode: FeeMode::Eip1559, fee_recipient: Address::ZERO, genesis };
+    let chain = ChainConfig {
+        chain_id: 13370,
+        fee_mode: FeeMode::Eip1559,
+        fee_recipient: Address::ZERO,
+        genesis,
+        alloc_file: None,
+        alloc_dropped: None,
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let mut executor = BlockExecutor::open(Db::open(dir.path()).expect("db"), chain).expect("genesis");
     let (mut recover_us, mut execute_us) = (Vec::new(), Vec::new());

@@ -317,6 +317,8 @@ pub fn describe(params: &CreateParams, now: u64) -> eyre::Result<LayerDescriptio
             fee_mode: if gasless { FeeMode::Gasless } else { FeeMode::Eip1559 },
             fee_recipient: Address::ZERO,
             genesis,
+            alloc_file: None,
+            alloc_dropped: None,
         },
         block_interval_ms,
         empty_block_interval_ms: DEV_EMPTY_BLOCK_INTERVAL_MS.max(block_interval_ms),
