@@ -524,6 +524,7 @@ pub async fn run(options: NemesisOptions) -> eyre::Result<NemesisReport> {
         drain_timeout: 120,
         out: options.dir.join("loadgen"),
         failover: true,
+        token: None,
         started: Some(load_started.clone()),
     }));
 

@@ -122,6 +122,11 @@ pub struct LoadgenConfig {
     /// faults does (`flashlayer nemesis`). Endpoints then answer within a few seconds or count
     /// as failed.
     pub failover: bool,
+    /// An ERC-20 already on the chain for the `erc20` workload instead of a fresh `LoadToken`:
+    /// it must have `LoadToken`'s `airdrop` (its code, say, in a genesis alloc) and the faucet
+    /// must hold enough of it. A token with a million holders in its storage trie is how a
+    /// layer's state-scale benchmark measures ERC-20 transfers.
+    pub token: Option<Address>,
     /// Notified once setup and signing are done, as the first transaction is sent (a nemesis
     /// schedules its faults from then).
     pub started: Option<std::sync::Arc<tokio::sync::Notify>>,
@@ -227,7 +232,7 @@ pub async fn run(args: LoadgenConfig) -> eyre::Result<Report> {
         nft_gas: 0,
     };
     if args.workload.uses_token() {
-        let token = faucet.token(main, &sender_addresses).await?;
+        let token = faucet.token(main, &sender_addresses, args.token).await?;
         params.erc20_gas = setup::gas_for(
             main,
             senders[0].address,

@@ -174,12 +174,23 @@ impl Faucet {
         self.send_all(endpoint, &format!("funding {} accounts", short.len()), txs).await
     }
 
-    /// Deploys the load token and airdrops it to the senders.
-    pub(crate) async fn token(&mut self, endpoint: &Endpoint, senders: &[Address]) -> eyre::Result<Address> {
-        let supply = U256::from(TOKENS_PER_SENDER) * U256::from(senders.len() as u64 + 1);
-        let mut init = LoadToken::BYTECODE.to_vec();
-        init.extend(supply.abi_encode());
-        let token = self.deploy(endpoint, "LoadToken", init).await?;
+    /// Deploys the load token (or takes `existing`, held by the faucet) and airdrops it to the
+    /// senders.
+    pub(crate) async fn token(
+        &mut self,
+        endpoint: &Endpoint,
+        senders: &[Address],
+        existing: Option<Address>,
+    ) -> eyre::Result<Address> {
+        let token = match existing {
+            Some(token) => token,
+            None => {
+                let supply = U256::from(TOKENS_PER_SENDER) * U256::from(senders.len() as u64 + 1);
+                let mut init = LoadToken::BYTECODE.to_vec();
+                init.extend(supply.abi_encode());
+                self.deploy(endpoint, "LoadToken", init).await?
+            }
+        };
         let calls: Vec<Bytes> = senders
             .chunks(AIRDROP_CHUNK)
             .map(|chunk| {

@@ -355,6 +355,97 @@ pub(crate) fn decode_node(bytes: &[u8]) -> Option<BranchNodeCompact> {
     Some(BranchNodeCompact::new(state_mask, tree_mask, hash_mask, hashes, root_hash))
 }
 
+/// What [`check_tries`] found: the roots rebuilt from the leaves alone, and every difference
+/// between the stored branch nodes and those a from-scratch build stores.
+#[derive(Debug, Default)]
+pub struct TrieCheck {
+    /// The account trie's root from its leaves.
+    pub state_root: B256,
+    /// Accounts whose storage trie was rebuilt and compared.
+    pub storage_tries: usize,
+    /// Every inconsistency, in words (empty when trie and state agree).
+    pub problems: Vec<String>,
+}
+
+/// Rebuilds every trie from its leaves (a full scan, for tests and operators after a crash)
+/// and compares: each account's storage root with its storage leaves, and the stored branch
+/// nodes of every trie with those a from-scratch build stores.
+pub fn check_tries(db: &Db) -> Result<TrieCheck> {
+    let mut check = TrieCheck::default();
+    let mut accounts = Vec::new();
+    for item in db.raw().iterator_cf(db.cf::<tables::Accounts>(), rocksdb::IteratorMode::Start) {
+        let (key, value) = item?;
+        accounts.push((B256::from_slice(&key), value.to_vec()));
+    }
+    check.state_root = compare_nodes(db, TrieId::Accounts, &accounts, &mut check.problems)?;
+    for (address, rlp) in &accounts {
+        let account: alloy_trie::TrieAccount = alloy::rlp::Decodable::decode(&mut rlp.as_slice())
+            .map_err(|e| crate::Error::corrupt(tables::Accounts::NAME, e))?;
+        let slots = db.storage_slots(address)?;
+        if slots.is_empty() && account.storage_root == EMPTY_ROOT_HASH {
+            continue;
+        }
+        check.storage_tries += 1;
+        let root = compare_nodes(db, TrieId::Storage(*address), &slots, &mut check.problems)?;
+        if root != account.storage_root {
+            check.problems.push(format!(
+                "account {address}: storage root {} but its slots give {root}",
+                account.storage_root
+            ));
+        }
+    }
+    // Nodes of storage tries whose account is gone.
+    let mut last: Option<B256> = None;
+    for item in db.raw().iterator_cf(db.cf::<tables::StorageTrie>(), rocksdb::IteratorMode::Start) {
+        let (key, _) = item?;
+        let address = B256::from_slice(&key[..32]);
+        if last != Some(address) && accounts.binary_search_by(|(a, _)| a.cmp(&address)).is_err() {
+            check.problems.push(format!("storage trie nodes of an absent account {address}"));
+        }
+        last = Some(address);
+    }
+    Ok(check)
+}
+
+/// Builds trie `id` from `leaves` with updates, records where its stored nodes differ, and
+/// returns the root.
+fn compare_nodes(
+    db: &Db,
+    id: TrieId,
+    leaves: &[(B256, Vec<u8>)],
+    problems: &mut Vec<String>,
+) -> Result<B256> {
+    let mut builder = HashBuilder::default().with_updates(true);
+    for (key, value) in leaves {
+        builder.add_leaf(Nibbles::unpack_array(&key.0), value);
+    }
+    let root = if leaves.is_empty() { EMPTY_ROOT_HASH } else { builder.root() };
+    let expected: BTreeMap<Nibbles, BranchNodeCompact> = builder.split().1.into_iter().collect();
+    let ns = id.namespace().to_vec();
+    let mut stored = BTreeMap::new();
+    for item in
+        db.raw().iterator_cf(id.node_cf(db), rocksdb::IteratorMode::From(&ns, rocksdb::Direction::Forward))
+    {
+        let (key, value) = item?;
+        if !key.starts_with(&ns) {
+            break;
+        }
+        let path = Nibbles::from_nibbles_unchecked(&key[ns.len()..]);
+        stored.insert(path, decode_node(&value));
+    }
+    for (path, node) in &expected {
+        match stored.get(path) {
+            Some(Some(found)) if found == node => {}
+            Some(_) => problems.push(format!("{id:?}: stored node at {path:?} differs from the rebuilt one")),
+            None => problems.push(format!("{id:?}: node at {path:?} missing")),
+        }
+    }
+    for path in stored.keys().filter(|p| !expected.contains_key(*p)) {
+        problems.push(format!("{id:?}: stale node at {path:?}"));
+    }
+    Ok(root)
+}
+
 /// The root of a trie given all its leaves (sorted by key): the from-scratch reference the
 /// incremental root is checked against.
 pub fn root_from_leaves<'a>(leaves: impl IntoIterator<Item = (&'a B256, &'a [u8])>) -> B256 {
@@ -543,6 +634,50 @@ mod tests {
             // A wrong value does not verify.
             assert!(verify_proof(out.root, nibbles, Some(vec![0x42]), &nodes).is_err());
         }
+    }
+
+    #[test]
+    fn check_tries_finds_nothing_in_a_sound_store_and_names_a_lost_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut write = db.block_write();
+        let mut accounts = LeafOverlay::new();
+        for i in 0..3000u32 {
+            let address = keccak256(i.to_be_bytes());
+            let mut storage_root = EMPTY_ROOT_HASH;
+            if i % 1000 == 0 {
+                let slots: LeafOverlay =
+                    (0..300).map(|_| (keccak256(rng.r#gen::<[u8; 8]>()), Some(value(&mut rng)))).collect();
+                let out = trie_root(&db, TrieId::Storage(address), &slots, false, &[]).unwrap();
+                for (slot, v) in &slots {
+                    write.leaf(TrieId::Storage(address), slot, v.as_deref());
+                }
+                write.trie_updates(TrieId::Storage(address), &out.updates);
+                storage_root = out.root;
+            }
+            let account = alloy_trie::TrieAccount { nonce: 1, storage_root, ..Default::default() };
+            accounts.insert(address, Some(alloy::rlp::encode(account)));
+        }
+        let out = trie_root(&db, TrieId::Accounts, &accounts, false, &[]).unwrap();
+        for (key, v) in &accounts {
+            write.leaf(TrieId::Accounts, key, v.as_deref());
+        }
+        write.trie_updates(TrieId::Accounts, &out.updates);
+        write.commit().unwrap();
+
+        let check = check_tries(&db).unwrap();
+        assert!(check.problems.is_empty(), "{:?}", check.problems);
+        assert_eq!((check.state_root, check.storage_tries), (out.root, 3));
+
+        // Lose one stored node of a storage trie: the check names it.
+        let (path, _) =
+            stored_nodes(&db, TrieId::Storage(keccak256(1000u32.to_be_bytes()))).pop_last().unwrap();
+        let id = TrieId::Storage(keccak256(1000u32.to_be_bytes()));
+        db.raw().delete_cf(id.node_cf(&db), id.node_key(&path)).unwrap();
+        let check = check_tries(&db).unwrap();
+        assert_eq!(check.problems.len(), 1, "{:?}", check.problems);
+        assert!(check.problems[0].contains("missing"), "{:?}", check.problems);
     }
 
     #[test]

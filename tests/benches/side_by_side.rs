@@ -13,8 +13,9 @@
 //! Environment: `FLASHLAYER_BENCH_SECS` (each run's sending time, default 60),
 //! `FLASHLAYER_BENCH_RATE` (the fixed rate, default 5000), `FLASHLAYER_BENCH_OUT` (default
 //! `bench-results/<unix time>` in the repository), `FLASHLAYER_BENCH_ONLY` (comma-separated
-//! subset of `node,cluster,down,anvil,limit`; `down` is the 4-node cluster with one node
-//! SIGKILLed before the load).
+//! subset of `node,cluster,down,anvil,limit,state`; `down` is the 4-node cluster with one node
+//! SIGKILLed before the load; `state` is one node per size in `FLASHLAYER_BENCH_STATE`, extra
+//! genesis accounts, default `0,1000000`, for the state-scale table).
 
 use alloy::{
     consensus::{TxEnvelope, transaction::SignerRecoverable},
@@ -60,6 +61,51 @@ struct Row {
     report: Option<PathBuf>,
 }
 
+/// The genesis token of the state-scale runs.
+const GENESIS_TOKEN: Address = Address::repeat_byte(0x70);
+/// Most holders the genesis token gets.
+const TOKEN_HOLDERS: u64 = 1_000_000;
+
+/// One node with a genesis of `extra_accounts` more accounts, under the same load.
+#[derive(Debug, Clone, Serialize)]
+struct StateRow {
+    extra_accounts: u64,
+    /// Holders of the genesis token the ERC-20 run moves.
+    token_holders: u64,
+    /// From starting the node to its RPC answering (genesis written).
+    genesis_secs: f64,
+    included_per_sec: f64,
+    median_second: f64,
+    /// ERC-20 transfers of the genesis token, included per second.
+    erc20_per_sec: f64,
+    peak_rss_mib: Option<f64>,
+    /// Mean of the node's `state_root_seconds` histogram over the run, ms.
+    state_root_ms_mean: Option<f64>,
+    /// Blocks the histogram counted.
+    blocks: u64,
+}
+
+/// `state_root_seconds` sum and count from a node's metrics.
+async fn state_root_metric(port: u16) -> Option<(f64, f64)> {
+    let text = http_get(&format!("127.0.0.1:{port}"), "/metrics").await?;
+    let value = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+    };
+    Some((value("flashlayer_state_root_seconds_sum")?, value("flashlayer_state_root_seconds_count")?))
+}
+
+/// A plain HTTP/1.0 GET (the metrics endpoint is plain text; no HTTP client crate needed).
+async fn http_get(addr: &str, path: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).await.ok()?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.ok()?;
+    Some(body)
+}
+
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -81,6 +127,7 @@ fn loadgen(
     rate: &str,
     secs: u64,
     out: &Path,
+    extra: &[&str],
 ) -> (Report, PathBuf) {
     let slug: String = system
         .split(|c: char| !c.is_ascii_alphanumeric())
@@ -94,6 +141,7 @@ fn loadgen(
         .args(["--rpc", &urls.join(",")])
         .args(["--workload", workload, "--rate", rate, "--duration", &secs.to_string()])
         .args(["--senders", "500", "--drain-timeout", "20"])
+        .args(extra)
         .arg("--out")
         .arg(&dir)
         .status()
@@ -133,7 +181,7 @@ fn phases(
     for (workload, rate) in
         workloads.iter().map(|w| (*w, "max".to_owned())).chain([("eth", rate.to_string())])
     {
-        let (report, dir) = loadgen(system, urls, workload, &rate, secs, out);
+        let (report, dir) = loadgen(system, urls, workload, &rate, secs, out, &[]);
         runs.push((row(system, &report, rss(), dir), report));
     }
     runs
@@ -264,6 +312,47 @@ async fn main() {
         let rss = || (0..3).filter_map(|i| cluster.pid(i).and_then(peak_rss_mib)).reduce(f64::max);
         runs.extend(phases("devnet, one node down", &urls, &["eth"], rate, secs, &out, &rss));
     }
+    // State scale: one node whose genesis holds N extra accounts, same workload, side by side
+    // (the first N is the baseline, 0 by default).
+    let mut state_rows: Vec<StateRow> = Vec::new();
+    if only.iter().any(|o| o == "state") {
+        let sizes: Vec<u64> = std::env::var("FLASHLAYER_BENCH_STATE")
+            .unwrap_or_else(|_| "0,1000000".into())
+            .split(',')
+            .map(|n| n.trim().parse().expect("FLASHLAYER_BENCH_STATE: comma-separated account counts"))
+            .collect();
+        for extra in sizes {
+            // The ERC-20 runs move a token placed in the genesis with up to a million holders.
+            let holders = extra.min(TOKEN_HOLDERS);
+            let system = format!("one node, +{extra} accounts");
+            println!("--- {system}: writing the genesis (and a token with {holders} holders)");
+            let started = Instant::now();
+            let node =
+                Cluster::start_with_genesis_accounts(1, &gas, extra, Some((GENESIS_TOKEN, holders))).await;
+            let genesis_secs = started.elapsed().as_secs_f64();
+            let urls = vec![node.nodes[0].rpc_url()];
+            let rss = || node.pid(0).and_then(peak_rss_mib);
+            let (report, dir) = loadgen(&system, &urls, "eth", "max", secs, &out, &[]);
+            let root = state_root_metric(node.nodes[0].metrics_port).await;
+            let eth = row(&system, &report, rss(), dir);
+            runs.push((eth.clone(), report));
+            let token = GENESIS_TOKEN.to_string();
+            let (report, dir) = loadgen(&system, &urls, "erc20", "max", secs, &out, &["--token", &token]);
+            let erc20 = row(&system, &report, rss(), dir);
+            runs.push((erc20.clone(), report));
+            state_rows.push(StateRow {
+                extra_accounts: extra,
+                token_holders: holders,
+                genesis_secs,
+                included_per_sec: eth.included_per_sec,
+                median_second: eth.median_second,
+                erc20_per_sec: erc20.included_per_sec,
+                peak_rss_mib: erc20.peak_rss_mib,
+                state_root_ms_mean: root.map(|(sum, count)| 1000.0 * sum / count.max(1.0)),
+                blocks: root.map(|(_, count)| count as u64).unwrap_or_default(),
+            });
+        }
+    }
     if only.iter().any(|o| o == "anvil") {
         let anvil = Anvil::start_with(&["--block-time", "1", "--gas-limit", ANVIL_GAS_LIMIT]).await;
         let urls = vec![anvil.rpc_url()];
@@ -347,6 +436,39 @@ async fn main() {
     if !limit_note.is_empty() {
         let _ = writeln!(table, "{limit_note}");
     }
+    if let Some(base) = state_rows.first().cloned() {
+        let _ = writeln!(table);
+        let _ = writeln!(
+            table,
+            "{:>14} {:>10} {:>10} {:>10} {:>9} {:>10} {:>9} {:>10} {:>16} {:>7}",
+            "extra accounts",
+            "holders",
+            "genesis s",
+            "eth tx/s",
+            "vs first",
+            "erc20 tx/s",
+            "vs first",
+            "peak RSS",
+            "state root ms",
+            "blocks"
+        );
+        for r in &state_rows {
+            let _ = writeln!(
+                table,
+                "{:>14} {:>10} {:>10.1} {:>10.0} {:>9} {:>10.0} {:>9} {:>10} {:>16} {:>7}",
+                r.extra_accounts,
+                r.token_holders,
+                r.genesis_secs,
+                r.included_per_sec,
+                ratio(Some(r.included_per_sec), Some(base.included_per_sec)),
+                r.erc20_per_sec,
+                ratio(Some(r.erc20_per_sec), Some(base.erc20_per_sec)),
+                r.peak_rss_mib.map(|m| format!("{m:.0} MiB")).unwrap_or_else(|| "-".into()),
+                r.state_root_ms_mean.map(|m| format!("{m:.2} (mean)")).unwrap_or_else(|| "-".into()),
+                r.blocks
+            );
+        }
+    }
     println!("\n{table}");
 
     let json = serde_json::json!({
@@ -355,6 +477,7 @@ async fn main() {
         "cores": cores,
         "binary": flashlayer_bin(),
         "rows": rows,
+        "state": state_rows,
         "ratios": {
             "node_over_anvil": node.zip(anvil).map(|(a, b)| a / b),
             "node_erc20_over_eth": node_erc20.zip(node).map(|(a, b)| a / b),

@@ -215,6 +215,11 @@ impl TestNode {
     pub fn accounts(&self) -> Vec<Account> {
         self.cluster.accounts()
     }
+
+    /// The node's RocksDB directory (open it only while the node is stopped).
+    pub fn db_path(&self) -> PathBuf {
+        self.cluster.dir.path().join("node-0/data/db")
+    }
 }
 
 /// Starts `flashlayer node` for node `index` of the layer in `dir` (as `flashlayer init`
@@ -271,7 +276,12 @@ pub async fn wait_for<T>(what: &str, within: Duration, mut check: impl AsyncFnMu
 
 /// Waits until the node at `url` answers, failing with its log if it exits first.
 pub async fn wait_rpc(url: &str, child: &mut Child, log: impl Fn() -> String) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    wait_rpc_within(url, child, log, Duration::from_secs(60)).await
+}
+
+/// [`wait_rpc`] with its own deadline (a node writing a large genesis first).
+pub async fn wait_rpc_within(url: &str, child: &mut Child, log: impl Fn() -> String, within: Duration) {
+    let deadline = Instant::now() + within;
     let provider = ProviderBuilder::new().connect_http(url.parse().expect("url"));
     loop {
         if provider.get_chain_id().await.is_ok() {
@@ -280,9 +290,99 @@ pub async fn wait_rpc(url: &str, child: &mut Child, log: impl Fn() -> String) {
         if let Some(status) = child.try_wait().ok().flatten() {
             panic!("node exited ({status}) before serving RPC:\n{}", log());
         }
-        assert!(Instant::now() < deadline, "node RPC not up within 60 s:\n{}", log());
+        assert!(Instant::now() < deadline, "node RPC not up within {within:?}:\n{}", log());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// An ERC-20 placed in a genesis by [`extend_genesis`]: `LoadToken`'s runtime code at
+/// `address`, `owner` holding most of the supply (the load generator's faucet, which airdrops
+/// it to its senders), and `holders` more accounts (the extra accounts' addresses) holding one
+/// token each, so its storage trie has that many leaves.
+#[derive(Debug, Clone, Copy)]
+pub struct GenesisToken {
+    /// Where the token lives.
+    pub address: Address,
+    /// Holds 10^12 tokens.
+    pub owner: Address,
+    /// Accounts `keccak256(i)[12..]`, `i < holders`, holding one token each.
+    pub holders: u64,
+}
+
+/// The address of extra genesis account `i` ([`extend_genesis`]).
+pub fn extra_account(i: u64) -> Address {
+    Address::from_slice(&alloy::primitives::keccak256(i.to_be_bytes())[12..])
+}
+
+/// Adds `count` accounts to the genesis alloc of the layer description at `path`
+/// ([`extra_account`] addresses, 1 ETH each), and a [`GenesisToken`] if asked. The file is
+/// written as a stream (the existing description is small; the new entries are written one by
+/// one), so tens of millions of accounts take no more memory than a few.
+pub fn extend_genesis(path: &Path, count: u64, token: Option<GenesisToken>) {
+    use alloy::primitives::{B256, U256, keccak256};
+    use std::io::Write;
+    let mut layer: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).expect("layer.json")).expect("layer.json parses");
+    let alloc = layer["chain"]["genesis"]["alloc"].take();
+    const HOLE: &str = "\u{0}alloc\u{0}";
+    layer["chain"]["genesis"]["alloc"] = serde_json::Value::String(HOLE.into());
+    let text = serde_json::to_string(&layer).expect("serializes");
+    let hole = serde_json::to_string(HOLE).expect("serializes");
+    let (before, after) = text.split_once(&hole).expect("the placeholder is in the text");
+    let mut out =
+        std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).expect("layer.json"));
+    let mut sep = "";
+    out.write_all(before.as_bytes()).unwrap();
+    out.write_all(b"{").unwrap();
+    for (address, account) in alloc.as_object().into_iter().flatten() {
+        write!(out, "{sep}{}:{}", serde_json::to_string(address).unwrap(), account).unwrap();
+        sep = ",";
+    }
+    for i in 0..count {
+        write!(out, "{sep}\"{:#x}\":{{\"balance\":\"0xde0b6b3a7640000\"}}", extra_account(i)).unwrap();
+        sep = ",";
+    }
+    if let Some(token) = token {
+        // OpenZeppelin ERC20's layout: balances at slot 0, total supply at 2, name and symbol at
+        // 3 and 4 (short strings: the bytes, then twice the length in the last byte).
+        let balance_slot =
+            |holder: Address| keccak256([B256::left_padding_from(holder.as_slice()).0, [0u8; 32]].concat());
+        let short_string = |s: &str| {
+            let mut word = [0u8; 32];
+            word[..s.len()].copy_from_slice(s.as_bytes());
+            word[31] = (s.len() * 2) as u8;
+            B256::from(word)
+        };
+        let one = U256::from(10u64).pow(U256::from(18));
+        let owner_balance = one * U256::from(10u64).pow(U256::from(12));
+        let supply = owner_balance + one * U256::from(token.holders);
+        let code = flashlayer_loadgen_runtime_code();
+        write!(out, "{sep}\"{:#x}\":{{\"balance\":\"0x0\",\"code\":\"{code}\",\"storage\":{{", token.address)
+            .unwrap();
+        let slot = |out: &mut std::io::BufWriter<std::fs::File>, first: bool, key: B256, value: B256| {
+            write!(out, "{}\"{key}\":\"{value}\"", if first { "" } else { "," }).unwrap();
+        };
+        slot(&mut out, true, B256::with_last_byte(2), B256::from(supply));
+        slot(&mut out, false, B256::with_last_byte(3), short_string("Flashlayer Load Token"));
+        slot(&mut out, false, B256::with_last_byte(4), short_string("LOAD"));
+        slot(&mut out, false, balance_slot(token.owner), B256::from(owner_balance));
+        for i in 0..token.holders {
+            slot(&mut out, false, balance_slot(extra_account(i)), B256::from(one));
+        }
+        out.write_all(b"}}").unwrap();
+    }
+    out.write_all(b"}").unwrap();
+    out.write_all(after.as_bytes()).unwrap();
+    out.flush().unwrap();
+}
+
+/// `LoadToken`'s runtime bytecode (hex), from the contracts' checked-in artifact.
+fn flashlayer_loadgen_runtime_code() -> String {
+    let artifact: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(repo_root().join("contracts/artifacts/LoadToken.json")).expect("LoadToken artifact"),
+    )
+    .expect("artifact parses");
+    artifact["deployedBytecode"].as_str().expect("deployedBytecode").to_owned()
 }
 
 /// One node of a [`Cluster`].
@@ -336,6 +436,8 @@ pub struct Cluster {
     pub nodes: Vec<ClusterNode>,
     /// The L1 the layer settles on, if any.
     pub l1_rpc: Option<String>,
+    /// How long a starting node may take to serve RPC.
+    rpc_wait: Duration,
 }
 
 impl Cluster {
@@ -343,17 +445,17 @@ impl Cluster {
     /// `flashlayer init --l1-rpc`, with `settlement` flags such as `--batch-blocks 10`) and
     /// starts every node against it.
     pub async fn start_with_l1(n: usize, l1: &Anvil, settlement: &[&str]) -> Self {
-        Self::start_inner(n, Some((l1.rpc_url(), settlement)), &[]).await
+        Self::start_inner(n, Some((l1.rpc_url(), settlement)), &[], 0, None).await
     }
 
     /// Writes a layer of `n` validators and starts every node.
     pub async fn start(n: usize) -> Self {
-        Self::start_inner(n, None, &[]).await
+        Self::start_inner(n, None, &[], 0, None).await
     }
 
     /// [`start`](Self::start) with extra `flashlayer init` flags (`--gas-limit`, ...).
     pub async fn start_with_init(n: usize, init_args: &[&str]) -> Self {
-        Self::start_inner(n, None, init_args).await
+        Self::start_inner(n, None, init_args, 0, None).await
     }
 
     /// The operating-system process id of node `i`, while it runs.
@@ -361,7 +463,25 @@ impl Cluster {
         self.nodes[i].child.as_ref().map(Child::id)
     }
 
-    async fn start_inner(n: usize, l1: Option<(String, &[&str])>, init_args: &[&str]) -> Self {
+    /// [`start_with_init`](Self::start_with_init) with `extra_accounts` more genesis accounts
+    /// and optionally a token at an address with that many holders, owned by the first dev
+    /// account (see [`extend_genesis`]): a layer that starts with a large state.
+    pub async fn start_with_genesis_accounts(
+        n: usize,
+        init_args: &[&str],
+        extra_accounts: u64,
+        token: Option<(Address, u64)>,
+    ) -> Self {
+        Self::start_inner(n, None, init_args, extra_accounts, token).await
+    }
+
+    async fn start_inner(
+        n: usize,
+        l1: Option<(String, &[&str])>,
+        init_args: &[&str],
+        extra_accounts: u64,
+        token: Option<(Address, u64)>,
+    ) -> Self {
         let mut dir = tempfile::Builder::new().prefix("flashlayer-cluster-").tempdir().expect("tempdir");
         // Keep the layer and the node logs for a look afterwards.
         if std::env::var_os("FLASHLAYER_TEST_KEEP").is_some() {
@@ -395,7 +515,22 @@ impl Cluster {
                 child: None,
             })
             .collect();
-        let mut cluster = Self { dir, nodes, l1_rpc: l1.map(|(rpc, _)| rpc) };
+        // A genesis of millions of accounts is written before the RPC comes up (about 20 s
+        // per million on the development machine).
+        if extra_accounts > 0 || token.is_some() {
+            let owner = token.map(|_| {
+                let accounts: serde_json::Value = serde_json::from_slice(
+                    &std::fs::read(dir.path().join("accounts.json")).expect("accounts.json"),
+                )
+                .expect("accounts.json parses");
+                accounts[0]["address"].as_str().expect("a dev account").parse().expect("address")
+            });
+            let token =
+                token.zip(owner).map(|((address, holders), owner)| GenesisToken { address, owner, holders });
+            extend_genesis(&dir.path().join("layer.json"), extra_accounts, token);
+        }
+        let rpc_wait = Duration::from_secs(60 + (extra_accounts + token.map_or(0, |t| t.1)) / 10_000);
+        let mut cluster = Self { dir, nodes, l1_rpc: l1.map(|(rpc, _)| rpc), rpc_wait };
         for i in 0..n {
             cluster.spawn(i);
         }
@@ -444,7 +579,8 @@ impl Cluster {
         let log = self.log(i);
         let node = &mut self.nodes[i];
         let url = node.rpc_url();
-        wait_rpc(&url, node.child.as_mut().expect("spawned"), || log.clone()).await;
+        let within = self.rpc_wait;
+        wait_rpc_within(&url, node.child.as_mut().expect("spawned"), || log.clone(), within).await;
     }
 
     /// Restarts node `i` on its data.

@@ -69,6 +69,11 @@ pub struct LoadgenCommand {
     /// and follow heads on another one when the watched one fails.
     #[arg(long)]
     failover: bool,
+    /// For `--workload erc20`: an ERC-20 already on the chain (with `LoadToken`'s `airdrop`,
+    /// held by the faucet) instead of deploying a fresh one, such as a token with many holders
+    /// placed in the genesis.
+    #[arg(long, value_name = "ADDRESS")]
+    token: Option<alloy::primitives::Address>,
 }
 
 /// `--workload`'s values with their help, as the load generator names them.
@@ -104,6 +109,7 @@ impl LoadgenCommand {
             drain_timeout: self.drain_timeout,
             out: self.out,
             failover: self.failover,
+            token: self.token,
             started: None,
         };
         super::runtime()?.block_on(flashlayer_loadgen::run(config))?;
