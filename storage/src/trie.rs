@@ -198,6 +198,10 @@ impl<'a> LeafCursor<'a> {
     /// Feeds `builder` every leaf from the cursor up to (not including) `bound`.
     fn feed_until(&mut self, bound: Option<B256>, builder: &mut HashBuilder) -> Result<()> {
         let Some(from) = self.from else { return Ok(()) };
+        if bound.is_some_and(|bound| from >= bound) {
+            // Nothing between two skipped siblings: no seek (the walk's common case).
+            return Ok(());
+        }
         let ns = self.id.namespace();
         if let Some(disk) = self.disk.as_mut()
             && self.reseek
