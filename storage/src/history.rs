@@ -191,26 +191,32 @@ impl BlockWrite {
     /// records of block `head - window` and moves the window's bottom up.
     pub fn prune_history(&mut self, head: BlockNumber, window: u64) -> Result<()> {
         let Some(drop) = head.checked_sub(window) else { return Ok(()) };
-        let prefix = drop.to_be_bytes();
-        for item in self
-            .db
-            .raw()
-            .iterator_cf(self.db.cf::<tables::ChangeSets>(), IteratorMode::From(&prefix, Direction::Forward))
-        {
-            let (key, _) = item?;
-            if !key.starts_with(&prefix) {
-                break;
+        // Usually one block; more when the window was made smaller since the last block. A
+        // window made larger grows as blocks come: what was pruned stays pruned, and the
+        // bottom never moves down.
+        let from = self.db.history_from()?;
+        if drop < from {
+            return Ok(());
+        }
+        for block in from..=drop {
+            let prefix = block.to_be_bytes();
+            let cf = self.db.cf::<tables::ChangeSets>();
+            for item in self.db.raw().iterator_cf(cf, IteratorMode::From(&prefix, Direction::Forward)) {
+                let (key, _) = item?;
+                if !key.starts_with(&prefix) {
+                    break;
+                }
+                let (kind, rest) = (key[8], &key[9..]);
+                let cf = match kind {
+                    ACCOUNT => self.db.cf::<tables::AccountHistory>(),
+                    STORAGE => self.db.cf::<tables::StorageHistory>(),
+                    _ => return Err(Error::corrupt(tables::ChangeSets::NAME, "kind")),
+                };
+                self.batch.delete_cf(cf, history_key(rest, block));
             }
-            let (kind, rest) = (key[8], &key[9..]);
-            let cf = match kind {
-                ACCOUNT => self.db.cf::<tables::AccountHistory>(),
-                STORAGE => self.db.cf::<tables::StorageHistory>(),
-                _ => return Err(Error::corrupt(tables::ChangeSets::NAME, "kind")),
-            };
-            self.batch.delete_cf(cf, history_key(rest, drop));
         }
         let cf = self.db.cf::<tables::ChangeSets>();
-        self.batch.delete_range_cf(cf, prefix, (drop + 1).to_be_bytes());
+        self.batch.delete_range_cf(cf, from.to_be_bytes(), (drop + 1).to_be_bytes());
         // State at `drop` needed the records of block `drop + 1` onwards, which stay.
         self.batch.put_cf(self.db.cf::<tables::Meta>(), tables::META_HISTORY_FROM, drop.to_be_bytes());
         Ok(())
@@ -294,5 +300,59 @@ impl Db {
             storage_root,
             storage,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trie::TrieId;
+
+    /// Writes block `block` setting `key` to `value` (recording the value before), pruned to
+    /// `window`.
+    fn block(db: &Db, block: BlockNumber, key: &B256, value: u8, window: u64) {
+        let before = db.account_rlp_at(key, None).unwrap();
+        let mut write = db.block_write();
+        write.account_history(block, key, before.as_deref());
+        write.leaf(TrieId::Accounts, key, Some(&[value]));
+        write.prune_history(block, window).unwrap();
+        write.commit().unwrap();
+    }
+
+    fn rows<T: Table>(db: &Db) -> usize {
+        db.raw().iterator_cf(db.cf::<T>(), IteratorMode::Start).count()
+    }
+
+    #[test]
+    fn reads_at_past_blocks_see_their_values_and_the_window_prunes_and_never_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let (a, b) = (B256::repeat_byte(1), B256::repeat_byte(2));
+        // Block n sets `a` to n; `b` only at blocks 3 and 6.
+        for n in 1..=8u64 {
+            block(&db, n, &a, n as u8, 4);
+            if n == 3 || n == 6 {
+                block(&db, n, &b, 100 + n as u8, 4);
+            }
+        }
+        assert_eq!(db.history_from().unwrap(), 4);
+        for n in 4..=8u64 {
+            assert_eq!(db.account_rlp_at(&a, Some(n)).unwrap(), Some(vec![n as u8]), "a at {n}");
+        }
+        assert_eq!(db.account_rlp_at(&b, Some(5)).unwrap(), Some(vec![103]));
+        assert_eq!(db.account_rlp_at(&b, Some(6)).unwrap(), Some(vec![106]));
+        // The overlay that turns the head's state into block 5's.
+        let overlay = db.history_overlay(5, 8, None).unwrap();
+        assert_eq!(overlay.get(&a), Some(&Some(vec![5])));
+        assert_eq!(overlay.get(&b), Some(&Some(vec![103])));
+        // A smaller window drops every record below it at once.
+        block(&db, 9, &a, 9, 2);
+        assert_eq!(db.history_from().unwrap(), 7);
+        assert_eq!(rows::<tables::ChangeSets>(&db), 2, "blocks 8 and 9 remain");
+        assert_eq!(rows::<tables::AccountHistory>(&db), 2);
+        // A larger one grows with new blocks; the bottom never moves down.
+        block(&db, 10, &a, 10, 100);
+        assert_eq!(db.history_from().unwrap(), 7);
+        assert_eq!(db.account_rlp_at(&a, Some(7)).unwrap(), Some(vec![7]));
     }
 }
