@@ -11,6 +11,9 @@
 //!   checked by the node (signer and batch) before forwarding.
 //!
 //! Peers that send undecodable or oversized messages are disconnected and blocked for a while.
+//! Every node also publishes a small liveness message each second on a third gossipsub topic;
+//! a validator heard on consensus but not on gossip for [`GOSSIP_SILENCE`] gets a fresh
+//! connection (gossipsub reports no per-link health, and links were seen to go silent).
 //!
 //! # Layout
 //! - [`P2p`] (this file): the thread-safe handle the node holds: send and broadcast consensus
@@ -47,6 +50,19 @@ pub const GOSSIP_BATCH_BYTES: usize = 256 * 1024;
 pub const GOSSIP_FLUSH: Duration = Duration::from_millis(20);
 /// How long a misbehaving peer stays blocked.
 pub const BLOCK_DURATION: Duration = Duration::from_secs(60);
+/// How long a validator may be silent on gossip while it still speaks on consensus before the
+/// connection is closed and dialled again. Every node publishes a small liveness message
+/// straight to its peers every [`ALIVE_INTERVAL`]. Found by the Byzantine-leader test on a
+/// loaded machine: a gossipsub link between two validators went silent in both directions for
+/// good, with no error, no slow-peer report and consensus on the same connection unaffected,
+/// so the transactions one of them acknowledged never reached the leaders (and every later
+/// nonce of their senders waited behind them). gossipsub gives no per-link health, so the check
+/// is end to end. Generous: under load the liveness message queues behind transaction batches.
+pub const GOSSIP_SILENCE: Duration = Duration::from_secs(10);
+
+/// How often a node publishes its gossip liveness message.
+pub const ALIVE_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Most consensus request streams open at once on one connection (libp2p's default is 100;
 /// each message is one short stream). Each may be reading a message of up to
 /// [`MAX_CONSENSUS_MESSAGE`] into memory: this bounds what one peer holds in flight.
@@ -154,14 +170,22 @@ pub fn consensus_key(peer: &PeerId) -> Option<VerifyingKey> {
 }
 
 pub(crate) enum Command {
-    Send { to: PeerId, bytes: Vec<u8> },
-    Broadcast { bytes: Vec<u8> },
+    Send {
+        to: PeerId,
+        bytes: Vec<u8>,
+    },
+    Broadcast {
+        bytes: Vec<u8>,
+    },
     SetValidators(Vec<PeerId>),
     PublishTx(Bytes),
     PublishSettlement(Vec<u8>),
     Block(PeerId),
     Unblock(PeerId),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
+    /// Stop publishing the gossip liveness message (tests: a stuck gossip link).
+    #[cfg_attr(not(any(test, feature = "test-utils")), allow(dead_code))]
+    MuteLiveness,
 }
 
 /// Handle to the running p2p service. Cheap to clone; usable from any thread.
@@ -228,6 +252,12 @@ impl P2p {
     /// Sends arbitrary bytes as a consensus message: tests use it to play a misbehaving peer.
     pub fn send_raw_consensus(&self, to: PeerId, bytes: Vec<u8>) {
         self.command(Command::Send { to, bytes });
+    }
+
+    /// Stops publishing the gossip liveness message while everything else goes on: tests use
+    /// it to play a validator whose gossip link went silent.
+    pub fn mute_gossip_liveness(&self) {
+        self.command(Command::MuteLiveness);
     }
 }
 

@@ -1,9 +1,9 @@
 //! The swarm task: connections, consensus requests, transaction gossip, peer blocking.
 
 use crate::{
-    BLOCK_DURATION, Command, Error, GOSSIP_BATCH_BYTES, GOSSIP_FLUSH, MAX_BROADCAST_LISTENERS,
-    MAX_GOSSIP_MESSAGE, MAX_SETTLEMENT_MESSAGE, MAX_STREAMS_PER_CONNECTION, P2pConfig, PeerLimits, Result,
-    SettlementHandler, TxHandler, codec::ConsensusCodec, consensus_key,
+    ALIVE_INTERVAL, BLOCK_DURATION, Command, Error, GOSSIP_BATCH_BYTES, GOSSIP_FLUSH, GOSSIP_SILENCE,
+    MAX_BROADCAST_LISTENERS, MAX_GOSSIP_MESSAGE, MAX_SETTLEMENT_MESSAGE, MAX_STREAMS_PER_CONNECTION,
+    P2pConfig, PeerLimits, Result, SettlementHandler, TxHandler, codec::ConsensusCodec, consensus_key,
 };
 use alloy::primitives::Bytes;
 use borsh::BorshDeserialize;
@@ -60,6 +60,7 @@ pub(crate) async fn spawn(
     let topic = gossipsub::IdentTopic::new(format!("/flashlayer/{}/txs/1", config.chain_id));
     let settlement_topic =
         gossipsub::IdentTopic::new(format!("/flashlayer/{}/settlement/1", config.chain_id));
+    let alive_topic = gossipsub::IdentTopic::new(format!("/flashlayer/{}/alive/1", config.chain_id));
 
     let mut swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
@@ -106,6 +107,7 @@ pub(crate) async fn spawn(
         .build();
     swarm.behaviour_mut().gossip.subscribe(&topic).map_err(transport_err)?;
     swarm.behaviour_mut().gossip.subscribe(&settlement_topic).map_err(transport_err)?;
+    swarm.behaviour_mut().gossip.subscribe(&alive_topic).map_err(transport_err)?;
     // TransportError's Display is empty for I/O errors (a port in use): say what and where.
     swarm
         .listen_on(config.listen.clone())
@@ -122,6 +124,11 @@ pub(crate) async fn spawn(
         local,
         topic,
         settlement_topic,
+        alive_topic,
+        alive_sent: 0,
+        liveness_muted: false,
+        started: Instant::now(),
+        heard: HashMap::new(),
         inbound,
         on_txs,
         on_settlement,
@@ -148,6 +155,16 @@ struct Service {
     local: PeerId,
     topic: gossipsub::IdentTopic,
     settlement_topic: gossipsub::IdentTopic,
+    /// The gossip liveness topic (see [`GOSSIP_SILENCE`]).
+    alive_topic: gossipsub::IdentTopic,
+    /// Liveness messages published so far (their payload: a counter), since `started`.
+    alive_sent: u64,
+    /// Tests only: publish no liveness message.
+    liveness_muted: bool,
+    started: Instant,
+    /// Per connected peer: when we last heard it directly over gossip (a liveness message) and
+    /// over consensus.
+    heard: HashMap<PeerId, Heard>,
     inbound: Inbound,
     on_txs: TxHandler,
     on_settlement: SettlementHandler,
@@ -176,6 +193,13 @@ struct Service {
 /// same connection went on, so that peer never saw this node's transactions again. A fresh
 /// connection gets fresh streams.
 const STUCK_GOSSIP: Duration = Duration::from_secs(5);
+
+/// When a connected peer was last heard, per channel.
+#[derive(Debug, Clone, Copy)]
+struct Heard {
+    gossip: Instant,
+    consensus: Option<Instant>,
+}
 
 /// Gap in the slow-peer reports (one per gossipsub heartbeat, every second) after which a peer
 /// counts as recovered.
@@ -249,6 +273,7 @@ impl Service {
                     self.next_dial.remove(&peer);
                 }
             }
+            Command::MuteLiveness => self.liveness_muted = true,
             Command::Peers(reply) => {
                 let peers = self
                     .connected
@@ -272,6 +297,51 @@ impl Service {
             // Alone (a one-validator layer, or cut off): nobody to tell.
             Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
             Err(e) => tracing::warn!(error = %e, txs = batch.len(), "could not gossip transactions"),
+        }
+    }
+
+    /// Publishes this node's liveness message when due, and reconnects validators that still
+    /// speak on consensus but have been silent on gossip for [`GOSSIP_SILENCE`] (see there).
+    /// A peer silent on both is down or paused: dialling it again would not help.
+    fn check_gossip_links(&mut self, now: Instant) {
+        let due = self.alive_sent as u128 * ALIVE_INTERVAL.as_millis();
+        if !self.liveness_muted && self.started.elapsed().as_millis() >= due {
+            self.alive_sent += 1;
+            let alive = self.alive_topic.clone();
+            match self.swarm.behaviour_mut().gossip.publish(alive, self.alive_sent.to_be_bytes().to_vec()) {
+                Ok(_) | Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
+                Err(e) => tracing::debug!(error = %e, "could not publish the gossip liveness message"),
+            }
+        }
+        let silent: Vec<PeerId> = self
+            .heard
+            .iter()
+            .filter(|(peer, heard)| {
+                self.validators.contains(peer)
+                    && now.saturating_duration_since(heard.gossip) >= GOSSIP_SILENCE
+                    && heard.consensus.is_some_and(|at| now.saturating_duration_since(at) < GOSSIP_SILENCE)
+            })
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in silent {
+            let gossip = &self.swarm.behaviour().gossip;
+            let kind = gossip.peer_protocol().find(|(p, _)| **p == peer).map(|(_, kind)| kind.to_string());
+            let topics: Vec<String> = gossip
+                .all_peers()
+                .find(|(p, _)| **p == peer)
+                .map(|(_, topics)| topics.iter().map(|t| t.to_string()).collect())
+                .unwrap_or_default();
+            let in_mesh = gossip.mesh_peers(&self.topic.hash()).any(|p| *p == peer);
+            tracing::warn!(
+                %peer,
+                ?kind,
+                ?topics,
+                in_mesh,
+                "no gossip from this validator for {} s while it speaks on consensus: reconnecting",
+                GOSSIP_SILENCE.as_secs()
+            );
+            self.heard.remove(&peer);
+            let _ = self.swarm.disconnect_peer_id(peer);
         }
     }
 
@@ -302,6 +372,7 @@ impl Service {
 
     fn housekeeping(&mut self) {
         let now = Instant::now();
+        self.check_gossip_links(now);
         // Sources quiet for a minute have full buckets again: forget them.
         self.gossip_rates.retain(|_, (_, at)| now.saturating_duration_since(*at) < Duration::from_secs(60));
         let expired: Vec<PeerId> =
@@ -342,6 +413,9 @@ impl Service {
                 ..
             })) => {
                 let _ = self.swarm.behaviour_mut().consensus.send_response(channel, ());
+                if let Some(heard) = self.heard.get_mut(&peer) {
+                    heard.consensus = Some(Instant::now());
+                }
                 match (Message::try_from_slice(&request), consensus_key(&peer)) {
                     (Ok(message), Some(origin)) => {
                         if let Verdict::Drop(why) =
@@ -384,6 +458,23 @@ impl Service {
                     &message_id,
                     &propagation_source,
                     acceptance,
+                );
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) if message.topic == self.alive_topic.hash() => {
+                // Only the direct link counts, and nobody forwards these.
+                if message.source == Some(propagation_source)
+                    && let Some(heard) = self.heard.get_mut(&propagation_source)
+                {
+                    heard.gossip = Instant::now();
+                }
+                let _ = self.swarm.behaviour_mut().gossip.report_message_validation_result(
+                    &message_id,
+                    &propagation_source,
+                    gossipsub::MessageAcceptance::Ignore,
                 );
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
@@ -449,11 +540,14 @@ impl Service {
             }
             SwarmEvent::ConnectionEstablished { peer_id, .. } => {
                 self.connected.insert(peer_id);
+                // A new connection gets the full silence allowance.
+                self.heard.insert(peer_id, Heard { gossip: Instant::now(), consensus: None });
                 self.next_dial.remove(&peer_id);
                 tracing::debug!(%peer_id, "connected");
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
                 self.connected.remove(&peer_id);
+                self.heard.remove(&peer_id);
                 self.slow.remove(&peer_id);
                 tracing::debug!(%peer_id, "disconnected");
             }

@@ -177,6 +177,12 @@ impl Adversary {
         self.p2p.send_raw_consensus(flashlayer_p2p::peer_id(&self.validators[index]), bytes);
     }
 
+    /// Stops its gossip liveness messages while it goes on speaking consensus: a validator
+    /// whose gossip link went silent.
+    pub fn mute_gossip_liveness(&self) {
+        self.p2p.mute_gossip_liveness();
+    }
+
     /// Gossips a raw transaction (batched with others by the p2p service).
     pub fn gossip_tx(&self, raw: Vec<u8>) {
         self.p2p.publish_tx(Bytes::from(raw));
