@@ -125,9 +125,8 @@ pub(crate) async fn spawn(
         topic,
         settlement_topic,
         alive_topic,
-        alive_sent: 0,
+        next_alive: Instant::now(),
         liveness_muted: false,
-        started: Instant::now(),
         heard: HashMap::new(),
         inbound,
         on_txs,
@@ -157,11 +156,10 @@ struct Service {
     settlement_topic: gossipsub::IdentTopic,
     /// The gossip liveness topic (see [`GOSSIP_SILENCE`]).
     alive_topic: gossipsub::IdentTopic,
-    /// Liveness messages published so far (their payload: a counter), since `started`.
-    alive_sent: u64,
+    /// When this node's next liveness message is due.
+    next_alive: Instant,
     /// Tests only: publish no liveness message.
     liveness_muted: bool,
-    started: Instant,
     /// Per connected peer: when we last heard it directly over gossip (a liveness message) and
     /// over consensus.
     heard: HashMap<PeerId, Heard>,
@@ -304,11 +302,11 @@ impl Service {
     /// speak on consensus but have been silent on gossip for [`GOSSIP_SILENCE`] (see there).
     /// A peer silent on both is down or paused: dialling it again would not help.
     fn check_gossip_links(&mut self, now: Instant) {
-        let due = self.alive_sent as u128 * ALIVE_INTERVAL.as_millis();
-        if !self.liveness_muted && self.started.elapsed().as_millis() >= due {
-            self.alive_sent += 1;
+        if !self.liveness_muted && now >= self.next_alive {
+            self.next_alive = now + ALIVE_INTERVAL;
             let alive = self.alive_topic.clone();
-            match self.swarm.behaviour_mut().gossip.publish(alive, self.alive_sent.to_be_bytes().to_vec()) {
+            // gossipsub tells messages apart by source and sequence number: the payload is moot.
+            match self.swarm.behaviour_mut().gossip.publish(alive, vec![1]) {
                 Ok(_) | Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
                 Err(e) => tracing::debug!(error = %e, "could not publish the gossip liveness message"),
             }

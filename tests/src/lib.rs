@@ -261,6 +261,13 @@ pub fn spawn_node_with(
         .expect("spawn flashlayer node")
 }
 
+/// The last `lines` lines of `text`: what a failing test prints of a long log or output.
+pub fn tail(text: &str, lines: usize) -> String {
+    let mut last: Vec<&str> = text.lines().rev().take(lines).collect();
+    last.reverse();
+    last.join("\n")
+}
+
 /// Polls `check` every 250 ms until it returns a value; fails the test after `within`,
 /// naming `what`.
 pub async fn wait_for<T>(what: &str, within: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
@@ -517,20 +524,16 @@ impl Cluster {
             .collect();
         // A genesis of millions of accounts is written before the RPC comes up (about 20 s
         // per million on the development machine).
-        if extra_accounts > 0 || token.is_some() {
-            let owner = token.map(|_| {
-                let accounts: serde_json::Value = serde_json::from_slice(
-                    &std::fs::read(dir.path().join("accounts.json")).expect("accounts.json"),
-                )
-                .expect("accounts.json parses");
-                accounts[0]["address"].as_str().expect("a dev account").parse().expect("address")
-            });
-            let token =
-                token.zip(owner).map(|((address, holders), owner)| GenesisToken { address, owner, holders });
-            extend_genesis(&dir.path().join("layer.json"), extra_accounts, token);
-        }
         let rpc_wait = Duration::from_secs(60 + (extra_accounts + token.map_or(0, |t| t.1)) / 10_000);
         let mut cluster = Self { dir, nodes, l1_rpc: l1.map(|(rpc, _)| rpc), rpc_wait };
+        if extra_accounts > 0 || token.is_some() {
+            let token = token.map(|(address, holders)| GenesisToken {
+                address,
+                owner: cluster.accounts()[0].address,
+                holders,
+            });
+            extend_genesis(&cluster.dir.path().join("layer.json"), extra_accounts, token);
+        }
         for i in 0..n {
             cluster.spawn(i);
         }
@@ -658,12 +661,8 @@ impl Drop for Cluster {
         }
         if std::thread::panicking() {
             for i in 0..self.nodes.len() {
-                let log = self.log(i);
-                let tail: Vec<&str> = log.lines().rev().take(40).collect();
                 eprintln!("--- node {i} log (last 40 lines) ---");
-                for line in tail.into_iter().rev() {
-                    eprintln!("{line}");
-                }
+                eprintln!("{}", tail(&self.log(i), 40));
             }
         }
     }

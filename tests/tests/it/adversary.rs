@@ -67,21 +67,15 @@ fn trickle(
             let client = &clients[k % clients.len()];
             k += 1;
             let (_, raw) = signed_transfer(&signer, nonce, Address::repeat_byte(0x42), 1);
-            match client.request::<serde_json::Value, _>("eth_sendRawTransaction", rpc_params![raw]).await {
-                Ok(_) => {
-                    trickled.acknowledged += 1;
-                    nonce += 1;
-                }
-                Err(e) if e.to_string().contains("already known") => {
-                    trickled.acknowledged += 1;
-                    nonce += 1;
-                }
-                Err(e) => {
+            let error = client
+                .request::<serde_json::Value, _>("eth_sendRawTransaction", rpc_params![raw])
+                .await
+                .err()
+                .map(|e| e.to_string());
+            match error {
+                Some(e) if !e.contains("already known") => {
                     trickled.failed += 1;
-                    if trickled.first_error.is_none() {
-                        trickled.first_error = Some(e.to_string());
-                    }
-                    if e.to_string().contains("nonce too low")
+                    if e.contains("nonce too low")
                         && let Ok(pending) = client
                             .request::<alloy::primitives::U64, _>(
                                 "eth_getTransactionCount",
@@ -91,6 +85,12 @@ fn trickle(
                     {
                         nonce = nonce.max(pending.to::<u64>());
                     }
+                    trickled.first_error.get_or_insert(e);
+                }
+                // "already known": an earlier send of the same bytes was admitted after all.
+                _ => {
+                    trickled.acknowledged += 1;
+                    nonce += 1;
                 }
             }
             tokio::time::sleep(Duration::from_millis(1000 / per_sec)).await;

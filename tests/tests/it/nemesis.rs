@@ -5,7 +5,7 @@
 //! documented in docs/operator-guide.md; crashes and a killed leader have their own tests in
 //! `cluster.rs`.
 
-use flashlayer_tests::{flashlayer_bin, tool};
+use flashlayer_tests::{flashlayer_bin, tail, tool};
 use std::process::Command;
 
 #[test]
@@ -24,15 +24,12 @@ fn two_minutes_of_faults_under_load_leave_a_clean_history() {
     println!("{stdout}");
     // The verdict and its reasons are at the end of each stream: keep the panic message
     // short enough that a CI excerpt shows them.
-    let tail = |text: &str| {
-        text.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
-    };
     assert!(
         output.status.success(),
         "nemesis failed ({}); its output ends:\n{}\n--- stderr ends:\n{}",
         output.status,
-        tail(&stdout),
-        tail(&String::from_utf8_lossy(&output.stderr))
+        tail(&stdout, 40),
+        tail(&String::from_utf8_lossy(&output.stderr), 40)
     );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("nemesis.json")).unwrap()).unwrap();
