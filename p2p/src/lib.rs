@@ -183,9 +183,12 @@ pub(crate) enum Command {
     Block(PeerId),
     Unblock(PeerId),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
-    /// Stop publishing the gossip liveness message (tests: a stuck gossip link).
+    /// Stop publishing the gossip liveness message (tests: a stuck gossip link), and with
+    /// `leave` unsubscribe from it too (tests: a node of a version without it).
     #[cfg_attr(not(any(test, feature = "test-utils")), allow(dead_code))]
-    MuteLiveness,
+    MuteLiveness {
+        leave: bool,
+    },
 }
 
 /// Handle to the running p2p service. Cheap to clone; usable from any thread.
@@ -257,7 +260,13 @@ impl P2p {
     /// Stops publishing the gossip liveness message while everything else goes on: tests use
     /// it to play a validator whose gossip link went silent.
     pub fn mute_gossip_liveness(&self) {
-        self.command(Command::MuteLiveness);
+        self.command(Command::MuteLiveness { leave: false });
+    }
+
+    /// Stops publishing the gossip liveness message and unsubscribes from its topic: tests
+    /// use it to play a validator of a version that has none.
+    pub fn leave_gossip_liveness(&self) {
+        self.command(Command::MuteLiveness { leave: true });
     }
 }
 

@@ -126,6 +126,7 @@ pub(crate) async fn spawn(
         settlement_topic,
         alive_topic,
         next_alive: Instant::now(),
+        last_housekeeping: Instant::now(),
         liveness_muted: false,
         heard: HashMap::new(),
         inbound,
@@ -158,6 +159,8 @@ struct Service {
     alive_topic: gossipsub::IdentTopic,
     /// When this node's next liveness message is due.
     next_alive: Instant,
+    /// When housekeeping last ran (a long gap: this process was stalled).
+    last_housekeeping: Instant,
     /// Tests only: publish no liveness message.
     liveness_muted: bool,
     /// Per connected peer: when we last heard it directly over gossip (a liveness message) and
@@ -192,6 +195,9 @@ struct Service {
 /// connection gets fresh streams.
 const STUCK_GOSSIP: Duration = Duration::from_secs(5);
 
+/// How often the service publishes liveness, checks gossip links, unblocks and redials.
+const HOUSEKEEPING: Duration = Duration::from_millis(500);
+
 /// When a connected peer was last heard, per channel.
 #[derive(Debug, Clone, Copy)]
 struct Heard {
@@ -199,7 +205,7 @@ struct Heard {
     consensus: Option<Instant>,
 }
 
-/// Gap in the slow-peer reports (one per gossipsub heartbeat, every second) after which a peer
+/// Gap in the slow-peer reports (one per gossipsub heartbeat, every 500 ms) after which a peer
 /// counts as recovered.
 const SLOW_REPORT_GAP: Duration = Duration::from_secs(3);
 
@@ -207,7 +213,9 @@ impl Service {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         let mut flush = tokio::time::interval(GOSSIP_FLUSH);
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut housekeeping = tokio::time::interval(Duration::from_millis(500));
+        let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
+        // After a stall (this process paused), one late round rather than a burst.
+        housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
@@ -271,7 +279,12 @@ impl Service {
                     self.next_dial.remove(&peer);
                 }
             }
-            Command::MuteLiveness => self.liveness_muted = true,
+            Command::MuteLiveness { leave } => {
+                self.liveness_muted = true;
+                if leave {
+                    self.swarm.behaviour_mut().gossip.unsubscribe(&self.alive_topic);
+                }
+            }
             Command::Peers(reply) => {
                 let peers = self
                     .connected
@@ -302,6 +315,14 @@ impl Service {
     /// speak on consensus but have been silent on gossip for [`GOSSIP_SILENCE`] (see there).
     /// A peer silent on both is down or paused: dialling it again would not help.
     fn check_gossip_links(&mut self, now: Instant) {
+        // This node was stalled (paused, starved): what it has not read yet proves nothing
+        // about its links, so every peer gets the full allowance again.
+        if now.saturating_duration_since(self.last_housekeeping) > 4 * HOUSEKEEPING {
+            for heard in self.heard.values_mut() {
+                heard.gossip = now;
+            }
+        }
+        self.last_housekeeping = now;
         if !self.liveness_muted && now >= self.next_alive {
             self.next_alive = now + ALIVE_INTERVAL;
             let alive = self.alive_topic.clone();
@@ -311,7 +332,7 @@ impl Service {
                 Err(e) => tracing::debug!(error = %e, "could not publish the gossip liveness message"),
             }
         }
-        let silent: Vec<PeerId> = self
+        let mut silent: Vec<PeerId> = self
             .heard
             .iter()
             .filter(|(peer, heard)| {
@@ -321,6 +342,11 @@ impl Service {
             })
             .map(|(peer, _)| *peer)
             .collect();
+        // A node of a version without liveness messages (a rolling upgrade) is not subscribed
+        // to them: nothing to expect from it.
+        let alive = self.alive_topic.hash();
+        let gossip = &self.swarm.behaviour().gossip;
+        silent.retain(|peer| gossip.all_peers().any(|(p, topics)| p == peer && topics.contains(&&alive)));
         for peer in silent {
             let gossip = &self.swarm.behaviour().gossip;
             let kind = gossip.peer_protocol().find(|(p, _)| **p == peer).map(|(_, kind)| kind.to_string());
@@ -412,7 +438,14 @@ impl Service {
             })) => {
                 let _ = self.swarm.behaviour_mut().consensus.send_response(channel, ());
                 if let Some(heard) = self.heard.get_mut(&peer) {
-                    heard.consensus = Some(Instant::now());
+                    let now = Instant::now();
+                    // Back after silence on both (it was paused, or just connected): its gossip
+                    // gets the full allowance again, or its buffered consensus messages could be
+                    // taken for a live peer with a dead gossip link.
+                    if heard.consensus.is_none_or(|at| now.saturating_duration_since(at) >= GOSSIP_SILENCE) {
+                        heard.gossip = now;
+                    }
+                    heard.consensus = Some(now);
                 }
                 match (Message::try_from_slice(&request), consensus_key(&peer)) {
                     (Ok(message), Some(origin)) => {
@@ -463,17 +496,29 @@ impl Service {
                 message_id,
                 message,
             })) if message.topic == self.alive_topic.hash() => {
-                // Only the direct link counts, and nobody forwards these.
-                if message.source == Some(propagation_source)
-                    && let Some(heard) = self.heard.get_mut(&propagation_source)
-                {
+                // Only the direct link counts, and no node of ours forwards these (Ignore drops
+                // them from the message cache, so not even gossip requests serve them). A copy
+                // relayed by a third peer could beat the direct one, which gossipsub then drops as
+                // a duplicate: a peer racing a validator's liveness that way could get it
+                // reconnected every few seconds. So a relay is misbehaviour, and the window it
+                // raced in is taken as inconclusive for the source rather than as silence.
+                let relayed = message.source.is_some_and(|source| source != propagation_source);
+                if let Some(heard) = message.source.and_then(|source| self.heard.get_mut(&source)) {
                     heard.gossip = Instant::now();
                 }
+                let acceptance = if relayed {
+                    gossipsub::MessageAcceptance::Reject
+                } else {
+                    gossipsub::MessageAcceptance::Ignore
+                };
                 let _ = self.swarm.behaviour_mut().gossip.report_message_validation_result(
                     &message_id,
                     &propagation_source,
-                    gossipsub::MessageAcceptance::Ignore,
+                    acceptance,
                 );
+                if relayed {
+                    self.misbehaved(propagation_source, "relayed another peer's gossip liveness message");
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
                 propagation_source,

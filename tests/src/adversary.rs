@@ -183,6 +183,12 @@ impl Adversary {
         self.p2p.mute_gossip_liveness();
     }
 
+    /// Stops its gossip liveness messages and leaves their topic: a validator of a version
+    /// without them.
+    pub fn leave_gossip_liveness(&self) {
+        self.p2p.leave_gossip_liveness();
+    }
+
     /// Gossips a raw transaction (batched with others by the p2p service).
     pub fn gossip_tx(&self, raw: Vec<u8>) {
         self.p2p.publish_tx(Bytes::from(raw));

@@ -345,8 +345,131 @@ async fn a_validator_silent_on_gossip_gets_a_fresh_connection() {
     let (peer, _) = adversary::p2p_address(&cluster, 3);
     let mut validator = Adversary::validator(&cluster, 3).await;
     validator.mute_gossip_liveness();
-    // Vote on every proposal: alive on consensus.
-    let deadline = Instant::now() + flashlayer_p2p::GOSSIP_SILENCE * 2 + Duration::from_secs(5);
+    let votes = vote_for(&mut validator, flashlayer_p2p::GOSSIP_SILENCE * 2 + Duration::from_secs(5)).await;
+    println!("silent on gossip: voted {votes} times");
+    assert!(votes >= 3, "the muted validator saw too few proposals to look alive ({votes})");
+    for i in 0..3 {
+        assert!(
+            silence_reconnects(&cluster, i, &peer) > 0,
+            "node {i} never reconnected the validator silent on gossip\n{}",
+            flashlayer_tests::tail(&cluster.log(i), 40)
+        );
+    }
+}
+
+/// A validator running a version without liveness messages (a rolling upgrade) is not
+/// subscribed to them: it votes and is never reconnected for the silence.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_validator_without_liveness_messages_is_left_alone() {
+    let mut cluster = Cluster::start(4).await;
+    cluster.kill(3);
+    let (peer, _) = adversary::p2p_address(&cluster, 3);
+    let mut validator = Adversary::validator(&cluster, 3).await;
+    validator.leave_gossip_liveness();
+    let votes = vote_for(&mut validator, flashlayer_p2p::GOSSIP_SILENCE * 2 + Duration::from_secs(5)).await;
+    println!("without liveness: voted {votes} times");
+    assert!(votes >= 3, "the validator saw too few proposals to look alive ({votes})");
+    for i in 0..3 {
+        assert_eq!(
+            silence_reconnects(&cluster, i, &peer),
+            0,
+            "node {i} reconnected a validator of an older version"
+        );
+    }
+}
+
+/// A validator SIGSTOPped for longer than `GOSSIP_SILENCE`, then resumed: its buffered
+/// consensus messages come back before its liveness, and nobody may take that for a dead
+/// gossip link (nor may it, for the others, whose messages it reads late).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_validator_is_not_reconnected_for_silence_when_it_resumes() {
+    let cluster = Cluster::start(4).await;
+    let peers: Vec<libp2p::PeerId> = (0..4).map(|i| adversary::p2p_address(&cluster, i).0).collect();
+    // Past start-up, whose one-way links are healed at +10 s.
+    tokio::time::sleep(flashlayer_p2p::GOSSIP_SILENCE + Duration::from_secs(5)).await;
+    let count = |i: usize| -> usize { (0..4).map(|j| silence_reconnects(&cluster, i, &peers[j])).sum() };
+    let before: Vec<usize> = (0..4).map(count).collect();
+    let pid = cluster.pid(2).expect("node 2 runs") as i32;
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    tokio::time::sleep(flashlayer_p2p::GOSSIP_SILENCE + Duration::from_secs(5)).await;
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    tokio::time::sleep(flashlayer_p2p::GOSSIP_SILENCE + Duration::from_secs(5)).await;
+    for (i, before) in before.into_iter().enumerate() {
+        assert_eq!(
+            count(i),
+            before,
+            "node {i} reconnected a peer for gossip silence around node 2's pause\n{}",
+            flashlayer_tests::tail(&cluster.log(i), 40)
+        );
+    }
+    cluster.nodes[0].provider().get_block_number().await.expect("the layer answers");
+}
+
+/// A peer that relays another peer's liveness message (no node of ours forwards them) could
+/// beat the direct copy and get a healthy validator reconnected again and again: a relay is
+/// refused and its relayer blocked. Here a stock gossipsub node relays the liveness messages
+/// of a second one, which is not connected to node 1 at all.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_relaying_liveness_messages_is_blocked() {
+    use futures::StreamExt;
+    use libp2p::{SwarmBuilder, gossipsub, noise, swarm::SwarmEvent, tcp, yamux};
+    let cluster = Cluster::start(4).await;
+    let chain_id = cluster.layer()["chain"]["chain_id"].as_u64().expect("chain id");
+    let topic = gossipsub::IdentTopic::new(format!("/flashlayer/{chain_id}/alive/1"));
+    let stock = |topic: &gossipsub::IdentTopic| {
+        let mut swarm = SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+            .expect("tcp")
+            .with_behaviour(|key| {
+                gossipsub::Behaviour::<gossipsub::IdentityTransform>::new(
+                    gossipsub::MessageAuthenticity::Signed(key.clone()),
+                    gossipsub::Config::default(),
+                )
+                .expect("gossipsub")
+            })
+            .expect("behaviour")
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build();
+        swarm.behaviour_mut().subscribe(topic).expect("subscribe");
+        swarm
+    };
+    let mut source = stock(&topic);
+    let mut relay = stock(&topic);
+    source.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap()).unwrap();
+    let source_addr = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = source.select_next_some().await {
+            break address;
+        }
+    };
+    let relay_id = *relay.local_peer_id();
+    relay.dial(source_addr).unwrap();
+    let (_, node1) = adversary::p2p_address(&cluster, 1);
+    relay.dial(node1).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut tick = tokio::time::interval(Duration::from_millis(300));
+    while Instant::now() < deadline {
+        tokio::select! {
+            _ = source.select_next_some() => {}
+            _ = relay.select_next_some() => {}
+            _ = tick.tick() => {
+                let _ = source.behaviour_mut().publish(topic.clone(), vec![1]);
+            }
+        }
+    }
+    let log = cluster.log(1);
+    assert!(
+        log.lines().any(|l| l.contains("relayed another peer's gossip liveness message")
+            && l.contains(&relay_id.to_string())),
+        "node 1 did not block the peer relaying liveness messages\n{}",
+        flashlayer_tests::tail(&log, 40)
+    );
+}
+
+/// Votes on every proposal `validator` receives for `how_long`: a validator alive on
+/// consensus. Returns how many votes it sent.
+async fn vote_for(validator: &mut Adversary, how_long: Duration) -> u64 {
+    let deadline = Instant::now() + how_long;
     let mut votes = 0;
     while Instant::now() < deadline {
         match validator.recv() {
@@ -354,22 +477,24 @@ async fn a_validator_silent_on_gossip_gets_a_fresh_connection() {
                 _,
                 Message::ProgressMessage(ProgressMessage::HotStuffMessage(HotStuffMessage::Proposal(p))),
             )) => {
-                validator.broadcast(adversary::vote(&validator, p.view, p.block.hash));
+                validator.broadcast(adversary::vote(validator, p.view, p.block.hash));
                 votes += 1;
             }
             Some(_) => {}
             None => tokio::time::sleep(Duration::from_millis(1)).await,
         }
     }
-    println!("silent on gossip: voted {votes} times");
-    assert!(votes >= 3, "the muted validator saw too few proposals to look alive ({votes})");
-    for i in 0..3 {
-        let log = cluster.log(i);
-        assert!(
-            log.lines().any(|l| l.contains("no gossip from this validator") && l.contains(&peer.to_string())),
-            "node {i} never reconnected the validator silent on gossip\n{log}"
-        );
-    }
+    votes
+}
+
+/// How many times node `i` has reconnected `peer` for gossip silence (its log's warnings).
+fn silence_reconnects(cluster: &Cluster, i: usize, peer: &libp2p::PeerId) -> usize {
+    let peer = peer.to_string();
+    cluster
+        .log(i)
+        .lines()
+        .filter(|l| l.contains("no gossip from this validator") && l.contains(&peer))
+        .count()
 }
 
 /// A Byzantine validator as leader: equivocating proposals (a different block to each node),
