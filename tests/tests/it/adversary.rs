@@ -379,29 +379,37 @@ async fn a_validator_without_liveness_messages_is_left_alone() {
 }
 
 /// A validator SIGSTOPped for longer than `GOSSIP_SILENCE`, then resumed: its buffered
-/// consensus messages come back before its liveness, and nobody may take that for a dead
-/// gossip link (nor may it, for the others, whose messages it reads late).
+/// consensus messages may come back before its liveness, and nobody may take that for a dead
+/// gossip link (nor may it, for the others, whose messages it reads late). Only reconnects
+/// that involve the paused node count: a one-way link elsewhere, healed late, is the check
+/// doing its job.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_paused_validator_is_not_reconnected_for_silence_when_it_resumes() {
     let cluster = Cluster::start(4).await;
     let peers: Vec<libp2p::PeerId> = (0..4).map(|i| adversary::p2p_address(&cluster, i).0).collect();
-    // Past start-up, whose one-way links are healed at +10 s.
-    tokio::time::sleep(flashlayer_p2p::GOSSIP_SILENCE + Duration::from_secs(5)).await;
-    let count = |i: usize| -> usize { (0..4).map(|j| silence_reconnects(&cluster, i, &peers[j])).sum() };
-    let before: Vec<usize> = (0..4).map(count).collect();
+    // Past start-up, whose one-way links are healed GOSSIP_SILENCE after consensus begins.
+    tokio::time::sleep(flashlayer_p2p::GOSSIP_SILENCE * 3).await;
+    let involving_2 = || -> Vec<usize> {
+        (0..4)
+            .map(|i| match i {
+                2 => peers.iter().map(|p| silence_reconnects(&cluster, 2, p)).sum(),
+                _ => silence_reconnects(&cluster, i, &peers[2]),
+            })
+            .collect()
+    };
+    let before = involving_2();
     let pid = cluster.pid(2).expect("node 2 runs") as i32;
     unsafe { libc::kill(pid, libc::SIGSTOP) };
     tokio::time::sleep(flashlayer_p2p::GOSSIP_SILENCE + Duration::from_secs(5)).await;
     unsafe { libc::kill(pid, libc::SIGCONT) };
     tokio::time::sleep(flashlayer_p2p::GOSSIP_SILENCE + Duration::from_secs(5)).await;
-    for (i, before) in before.into_iter().enumerate() {
-        assert_eq!(
-            count(i),
-            before,
-            "node {i} reconnected a peer for gossip silence around node 2's pause\n{}",
-            flashlayer_tests::tail(&cluster.log(i), 40)
-        );
-    }
+    let after = involving_2();
+    assert_eq!(
+        after,
+        before,
+        "reconnects for gossip silence involving node 2 (by node i; node 2's own in place 2), across its pause\n{}",
+        flashlayer_tests::tail(&cluster.log(2), 40)
+    );
     cluster.nodes[0].provider().get_block_number().await.expect("the layer answers");
 }
 
