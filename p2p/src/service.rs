@@ -198,11 +198,56 @@ const STUCK_GOSSIP: Duration = Duration::from_secs(5);
 /// How often the service publishes liveness, checks gossip links, unblocks and redials.
 const HOUSEKEEPING: Duration = Duration::from_millis(500);
 
-/// When a connected peer was last heard, per channel.
+/// How much later than its last gossip a validator must have been heard on consensus for its
+/// gossip link to count as dead rather than the peer as gone. A peer that stops (paused,
+/// crashed, cut off) stops on both channels at once, but its last liveness message can be up
+/// to an [`ALIVE_INTERVAL`] older than its last consensus message: without this margin the two
+/// clocks run out a moment apart and a paused validator was reconnected (caught by CI).
+const CONSENSUS_AFTER_GOSSIP: Duration = Duration::from_secs(3);
+
+/// When a connected peer was last heard, per channel: the gossip-liveness state machine (see
+/// [`GOSSIP_SILENCE`]), kept apart from the swarm so its rules can be tested on their own.
 #[derive(Debug, Clone, Copy)]
 struct Heard {
     gossip: Instant,
     consensus: Option<Instant>,
+}
+
+impl Heard {
+    /// A new connection gets the full silence allowance.
+    fn connected(now: Instant) -> Self {
+        Self { gossip: now, consensus: None }
+    }
+
+    /// A liveness message straight from the peer.
+    fn on_gossip(&mut self, now: Instant) {
+        self.gossip = now;
+    }
+
+    /// A consensus message from the peer.
+    fn on_consensus(&mut self, now: Instant) {
+        // Back after silence on both (it was paused, or just connected): its gossip gets the
+        // full allowance again, or its buffered consensus messages could be taken for a live
+        // peer with a dead gossip link.
+        if self.consensus.is_none_or(|at| now.saturating_duration_since(at) >= GOSSIP_SILENCE) {
+            self.gossip = now;
+        }
+        self.consensus = Some(now);
+    }
+
+    /// This node itself was stalled: what it has not read yet proves nothing about the peer.
+    fn on_local_stall(&mut self, now: Instant) {
+        self.gossip = now;
+    }
+
+    /// Whether the peer speaks on consensus but its gossip link has been silent for
+    /// [`GOSSIP_SILENCE`]: it was heard on consensus recently, and well after its last gossip.
+    fn gossip_link_dead(&self, now: Instant) -> bool {
+        let Some(consensus) = self.consensus else { return false };
+        now.saturating_duration_since(self.gossip) >= GOSSIP_SILENCE
+            && now.saturating_duration_since(consensus) < GOSSIP_SILENCE
+            && consensus.saturating_duration_since(self.gossip) >= CONSENSUS_AFTER_GOSSIP
+    }
 }
 
 /// Gap in the slow-peer reports (one per gossipsub heartbeat, every 500 ms) after which a peer
@@ -319,7 +364,7 @@ impl Service {
         // about its links, so every peer gets the full allowance again.
         if now.saturating_duration_since(self.last_housekeeping) > 4 * HOUSEKEEPING {
             for heard in self.heard.values_mut() {
-                heard.gossip = now;
+                heard.on_local_stall(now);
             }
         }
         self.last_housekeeping = now;
@@ -335,11 +380,7 @@ impl Service {
         let mut silent: Vec<PeerId> = self
             .heard
             .iter()
-            .filter(|(peer, heard)| {
-                self.validators.contains(peer)
-                    && now.saturating_duration_since(heard.gossip) >= GOSSIP_SILENCE
-                    && heard.consensus.is_some_and(|at| now.saturating_duration_since(at) < GOSSIP_SILENCE)
-            })
+            .filter(|(peer, heard)| self.validators.contains(peer) && heard.gossip_link_dead(now))
             .map(|(peer, _)| *peer)
             .collect();
         // A node of a version without liveness messages (a rolling upgrade) is not subscribed
@@ -438,14 +479,7 @@ impl Service {
             })) => {
                 let _ = self.swarm.behaviour_mut().consensus.send_response(channel, ());
                 if let Some(heard) = self.heard.get_mut(&peer) {
-                    let now = Instant::now();
-                    // Back after silence on both (it was paused, or just connected): its gossip
-                    // gets the full allowance again, or its buffered consensus messages could be
-                    // taken for a live peer with a dead gossip link.
-                    if heard.consensus.is_none_or(|at| now.saturating_duration_since(at) >= GOSSIP_SILENCE) {
-                        heard.gossip = now;
-                    }
-                    heard.consensus = Some(now);
+                    heard.on_consensus(Instant::now());
                 }
                 match (Message::try_from_slice(&request), consensus_key(&peer)) {
                     (Ok(message), Some(origin)) => {
@@ -504,7 +538,7 @@ impl Service {
                 // raced in is taken as inconclusive for the source rather than as silence.
                 let relayed = message.source.is_some_and(|source| source != propagation_source);
                 if let Some(heard) = message.source.and_then(|source| self.heard.get_mut(&source)) {
-                    heard.gossip = Instant::now();
+                    heard.on_gossip(Instant::now());
                 }
                 let acceptance = if relayed {
                     gossipsub::MessageAcceptance::Reject
@@ -583,8 +617,7 @@ impl Service {
             }
             SwarmEvent::ConnectionEstablished { peer_id, .. } => {
                 self.connected.insert(peer_id);
-                // A new connection gets the full silence allowance.
-                self.heard.insert(peer_id, Heard { gossip: Instant::now(), consensus: None });
+                self.heard.insert(peer_id, Heard::connected(Instant::now()));
                 self.next_dial.remove(&peer_id);
                 tracing::debug!(%peer_id, "connected");
             }
@@ -597,5 +630,65 @@ impl Service {
             SwarmEvent::NewListenAddr { address, .. } => tracing::debug!(%address, "listening"),
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    /// A live validator whose gossip link dies: consensus goes on, liveness stops.
+    #[test]
+    fn a_silent_gossip_link_under_live_consensus_is_dead() {
+        let t0 = Instant::now();
+        let mut heard = Heard::connected(t0);
+        heard.on_gossip(t0);
+        for s in 0..=12 {
+            heard.on_consensus(t0 + s * S);
+        }
+        assert!(!heard.gossip_link_dead(t0 + 9 * S), "not silent for long enough yet");
+        assert!(heard.gossip_link_dead(t0 + 12 * S));
+    }
+
+    /// The race CI found: a paused validator's last liveness message came a moment before its
+    /// last consensus message, so gossip ran out of allowance while consensus still had some.
+    #[test]
+    fn a_peer_that_stops_on_both_channels_is_not_a_dead_link() {
+        let t0 = Instant::now();
+        let mut heard = Heard::connected(t0);
+        for s in 0..20 {
+            heard.on_gossip(t0 + s * S);
+            heard.on_consensus(t0 + s * S + Duration::from_millis(900));
+        }
+        // Paused after t0 + 19.9 s: nothing more on either channel.
+        for ms in (19_900..40_000).step_by(100) {
+            assert!(!heard.gossip_link_dead(t0 + Duration::from_millis(ms)), "reconnected at {ms} ms");
+        }
+    }
+
+    /// Back from a pause, its buffered consensus messages arrive before its liveness.
+    #[test]
+    fn a_peer_back_after_silence_on_both_gets_a_fresh_allowance() {
+        let t0 = Instant::now();
+        let mut heard = Heard::connected(t0);
+        heard.on_gossip(t0);
+        heard.on_consensus(t0);
+        let back = t0 + 15 * S;
+        heard.on_consensus(back);
+        heard.on_consensus(back + 2 * S);
+        assert!(!heard.gossip_link_dead(back + 2 * S));
+        heard.on_gossip(back + 3 * S);
+        assert!(!heard.gossip_link_dead(back + 5 * S));
+    }
+
+    /// A validator of an older version (no liveness messages) still has its connection
+    /// allowance until it speaks on consensus; one that never speaks is never judged.
+    #[test]
+    fn a_peer_never_heard_on_consensus_is_not_judged() {
+        let t0 = Instant::now();
+        let heard = Heard::connected(t0);
+        assert!(!heard.gossip_link_dead(t0 + 60 * S));
     }
 }
