@@ -9,9 +9,8 @@
 //!
 //! A batch commits to (see `contracts/README.md`):
 //! - `lastBlockHash`, `stateRoot`: the last block's header;
-//! - `txDataHash`: keccak256 of the concatenated transactions roots of its blocks, in order
-//!   (each root commits to that block's transactions, so this binds the batch's transaction
-//!   data without hashing megabytes);
+//! - `txDataHash`: keccak256 of its batch data ([`crate::data`]): everything needed to execute
+//!   its blocks again, so that anyone holding the data can check every other field;
 //! - `messagesRoot`: the messages tree over every `MessageSent` in its blocks, in order;
 //! - `lastDepositNonce`: the last L1 deposit credited up to its last block;
 //! - `depositsHash`: the running hash of the deposits credited up to its last block, so that a
@@ -24,8 +23,14 @@
 //! The block that ends the layer closes the **final batch** whatever the rules say; it also
 //! commits to the final balances ([`FinalBalances`]), and no batch follows it.
 
-use crate::{Batch, Error, L2Message, Result, balances::FinalBalances, batch_hash, messages_root};
-use alloy::primitives::{Address, B256, keccak256};
+use crate::{
+    Batch, Error, L2Message, Result,
+    balances::FinalBalances,
+    batch_hash,
+    data::{data_hash, encode_range},
+    messages_root,
+};
+use alloy::primitives::{Address, B256};
 use flashlayer_execution::{BlockExecutor, messages::BlockSettlement};
 use flashlayer_storage::Db;
 
@@ -96,7 +101,8 @@ pub struct BatchChain {
 struct Open {
     first_block: u64,
     first_timestamp: u64,
-    tx_roots: Vec<u8>,
+    /// Blocks added so far.
+    blocks: u64,
     messages: Vec<L2Message>,
 }
 
@@ -135,7 +141,7 @@ impl BatchChain {
 
     /// The next block this chain needs.
     pub fn next_block(&self) -> u64 {
-        self.open.first_block + self.open.tx_roots.len() as u64 / 32
+        self.open.first_block + self.open.blocks
     }
 
     /// The final batch, once built.
@@ -157,7 +163,7 @@ impl BatchChain {
             // Blocks after the end are empty, so the state now is the state at the end.
             let balances =
                 if settlement.ended_at == number { Some(FinalBalances::from_state(db)?) } else { None };
-            if let Some(batch) = self.push(number, &header, hash, &settlement, balances) {
+            if let Some(batch) = self.push(db, number, &header, hash, &settlement, balances)? {
                 let last = batch.is_final();
                 closed.push(batch);
                 if last {
@@ -171,17 +177,18 @@ impl BatchChain {
     /// Adds block `number` (the next one); returns the batch it closes, if it closes one.
     fn push(
         &mut self,
+        db: &Db,
         number: u64,
         header: &alloy::consensus::Header,
         hash: B256,
         settlement: &BlockSettlement,
         balances: Option<FinalBalances>,
-    ) -> Option<BuiltBatch> {
+    ) -> Result<Option<BuiltBatch>> {
         debug_assert_eq!(number, self.next_block());
-        if self.open.tx_roots.is_empty() {
+        if self.open.blocks == 0 {
             self.open.first_timestamp = header.timestamp;
         }
-        self.open.tx_roots.extend_from_slice(header.transactions_root.as_slice());
+        self.open.blocks += 1;
         self.open.messages.extend(settlement.messages.iter().map(|m| L2Message {
             nonce: m.nonce,
             sender: m.sender,
@@ -198,7 +205,7 @@ impl BatchChain {
             && length < self.rules.blocks
             && span < self.rules.interval_secs
         {
-            return None;
+            return Ok(None);
         }
         let open = std::mem::replace(&mut self.open, Open { first_block: number + 1, ..Default::default() });
         let leaves: Vec<B256> = open.messages.iter().map(L2Message::leaf).collect();
@@ -209,7 +216,7 @@ impl BatchChain {
             lastBlock: number,
             lastBlockHash: hash,
             stateRoot: header.state_root,
-            txDataHash: keccak256(&open.tx_roots),
+            txDataHash: data_hash(&encode_range(db, open.first_block, number)?),
             messagesRoot: messages_root(&leaves),
             lastDepositNonce: settlement.last_deposit_nonce,
             depositsHash: settlement.deposits_hash,
@@ -227,7 +234,7 @@ impl BatchChain {
             next_signers,
         };
         self.built.push(built.clone());
-        Some(built)
+        Ok(Some(built))
     }
 
     /// The signer set after the block's membership change, if it makes one. Joining an

@@ -64,6 +64,9 @@ pub enum Error {
     /// A block the executor reported is not in the database.
     #[error("block {0} missing from the database")]
     MissingBlock(u64),
+    /// Batch data that does not decode ([`crate::data`]).
+    #[error("batch data: {0}")]
+    Data(String),
     /// The node's database failed.
     #[error(transparent)]
     Storage(#[from] flashlayer_storage::Error),

@@ -19,6 +19,8 @@
 //! - [`batch`]: [`Batch`], its EIP-712 [`domain`], [`batch_hash`] / [`signing_hash`],
 //!   [`sign`] / [`recover`] with the contract's signature rules, [`SignatureSet`] (quorum in the
 //!   contract's order), [`threshold_for`], and the signer-set update digest.
+//! - [`data`]: batch data ([`data::BlockData`] per block), its versioned compressed encoding
+//!   and the `txDataHash` commitment to it.
 //! - [`balances`]: the final balances tree the last batch commits to (claims on L1).
 //! - [`messages`]: [`L2Message`] (hash, leaf, decoding from a `MessageSent` log),
 //!   [`messages_root`], [`proof`], [`verify`].
@@ -33,6 +35,7 @@ pub mod balances;
 pub mod batch;
 pub mod bindings;
 pub mod chain;
+pub mod data;
 mod error;
 pub mod messages;
 pub mod service;

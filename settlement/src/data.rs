@@ -1,0 +1,212 @@
+//! Batch data: everything needed to re-execute a batch's blocks, in the versioned, compressed
+//! encoding a batch's `txDataHash` commits to (`docs/settlement.md`, "Batch data").
+//!
+//! ```text
+//! data       = version (1 byte, DATA_VERSION) ++ deflate(rlp(block_1) ++ ... ++ rlp(block_n))
+//! txDataHash = keccak256(data)
+//! ```
+//!
+//! Each [`BlockData`] holds what the executor needs to produce that block again (timestamp,
+//! the consensus block hash that becomes PREVRANDAO, L1 origin, deposits, membership change,
+//! end flag, included transactions as EIP-2718 bytes) and three fields of the header its
+//! producers claim (hash, state root, receipts root), so that a verifier can name the first
+//! block and field that differ, not only the batch.
+//!
+//! Every node derives the data (and so the hash it signs) from its own executed chain, so the
+//! compression must be bit-for-bit the same on every node: it is miniz_oxide's DEFLATE at a
+//! fixed level, used directly rather than through flate2 (whose backend a feature elsewhere in
+//! the dependency graph can switch), and a golden test pins the output. A compressor change
+//! that alters the bytes is a new [`DATA_VERSION`], not a silent update.
+
+use crate::{Error, Result};
+use alloy::{
+    eips::eip2718::Encodable2718,
+    primitives::{B256, Bytes, keccak256},
+    rlp::{Decodable, Encodable, RlpDecodable, RlpEncodable},
+};
+use flashlayer_execution::{BlockExecutor, Deposit, L1Origin, MembershipChange, Payload};
+use flashlayer_storage::Db;
+
+/// The encoding version this node writes and reads.
+pub const DATA_VERSION: u8 = 1;
+/// The DEFLATE level of version 1 (miniz_oxide's scale, 0-10).
+const DEFLATE_LEVEL: u8 = 6;
+/// Largest decompressed batch a reader accepts: the bound on what a tampered or hostile
+/// payload (a decompression bomb) can make a verifier allocate.
+pub const MAX_DECODED_BYTES: usize = 512 << 20;
+
+/// One block of a batch, as re-execution needs it.
+#[derive(Debug, Clone, PartialEq, Eq, RlpEncodable, RlpDecodable)]
+pub struct BlockData {
+    /// L2 block number.
+    pub number: u64,
+    /// Block timestamp.
+    pub timestamp: u64,
+    /// The HotStuff block hash that ordered it (the header's `mix_hash`, i.e. PREVRANDAO).
+    pub consensus_hash: B256,
+    /// The L1 block its deposits were read up to.
+    pub l1_origin: L1Origin,
+    /// Deposits credited before its transactions.
+    pub deposits: Vec<Deposit>,
+    /// The sequencer-set change it carries, if any.
+    pub membership: Vec<MembershipChange>,
+    /// Whether this block ended the layer.
+    pub end: bool,
+    /// Included transactions in order, EIP-2718 encoded (skipped ones left out: they changed
+    /// nothing).
+    pub transactions: Vec<Bytes>,
+    /// The block hash its producers claim.
+    pub hash: B256,
+    /// The state root its producers claim.
+    pub state_root: B256,
+    /// The receipts root its producers claim.
+    pub receipts_root: B256,
+}
+
+impl BlockData {
+    /// Block `number` as stored in `db` (an executed block).
+    pub fn from_db(db: &Db, number: u64) -> Result<Self> {
+        let block = db.block(number)?.ok_or(Error::MissingBlock(number))?;
+        let settlement = BlockExecutor::settlement_of(db, number)?;
+        Ok(Self {
+            number,
+            timestamp: block.header.timestamp,
+            consensus_hash: block.header.mix_hash,
+            l1_origin: settlement.l1_origin,
+            deposits: settlement.deposits,
+            membership: settlement.membership,
+            end: settlement.ended_at == number,
+            transactions: block.transactions.iter().map(|tx| Bytes::from(tx.encoded_2718())).collect(),
+            hash: block.hash,
+            state_root: block.header.state_root,
+            receipts_root: block.header.receipts_root,
+        })
+    }
+
+    /// The payload that re-executes this block.
+    pub fn payload(&self) -> Payload {
+        Payload {
+            timestamp: self.timestamp,
+            transactions: self.transactions.clone(),
+            l1_origin: self.l1_origin,
+            deposits: self.deposits.clone(),
+            end: self.end,
+            membership: self.membership.clone(),
+        }
+    }
+}
+
+/// Encodes `blocks` as batch data (see the module docs).
+pub fn encode(blocks: &[BlockData]) -> Vec<u8> {
+    let mut raw = Vec::with_capacity(blocks.iter().map(Encodable::length).sum());
+    for block in blocks {
+        block.encode(&mut raw);
+    }
+    let mut data = Vec::with_capacity(raw.len() / 2 + 1);
+    data.push(DATA_VERSION);
+    data.extend_from_slice(&miniz_oxide::deflate::compress_to_vec(&raw, DEFLATE_LEVEL));
+    data
+}
+
+/// Decodes batch data, refusing an unknown version, a corrupt or oversized stream and trailing
+/// garbage.
+pub fn decode(data: &[u8]) -> Result<Vec<BlockData>> {
+    decode_limited(data, MAX_DECODED_BYTES)
+}
+
+fn decode_limited(data: &[u8], limit: usize) -> Result<Vec<BlockData>> {
+    let (&version, compressed) = data.split_first().ok_or(Error::Data("empty".into()))?;
+    if version != DATA_VERSION {
+        return Err(Error::Data(format!("version {version}, this build reads version {DATA_VERSION}")));
+    }
+    let raw = miniz_oxide::inflate::decompress_to_vec_with_limit(compressed, limit)
+        .map_err(|e| Error::Data(format!("deflate stream: {e}")))?;
+    let mut rest = raw.as_slice();
+    let mut blocks = Vec::new();
+    while !rest.is_empty() {
+        let block = BlockData::decode(&mut rest)
+            .map_err(|e| Error::Data(format!("block {} of the batch: {e}", blocks.len() + 1)))?;
+        blocks.push(block);
+    }
+    Ok(blocks)
+}
+
+/// The commitment a batch carries for its data (`txDataHash`).
+pub fn data_hash(data: &[u8]) -> B256 {
+    keccak256(data)
+}
+
+/// The batch data of blocks `first..=last` out of `db`.
+pub fn encode_range(db: &Db, first: u64, last: u64) -> Result<Vec<u8>> {
+    let blocks = (first..=last).map(|n| BlockData::from_db(db, n)).collect::<Result<Vec<_>>>()?;
+    Ok(encode(&blocks))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::primitives::{Address, U256, address, b256};
+
+    fn sample() -> Vec<BlockData> {
+        (1..=3u64)
+            .map(|n| BlockData {
+                number: n,
+                timestamp: 1_700_000_000 + n,
+                consensus_hash: B256::with_last_byte(n as u8),
+                l1_origin: L1Origin { number: 10 + n, hash: B256::repeat_byte(0xaa) },
+                deposits: vec![Deposit {
+                    nonce: n,
+                    from: address!("0x00000000000000000000000000000000000000f1"),
+                    to: Address::with_last_byte(n as u8),
+                    amount: U256::from(n * 1_000),
+                }],
+                membership: vec![],
+                end: n == 3,
+                transactions: vec![Bytes::from(vec![0x02; 120]), Bytes::from(vec![n as u8; 90])],
+                hash: B256::repeat_byte(n as u8),
+                state_root: B256::repeat_byte(0x10 + n as u8),
+                receipts_root: B256::repeat_byte(0x20 + n as u8),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batch_data_round_trips() {
+        let blocks = sample();
+        let data = encode(&blocks);
+        assert_eq!(data[0], DATA_VERSION);
+        assert_eq!(decode(&data).expect("decodes"), blocks);
+        assert!(data.len() < alloy::rlp::encode(&blocks).len(), "compressed");
+    }
+
+    /// Every node must produce the same bytes for the same blocks: a change of this hash means
+    /// the encoding changed, which needs a new DATA_VERSION (nodes of two versions would sign
+    /// different batches).
+    #[test]
+    fn version_1_encoding_is_pinned() {
+        assert_eq!(
+            data_hash(&encode(&sample())),
+            b256!("0x50f7e4d75da3363dda67a1ac93cdd6cb38588407d0a05fc352e214c30ae2672b")
+        );
+    }
+
+    #[test]
+    fn bad_data_is_refused_with_a_reason() {
+        let data = encode(&sample());
+        let mut other_version = data.clone();
+        other_version[0] = 2;
+        assert!(decode(&other_version).unwrap_err().to_string().contains("version 2"));
+        assert!(decode(&[]).is_err());
+        let mut truncated = data.clone();
+        truncated.truncate(data.len() - 3);
+        assert!(decode(&truncated).is_err());
+        // A valid stream of something that is not blocks.
+        let mut junk = vec![DATA_VERSION];
+        junk.extend(miniz_oxide::deflate::compress_to_vec(&[0xff; 64], 6));
+        assert!(decode(&junk).is_err());
+        // A bomb: far more than the limit once inflated.
+        let mut bomb = vec![DATA_VERSION];
+        bomb.extend(miniz_oxide::deflate::compress_to_vec(&vec![0u8; (1 << 20) + 1], 10));
+        assert!(decode_limited(&bomb, 1 << 20).unwrap_err().to_string().contains("deflate"));
+    }
+}
