@@ -68,7 +68,8 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         bytes32 lastBlockHash;
         /// L2 state root after `lastBlock` (nonzero).
         bytes32 stateRoot;
-        /// Hash of the range's transaction data (nonzero).
+        /// keccak256 of the range's batch data: the versioned, compressed re-execution inputs of its
+        /// blocks (docs/settlement.md, "Batch data"); its signers attest they hold the data (nonzero).
         bytes32 txDataHash;
         /// Merkle root of the range's L2->L1 messages, {EMPTY_MESSAGES_ROOT} when none (nonzero).
         bytes32 messagesRoot;
@@ -214,7 +215,8 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
 
     /// @notice The signer set changed (also emitted at deployment with epoch 0).
     event SignerSetUpdated(uint64 indexed epoch, address[] signers, uint256 threshold);
-    /// @notice A batch was accepted.
+    /// @notice A batch was accepted. `txDataHash` names the batch data a verifier needs to re-execute
+    /// its blocks (`flashlayer verify`; the encoding is in docs/settlement.md).
     event BatchAccepted(
         uint64 indexed index,
         bytes32 indexed batchHash,
@@ -222,7 +224,8 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         uint64 lastBlock,
         bytes32 lastBlockHash,
         bytes32 stateRoot,
-        bytes32 messagesRoot
+        bytes32 messagesRoot,
+        bytes32 txDataHash
     );
     /// @notice `amount` wei were deposited by `from` for `to` on L2; `nonce` is the deposit's
     /// sequence number (1, 2, ...), the order in which L2 credits deposits.
@@ -915,7 +918,9 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
             acceptedBlock: uint64(block.number),
             acceptedAt: uint64(block.timestamp)
         });
-        emit BatchAccepted(index, h, b.firstBlock, b.lastBlock, b.lastBlockHash, b.stateRoot, b.messagesRoot);
+        emit BatchAccepted(
+            index, h, b.firstBlock, b.lastBlock, b.lastBlockHash, b.stateRoot, b.messagesRoot, b.txDataHash
+        );
     }
 
     /// Queues and announces membership change `++membershipNonce`, due after {membershipDelay}.

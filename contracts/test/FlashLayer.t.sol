@@ -284,7 +284,7 @@ contract FlashLayerBatchTest is LayerTestBase {
         FlashLayer.Batch memory b = nextBatch(10);
         bytes32 h = layer.batchHash(b);
         vm.expectEmit(true, true, false, true, address(layer));
-        emit FlashLayer.BatchAccepted(1, h, 1, 10, b.lastBlockHash, b.stateRoot, b.messagesRoot);
+        emit FlashLayer.BatchAccepted(1, h, 1, 10, b.lastBlockHash, b.stateRoot, b.messagesRoot, b.txDataHash);
         layer.submitBatch(b, sigsFirst(keys, 3, layer.batchDigest(b)));
 
         vm.assertEq(uint256(layer.lastBatchIndex()), 1, "lastBatchIndex");

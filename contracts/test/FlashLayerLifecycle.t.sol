@@ -400,7 +400,14 @@ contract FlashLayerSettleTest is LifecycleTestBase {
         bytes[] memory sigs = finalSigs(layer, b, ROOT);
         vm.expectEmit(true, true, false, true, address(layer));
         emit FlashLayer.BatchAccepted(
-            2, layer.batchHash(b), b.firstBlock, b.lastBlock, b.lastBlockHash, b.stateRoot, b.messagesRoot
+            2,
+            layer.batchHash(b),
+            b.firstBlock,
+            b.lastBlock,
+            b.lastBlockHash,
+            b.stateRoot,
+            b.messagesRoot,
+            b.txDataHash
         );
         vm.expectEmit(true, false, false, true, address(layer));
         emit FlashLayer.Settled(2, ROOT);
