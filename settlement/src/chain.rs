@@ -94,6 +94,8 @@ pub struct BatchChain {
     open: Open,
     /// The signer set of the open batch.
     signers: SignerSet,
+    /// Test-only fault: every batch claims a wrong state root.
+    corrupt_state_roots: bool,
 }
 
 /// The batch under construction.
@@ -116,7 +118,15 @@ impl BatchChain {
             built: Vec::new(),
             open: Open { first_block: 1, ..Default::default() },
             signers: SignerSet { epoch: 0, members, threshold, membership_nonce: 0, after_batch: 0 },
+            corrupt_state_roots: false,
         }
+    }
+
+    /// Test-only fault: from now on every batch claims its state root with the last bit flipped
+    /// (a quorum signing a wrong root, for the verifier's tests).
+    #[cfg(feature = "fault-injection")]
+    pub fn corrupt_state_roots(&mut self) {
+        self.corrupt_state_roots = true;
     }
 
     /// The signer set of the next batch.
@@ -215,7 +225,12 @@ impl BatchChain {
             firstBlock: open.first_block,
             lastBlock: number,
             lastBlockHash: hash,
-            stateRoot: header.state_root,
+            // Test-only fault (a quorum signing a wrong root).
+            stateRoot: if self.corrupt_state_roots {
+                header.state_root ^ B256::with_last_byte(1)
+            } else {
+                header.state_root
+            },
             txDataHash: data_hash(&encode_range(db, open.first_block, number)?),
             messagesRoot: messages_root(&leaves),
             lastDepositNonce: settlement.last_deposit_nonce,

@@ -28,6 +28,8 @@
 //!   boundaries, so every node signs the same batches).
 //! - [`watcher`]: the L1 watcher (confirmed L1 view and deposits for consensus, the contract's
 //!   accepted and finalized batches for `safe` / `finalized`).
+//! - [`verify`]: [`verify::Verifier`], the re-execution of accepted batches from their data
+//!   (`flashlayer verify`).
 //! - [`service`]: the node's settlement loop: sign, gossip and gather signatures, submit with a
 //!   rotating submitter and takeover.
 
@@ -39,6 +41,7 @@ pub mod data;
 mod error;
 pub mod messages;
 pub mod service;
+pub mod verify;
 pub mod watcher;
 
 pub use batch::{

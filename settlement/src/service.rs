@@ -17,7 +17,7 @@
 //! replaced rather than queued behind, and an L1 node restart only costs a retry.
 
 use crate::{
-    BuiltBatch, L2Message, SignatureSet,
+    BuiltBatch, Error, L2Message, Result, SignatureSet,
     batch::{domain, final_signing_hash, sign_digest, signer_set_update_signing_hash, signing_hash},
     bindings::FlashLayer,
     chain::{BatchChain, BatchRules, SignerSet},
@@ -193,8 +193,15 @@ impl Settlement {
     /// execute and [`run`](Self::run) once.
     pub fn new(config: SettlementConfig, watcher: L1Watcher, db: Db, gossip: Gossip) -> Self {
         let domain = domain(config.l1_chain_id, config.contract);
+        #[allow(unused_mut)]
+        let mut chain = BatchChain::new(config.rules, config.members.clone(), config.threshold);
+        #[cfg(feature = "fault-injection")]
+        if std::env::var_os("FLASHLAYER_FAULT_CORRUPT_STATE_ROOT").is_some() {
+            tracing::warn!("TEST FAULT FLASHLAYER_FAULT_CORRUPT_STATE_ROOT: this node signs wrong state roots");
+            chain.corrupt_state_roots();
+        }
         let state = State {
-            chain: BatchChain::new(config.rules, config.members.clone(), config.threshold),
+            chain,
             sets: BTreeMap::new(),
             updates: BTreeMap::new(),
             early: BTreeMap::new(),
@@ -602,6 +609,24 @@ impl Settlement {
     /// The final batch and its balances, once built here.
     pub fn final_batch(&self) -> Option<BuiltBatch> {
         self.state.lock().chain.final_batch().cloned()
+    }
+
+    /// The data of batch `index` ([`crate::data`]), once built here: `(batch, data)`. Encoded
+    /// from the stored blocks on each call (a node keeps its blocks for the layer's life), and
+    /// checked against the commitment the node signed.
+    pub fn batch_data(&self, index: u64) -> Result<Option<(crate::Batch, Vec<u8>)>> {
+        let Some(batch) = self.state.lock().chain.get(index).map(|b| b.batch.clone()) else {
+            return Ok(None);
+        };
+        let data = crate::data::encode_range(&self.db, batch.firstBlock, batch.lastBlock)?;
+        let hash = crate::data::data_hash(&data);
+        if hash != batch.txDataHash {
+            return Err(Error::Data(format!(
+                "batch {index}'s data now hashes to {hash}, it was signed as {}: the stored blocks changed",
+                batch.txDataHash
+            )));
+        }
+        Ok(Some((batch, data)))
     }
 
     /// The proof a relayer needs for the message with hash `message_hash`, once its batch is

@@ -27,6 +27,8 @@ pub mod nemesis;
 pub mod node;
 #[cfg(feature = "node")]
 pub mod status;
+#[cfg(feature = "node")]
+pub mod verify;
 
 use clap::Subcommand;
 
@@ -40,7 +42,7 @@ pub enum Command {
     /// Flood JSON-RPC endpoints (a layer's nodes, anvil, any Ethereum node) with signed
     /// transactions and measure throughput and submit-to-inclusion latency.
     Loadgen(Box<loadgen::LoadgenCommand>),
-    /// `bridge`, `membership`, `create`, `status`, `claim`, `dispose`.
+    /// `bridge`, `membership`, `create`, `status`, `claim`, `dispose`, `verify`.
     #[cfg(feature = "node")]
     #[command(flatten)]
     Layer(LayerCommand),
@@ -121,6 +123,10 @@ pub enum LayerCommand {
     Claim(claim::ClaimCommand),
     /// Stop a node and delete its data once the layer's final batch is final on L1.
     Dispose(dispose::DisposeCommand),
+    /// Rebuild a layer's chain from its batch data (an operator's RPC or an archive) and check
+    /// every batch its L1 contract accepted: block hashes, state roots, messages, deposits and
+    /// the final balances. Needs no node of the layer.
+    Verify(Box<verify::VerifyCommand>),
 }
 
 #[cfg(feature = "node")]
@@ -134,6 +140,7 @@ impl LayerCommand {
             Self::Status(command) => command.execute(),
             Self::Claim(command) => command.execute(),
             Self::Dispose(command) => command.execute(),
+            Self::Verify(command) => command.execute(),
         }
     }
 }

@@ -207,6 +207,22 @@ pub struct MessageProofView {
     pub accepted: bool,
 }
 
+/// `flash_batchData`: a batch's data, what its `txDataHash` commits to.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchDataView {
+    /// Batch index.
+    pub index: u64,
+    /// First L2 block of the batch.
+    pub first_block: u64,
+    /// Last L2 block of the batch.
+    pub last_block: u64,
+    /// keccak256 of `data`, as the batch commits to it.
+    pub tx_data_hash: B256,
+    /// The batch data (docs/settlement.md, "Batch data").
+    pub data: Bytes,
+}
+
 /// Sync part of [`FlashStatus`].
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -257,6 +273,12 @@ pub trait FlashApi {
     /// `messageHash` of its `MessageSent` event), once its batch is built; `null` before.
     #[method(name = "messageProof")]
     fn message_proof(&self, message_hash: B256) -> RpcResult<Option<MessageProofView>>;
+
+    /// `flash_batchData`: the data of batch `index` (what `flashlayer verify` re-executes),
+    /// once the batch is built here; `null` before. A signature on a batch attests that its
+    /// signer serves this.
+    #[method(name = "batchData")]
+    async fn batch_data(&self, index: U64) -> RpcResult<Option<BatchDataView>>;
 
     /// `flash_claimProof`: an account's final balance and its proof against the final batch's
     /// balances root, once the final batch is built; `null` before, or when the account has
@@ -432,6 +454,25 @@ impl FlashApiServer for Misc {
             proof: p.proof,
             messages_root: p.root,
             accepted: p.accepted,
+        }))
+    }
+
+    async fn batch_data(&self, index: U64) -> RpcResult<Option<BatchDataView>> {
+        let Some(settlement) = self.ctx.settlement.clone() else {
+            return Err(RpcError::InvalidParams("this layer does not settle on L1".into()).into());
+        };
+        let index = index.to::<u64>();
+        // Reads and compresses up to a batch of blocks: off the async workers.
+        let found = tokio::task::spawn_blocking(move || settlement.batch_data(index))
+            .await
+            .map_err(|e| RpcError::Execution(format!("batch data task: {e}")))?
+            .map_err(|e| RpcError::Execution(e.to_string()))?;
+        Ok(found.map(|(batch, data)| BatchDataView {
+            index,
+            first_block: batch.firstBlock,
+            last_block: batch.lastBlock,
+            tx_data_hash: batch.txDataHash,
+            data: data.into(),
         }))
     }
 
