@@ -197,7 +197,9 @@ impl Settlement {
         let mut chain = BatchChain::new(config.rules, config.members.clone(), config.threshold);
         #[cfg(feature = "fault-injection")]
         if std::env::var_os("FLASHLAYER_FAULT_CORRUPT_STATE_ROOT").is_some() {
-            tracing::warn!("TEST FAULT FLASHLAYER_FAULT_CORRUPT_STATE_ROOT: this node signs wrong state roots");
+            tracing::warn!(
+                "TEST FAULT FLASHLAYER_FAULT_CORRUPT_STATE_ROOT: this node signs wrong state roots"
+            );
             chain.corrupt_state_roots();
         }
         let state = State {

@@ -102,7 +102,13 @@ pub struct Verifier {
 impl Verifier {
     /// A verifier over a fresh `db`, starting from the layer's genesis; `members` and
     /// `threshold` are the signer set it was created with.
-    pub fn new(db: Db, config: ChainConfig, rules: BatchRules, members: Vec<Address>, threshold: usize) -> Result<Self> {
+    pub fn new(
+        db: Db,
+        config: ChainConfig,
+        rules: BatchRules,
+        members: Vec<Address>,
+        threshold: usize,
+    ) -> Result<Self> {
         let executor = BlockExecutor::open(db.clone(), config)?;
         if executor.head().number != 0 {
             return Err(crate::Error::Data(format!(
@@ -163,7 +169,10 @@ impl Verifier {
             return Err(mismatch(
                 None,
                 "blocks",
-                format!("{}..={} (the verified chain continues at {next})", accepted.first_block, accepted.last_block),
+                format!(
+                    "{}..={} (the verified chain continues at {next})",
+                    accepted.first_block, accepted.last_block
+                ),
                 format!("{numbers:?}"),
             )
             .into());
@@ -171,7 +180,10 @@ impl Verifier {
         let mut verified = Verified { index: batch, blocks: 0, transactions: 0, deposits: 0 };
         for block in &blocks {
             self.check_deposits(batch, block, l1_deposit)?;
-            let executed = self.executor.execute(&block.payload(), block.consensus_hash, &|_: &B256| None::<Address>).map_err(crate::Error::from)?;
+            let executed = self
+                .executor
+                .execute(&block.payload(), block.consensus_hash, &|_: &B256| None::<Address>)
+                .map_err(crate::Error::from)?;
             let header = &executed.block.header;
             let at = Some(block.number);
             if !executed.skipped.is_empty() {
@@ -184,7 +196,13 @@ impl Verifier {
                 .into());
             }
             if header.state_root != block.state_root {
-                return Err(mismatch(at, "stateRoot", block.state_root.to_string(), header.state_root.to_string()).into());
+                return Err(mismatch(
+                    at,
+                    "stateRoot",
+                    block.state_root.to_string(),
+                    header.state_root.to_string(),
+                )
+                .into());
             }
             if header.receipts_root != block.receipts_root {
                 return Err(mismatch(
@@ -196,7 +214,13 @@ impl Verifier {
                 .into());
             }
             if executed.block.hash != block.hash {
-                return Err(mismatch(at, "block hash", block.hash.to_string(), executed.block.hash.to_string()).into());
+                return Err(mismatch(
+                    at,
+                    "block hash",
+                    block.hash.to_string(),
+                    executed.block.hash.to_string(),
+                )
+                .into());
             }
             verified.blocks += 1;
             verified.transactions += block.transactions.len() as u64;
@@ -216,12 +240,20 @@ impl Verifier {
         };
         let b = &derived.batch;
         let fields = [
-            ("index", B256::left_padding_from(&accepted.index.to_be_bytes()), B256::left_padding_from(&b.index.to_be_bytes())),
+            (
+                "index",
+                B256::left_padding_from(&accepted.index.to_be_bytes()),
+                B256::left_padding_from(&b.index.to_be_bytes()),
+            ),
             ("lastBlockHash", accepted.last_block_hash, b.lastBlockHash),
             ("stateRoot", accepted.state_root, b.stateRoot),
             ("messagesRoot", accepted.messages_root, b.messagesRoot),
             ("txDataHash", accepted.tx_data_hash, b.txDataHash),
-            ("batch hash (prevBatchHash, lastDepositNonce or depositsHash)", accepted.batch_hash, derived.hash),
+            (
+                "batch hash (prevBatchHash, lastDepositNonce or depositsHash)",
+                accepted.batch_hash,
+                derived.hash,
+            ),
         ];
         for (field, claimed, computed) in fields {
             if claimed != computed {

@@ -237,6 +237,19 @@ pub fn spawn_node_with(
     log: &Path,
     extra: &[&str],
 ) -> Child {
+    spawn_node_env(dir, index, rpc_port, metrics_port, log, extra, &[])
+}
+
+/// [`spawn_node_with`] with environment variables for the node's process.
+pub fn spawn_node_env(
+    dir: &Path,
+    index: usize,
+    rpc_port: u16,
+    metrics_port: u16,
+    log: &Path,
+    extra: &[&str],
+    env: &[(String, String)],
+) -> Child {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log");
     let node = dir.join(format!("node-{index}"));
     Command::new(flashlayer_bin())
@@ -254,6 +267,7 @@ pub fn spawn_node_with(
         .arg(format!("127.0.0.1:{metrics_port}"))
         .arg("--enable-admin-rpc")
         .env("RUST_LOG", std::env::var("FLASHLAYER_TEST_LOG").unwrap_or_else(|_| "info".into()))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("log"))
         .stderr(log)
@@ -407,6 +421,8 @@ pub struct ClusterNode {
     pub l1_rpc: Option<String>,
     /// More `flashlayer node` flags, from its next (re)start.
     pub extra_args: Vec<String>,
+    /// Environment variables for its process (test-only faults), from its next (re)start.
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -452,17 +468,28 @@ impl Cluster {
     /// `flashlayer init --l1-rpc`, with `settlement` flags such as `--batch-blocks 10`) and
     /// starts every node against it.
     pub async fn start_with_l1(n: usize, l1: &Anvil, settlement: &[&str]) -> Self {
-        Self::start_inner(n, Some((l1.rpc_url(), settlement)), &[], 0, None).await
+        Self::start_inner(n, Some((l1.rpc_url(), settlement)), &[], 0, None, &|_| Vec::new()).await
+    }
+
+    /// [`start_with_l1`](Self::start_with_l1) with environment variables per node (`env(i)`
+    /// for node `i`): test-only faults such as `FLASHLAYER_FAULT_CORRUPT_STATE_ROOT`.
+    pub async fn start_with_l1_env(
+        n: usize,
+        l1: &Anvil,
+        settlement: &[&str],
+        env: &dyn Fn(usize) -> Vec<(String, String)>,
+    ) -> Self {
+        Self::start_inner(n, Some((l1.rpc_url(), settlement)), &[], 0, None, env).await
     }
 
     /// Writes a layer of `n` validators and starts every node.
     pub async fn start(n: usize) -> Self {
-        Self::start_inner(n, None, &[], 0, None).await
+        Self::start_inner(n, None, &[], 0, None, &|_| Vec::new()).await
     }
 
     /// [`start`](Self::start) with extra `flashlayer init` flags (`--gas-limit`, ...).
     pub async fn start_with_init(n: usize, init_args: &[&str]) -> Self {
-        Self::start_inner(n, None, init_args, 0, None).await
+        Self::start_inner(n, None, init_args, 0, None, &|_| Vec::new()).await
     }
 
     /// The operating-system process id of node `i`, while it runs.
@@ -479,7 +506,7 @@ impl Cluster {
         extra_accounts: u64,
         token: Option<(Address, u64)>,
     ) -> Self {
-        Self::start_inner(n, None, init_args, extra_accounts, token).await
+        Self::start_inner(n, None, init_args, extra_accounts, token, &|_| Vec::new()).await
     }
 
     async fn start_inner(
@@ -488,6 +515,7 @@ impl Cluster {
         init_args: &[&str],
         extra_accounts: u64,
         token: Option<(Address, u64)>,
+        env: &dyn Fn(usize) -> Vec<(String, String)>,
     ) -> Self {
         let mut dir = tempfile::Builder::new().prefix("flashlayer-cluster-").tempdir().expect("tempdir");
         // Keep the layer and the node logs for a look afterwards.
@@ -519,6 +547,7 @@ impl Cluster {
                 full: false,
                 l1_rpc: None,
                 extra_args: Vec::new(),
+                env: env(index),
                 child: None,
             })
             .collect();
@@ -555,8 +584,15 @@ impl Cluster {
             extra.extend(["--l1-rpc", rpc.as_str()]);
         }
         extra.extend(node.extra_args.iter().map(String::as_str));
-        node.child =
-            Some(spawn_node_with(self.dir.path(), i, node.rpc_port, node.metrics_port, &log, &extra));
+        node.child = Some(spawn_node_env(
+            self.dir.path(),
+            i,
+            node.rpc_port,
+            node.metrics_port,
+            &log,
+            &extra,
+            &node.env,
+        ));
     }
 
     /// Adds a full node (fresh keys outside the sequencer set) and starts it; returns its index.
@@ -571,6 +607,7 @@ impl Cluster {
             full: true,
             l1_rpc: None,
             extra_args: Vec::new(),
+            env: Vec::new(),
             child: None,
         });
         self.spawn(index);

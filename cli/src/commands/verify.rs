@@ -73,7 +73,8 @@ impl VerifyCommand {
             (None, Some(archive)) => read_archive_header(archive)?.layer,
             (None, None) => bail!("name the layer with --layer (or give an --archive)"),
         };
-        let l1 = layer.l1.clone().ok_or_else(|| eyre::eyre!("layer {:?} does not settle on an L1", layer.name))?;
+        let l1 =
+            layer.l1.clone().ok_or_else(|| eyre::eyre!("layer {:?} does not settle on an L1", layer.name))?;
         let contract = self.contract.unwrap_or(l1.contract);
         ensure!(
             contract == l1.contract,
@@ -83,7 +84,8 @@ impl VerifyCommand {
         );
         let url = self.l1_rpc.parse().wrap_err_with(|| format!("L1 RPC URL {:?}", self.l1_rpc))?;
         let provider = ProviderBuilder::new().connect_http(url).erased();
-        let chain_id = provider.get_chain_id().await.wrap_err_with(|| format!("reaching the L1 at {}", self.l1_rpc))?;
+        let chain_id =
+            provider.get_chain_id().await.wrap_err_with(|| format!("reaching the L1 at {}", self.l1_rpc))?;
         ensure!(
             chain_id == l1.chain_id,
             "the L1 at {} is chain {chain_id}, layer {:?} settles on chain {}",
@@ -96,11 +98,9 @@ impl VerifyCommand {
             "there is no contract at {contract} on L1 chain {chain_id}"
         );
         let flash = FlashLayer::new(contract, provider.clone());
-        let genesis_on_l1 = flash
-            .genesisBlockHash()
-            .call()
-            .await
-            .map_err(|e| eyre::eyre!("{contract} on L1 chain {chain_id} is not a FlashLayer contract ({e})"))?;
+        let genesis_on_l1 = flash.genesisBlockHash().call().await.map_err(|e| {
+            eyre::eyre!("{contract} on L1 chain {chain_id} is not a FlashLayer contract ({e})")
+        })?;
 
         let source = match (&self.data_rpc, &self.archive) {
             (Some(rpc), _) => DataSource::rpc(rpc)?,
@@ -114,13 +114,16 @@ impl VerifyCommand {
                 (temp.path().to_path_buf(), Some(temp))
             }
         };
-        let db = Db::open(&dir.join("db")).wrap_err_with(|| format!("opening the verifier's database in {}", dir.display()))?;
+        let db = Db::open(&dir.join("db"))
+            .wrap_err_with(|| format!("opening the verifier's database in {}", dir.display()))?;
         let mut members: Vec<Address> = layer.sequencers.iter().map(|s| s.settlement_address).collect();
         members.sort();
         let rules = BatchRules { blocks: l1.batch_blocks, interval_secs: l1.batch_interval_secs };
         let started = Instant::now();
         eprintln!("verify: building the genesis of layer {:?} (chain {})", layer.name, layer.chain.chain_id);
-        let mut verifier = tokio::task::block_in_place(|| Verifier::new(db, layer.chain.clone(), rules, members, l1.threshold))?;
+        let mut verifier = tokio::task::block_in_place(|| {
+            Verifier::new(db, layer.chain.clone(), rules, members, l1.threshold)
+        })?;
         let genesis = verifier.genesis_hash()?;
         ensure!(
             genesis == genesis_on_l1,
@@ -138,8 +141,9 @@ impl VerifyCommand {
                 let data = source.fetch(accepted.index).await?;
                 let deposits = l1_view.deposits.clone();
                 let t = Instant::now();
-                let outcome =
-                    tokio::task::block_in_place(|| verifier.check(&accepted, &data, &|n| deposits.get(&n).cloned()));
+                let outcome = tokio::task::block_in_place(|| {
+                    verifier.check(&accepted, &data, &|n| deposits.get(&n).cloned())
+                });
                 exec_time += t.elapsed();
                 match outcome {
                     Ok(v) => {
@@ -157,7 +161,10 @@ impl VerifyCommand {
                         );
                     }
                     Err(VerifyError::Mismatch(m)) => {
-                        bail!("MISMATCH in {m}\n(verified before it: {} batches)", verifier.verified_batches())
+                        bail!(
+                            "MISMATCH in {m}\n(verified before it: {} batches)",
+                            verifier.verified_batches()
+                        )
                     }
                     Err(VerifyError::Failed(e)) => return Err(e).wrap_err("the verifier itself failed"),
                 }
@@ -224,7 +231,8 @@ impl L1View {
         while self.next_block <= latest {
             let to = (self.next_block + LOG_RANGE - 1).min(latest);
             let filter = Filter::new().address(self.contract).from_block(self.next_block).to_block(to);
-            let logs = self.provider.get_logs(&filter).await.wrap_err("reading the layer contract's events")?;
+            let logs =
+                self.provider.get_logs(&filter).await.wrap_err("reading the layer contract's events")?;
             for log in logs {
                 match log.topic0() {
                     Some(&FlashLayer::BatchAccepted::SIGNATURE_HASH) => {
@@ -253,7 +261,10 @@ impl L1View {
                     }
                     Some(&FlashLayer::Deposit::SIGNATURE_HASH) => {
                         let e = FlashLayer::Deposit::decode_log(&log.inner)?.data;
-                        self.deposits.insert(e.nonce, Deposit { nonce: e.nonce, from: e.from, to: e.to, amount: e.amount });
+                        self.deposits.insert(
+                            e.nonce,
+                            Deposit { nonce: e.nonce, from: e.from, to: e.to, amount: e.amount },
+                        );
                     }
                     _ => {}
                 }
@@ -301,7 +312,9 @@ impl DataSource {
                     .await
                     .wrap_err_with(|| format!("flash_batchData({index}) at {url}"))?;
                 let answer = answer.ok_or_else(|| {
-                    eyre::eyre!("the operator at {url} has no data for batch {index} (L1 accepted it: it should)")
+                    eyre::eyre!(
+                        "the operator at {url} has no data for batch {index} (L1 accepted it: it should)"
+                    )
                 })?;
                 Ok(answer.data.to_vec())
             }

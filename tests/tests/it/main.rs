@@ -15,3 +15,4 @@ mod restart;
 mod rpc_surface;
 mod settlement;
 mod tokens;
+mod verify;
