@@ -135,7 +135,8 @@ impl Verifier {
     }
 
     /// Checks `accepted` against `data`; `l1_deposit(nonce)` is deposit `nonce` as the L1
-    /// contract's events show it. On success the batch's blocks are part of the verified chain.
+    /// contract's events show it. On success the batch's blocks are part of the verified chain;
+    /// after a [`Mismatch`] the verifier is spent (its chain may hold the bad batch's blocks).
     pub fn check(
         &mut self,
         accepted: &AcceptedBatch,

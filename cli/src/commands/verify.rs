@@ -161,10 +161,7 @@ impl VerifyCommand {
                         );
                     }
                     Err(VerifyError::Mismatch(m)) => {
-                        bail!(
-                            "MISMATCH in {m}\n(verified before it: {} batches)",
-                            verifier.verified_batches()
-                        )
+                        bail!("MISMATCH in {m}\n(batches before it check out: {})", m.batch.saturating_sub(1))
                     }
                     Err(VerifyError::Failed(e)) => return Err(e).wrap_err("the verifier itself failed"),
                 }
