@@ -126,6 +126,10 @@ pub struct SettlementArgs {
     /// Seconds after a batch is accepted before its messages may be relayed.
     #[arg(long, default_value_t = 0)]
     pub challenge_window: u64,
+    /// Where batch data goes: `committee` (operators keep and serve it) or `l1-calldata`
+    /// (every batch posts it on L1).
+    #[arg(long, default_value = "committee")]
+    pub data_availability: flashlayer_settlement::data::DataAvailability,
 }
 
 impl SettlementArgs {
@@ -144,6 +148,7 @@ impl SettlementArgs {
                 &crate::devnet::DEV_SETTLEMENT_FUNDING_ETH.to_string(),
             )
             .expect("a whole number of ETH"),
+            data_availability: self.data_availability,
         }
     }
 }

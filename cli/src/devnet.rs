@@ -102,6 +102,8 @@ pub struct L1Setup {
     pub threshold: Option<usize>,
     /// Wei sent to each settlement key for its submission gas (0: operators fund their own).
     pub fund_settlement: U256,
+    /// Where batch data goes.
+    pub data_availability: flashlayer_settlement::data::DataAvailability,
 }
 
 /// ETH each devnet settlement key gets from the deployer, for submission gas.
@@ -207,6 +209,7 @@ pub async fn attach_l1(layer: &mut LayerDescription, setup: &L1Setup) -> eyre::R
         deadline,
         genesis_supply,
         consensus_keys,
+        setup.data_availability.contract_mode(),
     )
     .value(genesis_supply)
     .nonce(nonce);
@@ -247,6 +250,7 @@ pub async fn attach_l1(layer: &mut LayerDescription, setup: &L1Setup) -> eyre::R
         threshold,
         owner: Some(setup.deployer.address()),
         challenge_window_secs: challenge_window,
+        data_availability: setup.data_availability,
     });
     Ok(())
 }

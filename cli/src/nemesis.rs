@@ -459,6 +459,7 @@ pub async fn run(options: NemesisOptions) -> eyre::Result<NemesisReport> {
                 fund_settlement: alloy::primitives::utils::parse_ether(
                     &crate::devnet::DEV_SETTLEMENT_FUNDING_ETH.to_string(),
                 )?,
+                data_availability: Default::default(),
             },
         }),
         lifetime: None,

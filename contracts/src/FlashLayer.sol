@@ -135,6 +135,14 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     uint64 public immutable deadline;
     /// @notice Wei locked at deployment to back the ETH the L2 genesis allocates.
     uint256 public immutable genesisSupply;
+    /// @notice Where batch data goes, fixed at creation: {DA_COMMITTEE} (the operators keep and serve
+    /// it; a signature attests that its signer stores it) or {DA_L1_CALLDATA} (every batch carries its
+    /// data in the submission: {submitBatchWithData}, {settleWithData}).
+    uint8 public immutable dataAvailability;
+    /// @notice {dataAvailability}: the operators keep the batch data (AnyTrust-style).
+    uint8 public constant DA_COMMITTEE = 0;
+    /// @notice {dataAvailability}: each batch's data rides in its submission's calldata.
+    uint8 public constant DA_L1_CALLDATA = 1;
 
     /// @notice L1 block in which the owner closed the layer (0: not closed).
     uint64 public closedAt;
@@ -301,6 +309,12 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     error ZeroStateRoot();
     /// @notice txDataHash is zero.
     error ZeroTxDataHash();
+    /// @notice A data-availability mode this contract does not know.
+    error UnknownDataAvailability(uint8 mode);
+    /// @notice This layer posts batch data on L1: use {submitBatchWithData} / {settleWithData}.
+    error DataRequired();
+    /// @notice The data sent with a batch does not hash to its txDataHash.
+    error WrongTxData(bytes32 expected, bytes32 got);
     /// @notice messagesRoot is zero (use EMPTY_MESSAGES_ROOT for a batch without messages).
     error ZeroMessagesRoot();
     /// @notice lastDepositNonce is below the previous batch's (`min`) or above depositCount (`max`).
@@ -412,6 +426,7 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     /// @param genesisSupply_ Total wei the L2 genesis allocates; exactly this must be sent along.
     /// @param consensusKeys_ The initial members' consensus keys, in the order of `signers_`
     /// (nonzero, distinct).
+    /// @param dataAvailability_ {DA_COMMITTEE} or {DA_L1_CALLDATA}: where batch data goes, for the layer's life.
     /// The deployer becomes the {owner}.
     constructor(
         address[] memory signers_,
@@ -420,9 +435,11 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         uint64 challengeWindow_,
         uint64 deadline_,
         uint256 genesisSupply_,
-        bytes32[] memory consensusKeys_
+        bytes32[] memory consensusKeys_,
+        uint8 dataAvailability_
     ) payable EIP712("FlashLayer", "1") {
         if (genesisBlockHash_ == bytes32(0)) revert ZeroGenesisHash();
+        if (dataAvailability_ > DA_L1_CALLDATA) revert UnknownDataAvailability(dataAvailability_);
         if (consensusKeys_.length != signers_.length) {
             revert ConsensusKeysMismatch(consensusKeys_.length, signers_.length);
         }
@@ -435,6 +452,7 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         owner = msg.sender;
         deadline = deadline_;
         genesisSupply = genesisSupply_;
+        dataAvailability = dataAvailability_;
         _batches[0] = BatchRecord({
             batchHash: bytes32(0),
             lastBlockHash: genesisBlockHash_,
@@ -617,6 +635,20 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     /// @param signatures 65-byte r || s || v signatures (v 27 or 28, low s) of {batchDigest}`(b)`,
     /// ordered by strictly ascending signer address.
     function submitBatch(Batch calldata b, bytes[] calldata signatures) external {
+        if (dataAvailability == DA_L1_CALLDATA) revert DataRequired();
+        _submitBatch(b, signatures);
+    }
+
+    /// @notice {submitBatch} with the batch's data, which must hash to `b.txDataHash`: the data is
+    /// then on L1 for anyone to rebuild the chain from (`flashlayer verify`). Required on a
+    /// {DA_L1_CALLDATA} layer, allowed on any.
+    /// @param data The batch data (docs/settlement.md, "Batch data").
+    function submitBatchWithData(Batch calldata b, bytes[] calldata signatures, bytes calldata data) external {
+        _checkData(b, data);
+        _submitBatch(b, signatures);
+    }
+
+    function _submitBatch(Batch calldata b, bytes[] calldata signatures) private {
         if (settled) revert LayerSettled();
         bytes32 h = _checkBatch(b);
         _checkQuorum(_hashTypedDataV4(h), signatures);
@@ -630,6 +662,19 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     /// @param balancesRoot_ Root of the final balances (see {balanceLeaf}).
     /// @param signatures As for {submitBatch}, over the final batch digest.
     function settle(Batch calldata b, bytes32 balancesRoot_, bytes[] calldata signatures) external {
+        if (dataAvailability == DA_L1_CALLDATA) revert DataRequired();
+        _settle(b, balancesRoot_, signatures);
+    }
+
+    /// @notice {settle} with the final batch's data (see {submitBatchWithData}).
+    function settleWithData(Batch calldata b, bytes32 balancesRoot_, bytes[] calldata signatures, bytes calldata data)
+        external
+    {
+        _checkData(b, data);
+        _settle(b, balancesRoot_, signatures);
+    }
+
+    function _settle(Batch calldata b, bytes32 balancesRoot_, bytes[] calldata signatures) private {
         if (settled) revert LayerSettled();
         if (balancesRoot_ == bytes32(0)) revert ZeroBalancesRoot();
         bytes32 h = _checkBatch(b);
@@ -878,6 +923,12 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     }
 
     // ================================================================== internals
+
+    /// Checks that `data` is what `b` commits to.
+    function _checkData(Batch calldata b, bytes calldata data) private pure {
+        bytes32 h = keccak256(data);
+        if (h != b.txDataHash) revert WrongTxData(b.txDataHash, h);
+    }
 
     /// Checks `b` continues the accepted chain; returns its struct hash.
     function _checkBatch(Batch calldata b) private view returns (bytes32) {

@@ -33,7 +33,7 @@ abstract contract LifecycleTestBase is LayerTestBase {
     /// Deploys a 3-of-4 layer (the fixture signers) from this contract, funding the genesis supply.
     function deployLayer(uint64 deadline, uint256 supply) internal returns (FlashLayer) {
         vm.deal(address(this), address(this).balance + supply);
-        return new FlashLayer{value: supply}(addrs, 3, GENESIS, WINDOW, deadline, supply, ckeys(addrs));
+        return new FlashLayer{value: supply}(addrs, 3, GENESIS, WINDOW, deadline, supply, ckeys(addrs), 0);
     }
 
     /// The leaf of a final balance, computed by hand (FlashLayer.balanceLeaf must agree).
@@ -109,28 +109,28 @@ contract FlashLayerLifecycleDeployTest is LifecycleTestBase {
     function test_OwnerIsTheDeployer() public {
         address creator = fund(makeAddr("creator"), 1 ether);
         vm.prank(creator);
-        FlashLayer l = new FlashLayer{value: 1 ether}(addrs, 3, GENESIS, WINDOW, 0, 1 ether, ckeys(addrs));
+        FlashLayer l = new FlashLayer{value: 1 ether}(addrs, 3, GENESIS, WINDOW, 0, 1 ether, ckeys(addrs), 0);
         vm.assertEq(l.owner(), creator, "owner");
     }
 
     function test_RevertWhen_DeadlineInPast() public {
         vm.warp(1_000_000);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.DeadlineInPast.selector, 999_999, 1_000_000));
-        new FlashLayer(addrs, 3, GENESIS, WINDOW, 999_999, 0, ckeys(addrs));
+        new FlashLayer(addrs, 3, GENESIS, WINDOW, 999_999, 0, ckeys(addrs), 0);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.DeadlineInPast.selector, 1_000_000, 1_000_000));
-        new FlashLayer(addrs, 3, GENESIS, WINDOW, 1_000_000, 0, ckeys(addrs));
-        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, 1_000_001, 0, ckeys(addrs));
+        new FlashLayer(addrs, 3, GENESIS, WINDOW, 1_000_000, 0, ckeys(addrs), 0);
+        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, 1_000_001, 0, ckeys(addrs), 0);
         vm.assertEq(uint256(l.deadline()), 1_000_001, "one second ahead is fine");
     }
 
     function test_RevertWhen_GenesisSupplyMismatch() public {
         vm.deal(address(this), 10 ether);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.GenesisSupplyMismatch.selector, 1 ether, 2 ether));
-        new FlashLayer{value: 1 ether}(addrs, 3, GENESIS, WINDOW, 0, 2 ether, ckeys(addrs));
+        new FlashLayer{value: 1 ether}(addrs, 3, GENESIS, WINDOW, 0, 2 ether, ckeys(addrs), 0);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.GenesisSupplyMismatch.selector, 0, 1 ether));
-        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 1 ether, ckeys(addrs));
+        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 1 ether, ckeys(addrs), 0);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.GenesisSupplyMismatch.selector, 1 wei, 0));
-        new FlashLayer{value: 1 wei}(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs));
+        new FlashLayer{value: 1 wei}(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0);
     }
 
     function test_FinalBatchTypehash() public view {

@@ -129,6 +129,14 @@ pub async fn check_contract(
             "genesisBlockHash: the contract anchors the layer at {on_l1}, this layer description's genesis block is {genesis_hash}"
         )));
     }
+    let mode = contract.dataAvailability().call().await.map_err(|e| unreachable(&e))?;
+    if flashlayer_settlement::data::DataAvailability::from_contract_mode(mode) != Some(l1.data_availability) {
+        return Err(ContractCheck::Mismatch(format!(
+            "dataAvailability: the contract's mode is {mode}, this layer description says {} ({})",
+            l1.data_availability,
+            l1.data_availability.contract_mode()
+        )));
+    }
     // The set the contract was created with: its epoch-0 SignerSetUpdated, in the deployment.
     let filter = Filter::new()
         .address(l1.contract)
@@ -215,6 +223,7 @@ pub fn start_service(
         threshold: l1.threshold,
         key,
         submit_timeout: Duration::from_secs(l1.submit_timeout_secs),
+        data_availability: l1.data_availability,
     };
     let service = Settlement::new(config, watcher, db.clone(), gossip);
     let mut executed = blocks.subscribe();

@@ -27,6 +27,62 @@ use alloy::{
 use flashlayer_execution::{BlockExecutor, Deposit, L1Origin, MembershipChange, Payload};
 use flashlayer_storage::Db;
 
+/// Where a layer's batch data goes, fixed at `create` (the contract's `dataAvailability`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DataAvailability {
+    /// AnyTrust-style: the operators keep the data and serve it (`flash_batchData`, archives);
+    /// a signature on a batch attests that its signer stores the data. No L1 cost.
+    #[default]
+    Committee,
+    /// Each batch carries its data in the submission's calldata (`submitBatchWithData`), which
+    /// the contract checks against `txDataHash`.
+    L1Calldata,
+}
+
+impl DataAvailability {
+    /// The contract's constant for this mode (`DA_COMMITTEE`, `DA_L1_CALLDATA`).
+    pub const fn contract_mode(self) -> u8 {
+        match self {
+            Self::Committee => 0,
+            Self::L1Calldata => 1,
+        }
+    }
+
+    /// The mode of a contract's `dataAvailability()`.
+    pub fn from_contract_mode(mode: u8) -> Option<Self> {
+        match mode {
+            0 => Some(Self::Committee),
+            1 => Some(Self::L1Calldata),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for DataAvailability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Committee => "committee",
+            Self::L1Calldata => "l1-calldata",
+        })
+    }
+}
+
+impl std::str::FromStr for DataAvailability {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "committee" => Ok(Self::Committee),
+            "l1-calldata" => Ok(Self::L1Calldata),
+            "l1-blobs" => {
+                Err("l1-blobs (EIP-4844) is not supported yet: use committee or l1-calldata".into())
+            }
+            other => Err(format!("unknown data availability {other:?}: committee or l1-calldata")),
+        }
+    }
+}
+
 /// The encoding version this node writes and reads.
 pub const DATA_VERSION: u8 = 1;
 /// The DEFLATE level of version 1 (miniz_oxide's scale, 0-10).

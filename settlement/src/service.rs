@@ -60,6 +60,9 @@ pub struct SettlementConfig {
     pub key: Option<PrivateKeySigner>,
     /// How long a quorum waits for the designated submitter before the next member tries.
     pub submit_timeout: Duration,
+    /// Where batch data goes ([`crate::data::DataAvailability::L1Calldata`]: with each
+    /// submission).
+    pub data_availability: crate::data::DataAvailability,
 }
 
 /// A validator's signature over one batch ([`BATCH`]) or one signer-set update ([`UPDATE`]),
@@ -511,14 +514,40 @@ impl Settlement {
         // A fresh provider per attempt: nothing cached survives an L1 restart.
         let provider = ProviderBuilder::new().wallet(EthereumWallet::from(key.clone())).connect_http(url);
         let contract = FlashLayer::new(self.config.contract, provider.clone());
-        let call = match what {
-            Submission::Batch { batch, balances_root: Some(root), signatures } => {
+        // On an l1-calldata layer the data rides along (the contract checks it against the
+        // batch's txDataHash).
+        let data = match (&what, self.config.data_availability) {
+            (Submission::Batch { batch, .. }, crate::data::DataAvailability::L1Calldata) => {
+                let (first, last) = (batch.firstBlock, batch.lastBlock);
+                let db = self.db.clone();
+                match tokio::task::spawn_blocking(move || crate::data::encode_range(&db, first, last)).await {
+                    Ok(Ok(data)) => Some(Bytes::from(data)),
+                    Ok(Err(e)) => {
+                        tracing::error!(index, error = %e, "settlement: cannot encode the batch data");
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::error!(index, error = %e, "settlement: batch data task failed");
+                        return;
+                    }
+                }
+            }
+            _ => None,
+        };
+        let call = match (what, data) {
+            (Submission::Batch { batch, balances_root: Some(root), signatures }, Some(data)) => {
+                contract.settleWithData(*batch, root, signatures, data).clear_decoder()
+            }
+            (Submission::Batch { batch, balances_root: None, signatures }, Some(data)) => {
+                contract.submitBatchWithData(*batch, signatures, data).clear_decoder()
+            }
+            (Submission::Batch { batch, balances_root: Some(root), signatures }, None) => {
                 contract.settle(*batch, root, signatures).clear_decoder()
             }
-            Submission::Batch { batch, balances_root: None, signatures } => {
+            (Submission::Batch { batch, balances_root: None, signatures }, None) => {
                 contract.submitBatch(*batch, signatures).clear_decoder()
             }
-            Submission::Update { members, threshold, after_batch, signatures } => {
+            (Submission::Update { members, threshold, after_batch, signatures }, _) => {
                 tracing::info!(
                     epoch = index,
                     members = members.len(),

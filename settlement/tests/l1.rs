@@ -121,6 +121,7 @@ async fn settlement_against_the_contracts_on_anvil() {
         0,
         U256::ZERO,
         consensus_keys,
+        flashlayer_settlement::data::DataAvailability::Committee.contract_mode(),
     )
     .await
     .expect("deploy FlashLayer");

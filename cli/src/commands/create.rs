@@ -94,6 +94,11 @@ pub struct CreateCommand {
     /// ETH (decimal) the owner sends each settlement key for submission gas.
     #[arg(long)]
     fund_settlement: Option<String>,
+    /// Where batch data goes, for the layer's life: `committee` (the default: operators keep
+    /// and serve it, no L1 cost) or `l1-calldata` (every batch posts its data on L1, so anyone
+    /// can verify the layer from the L1 alone).
+    #[arg(long)]
+    data_availability: Option<flashlayer_settlement::data::DataAvailability>,
 }
 
 impl CreateCommand {
@@ -126,6 +131,7 @@ impl CreateCommand {
             token,
             challenge_window_secs: self.challenge_window,
             fund_settlement_eth: self.fund_settlement,
+            data_availability: self.data_availability,
             ..Default::default()
         };
         let params = file.overridden_by(flags);
@@ -198,6 +204,8 @@ pub struct CreateParams {
     pub submit_timeout_secs: Option<u64>,
     /// ETH (decimal) sent to each settlement key for its gas.
     pub fund_settlement_eth: Option<String>,
+    /// Where batch data goes (`committee`, `l1-calldata`).
+    pub data_availability: Option<flashlayer_settlement::data::DataAvailability>,
 }
 
 impl CreateParams {
@@ -230,7 +238,8 @@ impl CreateParams {
             batch_blocks,
             batch_interval_secs,
             submit_timeout_secs,
-            fund_settlement_eth
+            fund_settlement_eth,
+            data_availability
         );
         self.sequencers.extend(other.sequencers);
         self.alloc.extend(other.alloc);
@@ -363,6 +372,7 @@ pub async fn create(
         challenge_window: params.challenge_window_secs,
         threshold: params.threshold,
         fund_settlement,
+        data_availability: params.data_availability.unwrap_or_default(),
     };
     attach_l1(&mut layer, &setup).await?;
     layer.check()?;

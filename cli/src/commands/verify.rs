@@ -21,6 +21,7 @@ use flashlayer_node::layer::LayerDescription;
 use flashlayer_settlement::{
     BatchRules,
     bindings::FlashLayer,
+    data::DataAvailability,
     verify::{AcceptedBatch, Verifier, VerifyError},
 };
 use flashlayer_storage::Db;
@@ -42,8 +43,9 @@ pub struct VerifyCommand {
     /// The layer contract; must be the one the description names (default: that one).
     #[arg(long)]
     contract: Option<Address>,
-    /// Take batch data from this operator's JSON-RPC (`flash_batchData`).
-    #[arg(long, required_unless_present = "archive", conflicts_with = "archive")]
+    /// Take batch data from this operator's JSON-RPC (`flash_batchData`). Without it or
+    /// --archive, an `l1-calldata` layer's data is read from its submissions on L1.
+    #[arg(long, conflicts_with = "archive")]
     data_rpc: Option<String>,
     /// Take batch data (and the layer description) from an archive written by
     /// `flashlayer dispose --archive`.
@@ -102,10 +104,14 @@ impl VerifyCommand {
             eyre::eyre!("{contract} on L1 chain {chain_id} is not a FlashLayer contract ({e})")
         })?;
 
-        let source = match (&self.data_rpc, &self.archive) {
-            (Some(rpc), _) => DataSource::rpc(rpc)?,
-            (None, Some(path)) => DataSource::Archive(read_archive_batches(path)?),
-            (None, None) => bail!("name a data source: --data-rpc or --archive"),
+        let source = match (&self.data_rpc, &self.archive, l1.data_availability) {
+            (Some(rpc), _, _) => DataSource::rpc(rpc)?,
+            (None, Some(path), _) => DataSource::Archive(read_archive_batches(path)?),
+            (None, None, DataAvailability::L1Calldata) => DataSource::L1(provider.clone()),
+            (None, None, DataAvailability::Committee) => bail!(
+                "layer {:?} keeps its batch data with its committee: name an operator's RPC (--data-rpc) or an archive (--archive)",
+                layer.name
+            ),
         };
         let (dir, _temp) = match &self.datadir {
             Some(dir) => (dir.clone(), None),
@@ -138,7 +144,8 @@ impl VerifyCommand {
             l1_view.refresh().await?;
             while let Some(accepted) = l1_view.batch(verifier.verified_batches() + 1) {
                 let accepted = accepted.clone();
-                let data = source.fetch(accepted.index).await?;
+                let data =
+                    source.fetch(accepted.index, l1_view.submissions.get(&accepted.index).copied()).await?;
                 let deposits = l1_view.deposits.clone();
                 let t = Instant::now();
                 let outcome = tokio::task::block_in_place(|| {
@@ -200,6 +207,8 @@ struct L1View {
     next_block: u64,
     batches: BTreeMap<u64, AcceptedBatch>,
     deposits: BTreeMap<u64, Deposit>,
+    /// The L1 transaction that submitted each batch (where an l1-calldata layer's data is).
+    submissions: BTreeMap<u64, B256>,
     settled: bool,
 }
 
@@ -214,6 +223,7 @@ impl L1View {
             next_block: from,
             batches: BTreeMap::new(),
             deposits: BTreeMap::new(),
+            submissions: BTreeMap::new(),
             settled: false,
         }
     }
@@ -234,6 +244,9 @@ impl L1View {
                 match log.topic0() {
                     Some(&FlashLayer::BatchAccepted::SIGNATURE_HASH) => {
                         let e = FlashLayer::BatchAccepted::decode_log(&log.inner)?.data;
+                        if let Some(tx) = log.transaction_hash {
+                            self.submissions.insert(e.index, tx);
+                        }
                         self.batches.insert(
                             e.index,
                             AcceptedBatch {
@@ -278,6 +291,8 @@ enum DataSource {
     Rpc(jsonrpsee::http_client::HttpClient, String),
     /// A `dispose --archive` file's batch lines.
     Archive(BTreeMap<u64, crate::archive::ArchivedBatch>),
+    /// The submissions of an `l1-calldata` layer.
+    L1(DynProvider),
 }
 
 /// `flash_batchData`'s answer (the fields verify needs).
@@ -299,8 +314,9 @@ impl DataSource {
         Ok(Self::Rpc(client, url.to_string()))
     }
 
-    /// The data of batch `index`, unchecked (the verifier checks it against the commitment).
-    async fn fetch(&self, index: u64) -> eyre::Result<Vec<u8>> {
+    /// The data of batch `index` (submitted in L1 transaction `submission`), unchecked: the
+    /// verifier checks it against the commitment.
+    async fn fetch(&self, index: u64, submission: Option<B256>) -> eyre::Result<Vec<u8>> {
         use jsonrpsee::core::client::ClientT;
         match self {
             Self::Rpc(client, url) => {
@@ -319,6 +335,26 @@ impl DataSource {
                 .get(&index)
                 .map(|b| b.data.to_vec())
                 .ok_or_else(|| eyre::eyre!("the archive holds no data for batch {index}")),
+            Self::L1(provider) => {
+                use alloy::{consensus::Transaction, sol_types::SolCall};
+                let hash =
+                    submission.ok_or_else(|| eyre::eyre!("no L1 transaction is known for batch {index}"))?;
+                let tx = provider.get_transaction_by_hash(hash).await?.ok_or_else(|| {
+                    eyre::eyre!("the L1 does not return transaction {hash} (batch {index})")
+                })?;
+                let input = tx.input();
+                // The submission is a direct call; a batch relayed through another contract (a
+                // multisig, say) needs --data-rpc or --archive.
+                if let Ok(call) = FlashLayer::submitBatchWithDataCall::abi_decode(input) {
+                    Ok(call.data.to_vec())
+                } else if let Ok(call) = FlashLayer::settleWithDataCall::abi_decode(input) {
+                    Ok(call.data.to_vec())
+                } else {
+                    bail!(
+                        "batch {index} was submitted by L1 transaction {hash}, which is not a direct submitBatchWithData                          or settleWithData call: take its data from --data-rpc or --archive"
+                    )
+                }
+            }
         }
     }
 }

@@ -53,7 +53,7 @@ abstract contract LayerTestBase is TestBase {
 
     function setUp() public virtual {
         (keys, addrs) = sortedKeys("signer", 4);
-        layer = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs));
+        layer = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0);
     }
 
     // ------------------------------------------------------------------ keys & signatures

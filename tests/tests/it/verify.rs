@@ -124,9 +124,15 @@ async fn verify_rebuilds_every_batch_from_an_operators_data() {
         "--amount",
         "3",
     ]));
-    let node1 = cluster.nodes[1].provider();
+    // On every node: the transfers below go through node 0 and node 1, either of which may
+    // execute the deposit's block a moment after the other.
     wait_for("the deposit on L2", Duration::from_secs(60), async || {
-        (node1.get_balance(user.address()).await.ok()? == parse_ether("3").unwrap()).then_some(())
+        for node in &cluster.nodes {
+            if node.provider().get_balance(user.address()).await.ok()? != parse_ether("3").unwrap() {
+                return None;
+            }
+        }
+        Some(())
     })
     .await;
 
@@ -280,4 +286,42 @@ async fn verify_names_the_batch_a_lying_quorum_signed() {
             format!("MISMATCH in batch 1, block {}: stateRoot: {}", first.lastBlock, first.stateRoot);
         assert!(said.contains(&expected), "expected {expected:?} in:\n{said}");
     }
+}
+
+/// A layer created with `l1-calldata`: every batch posts its data with its submission, and
+/// `verify` needs nothing but the L1 (no operator, no archive).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_l1_calldata_layer_verifies_from_the_l1_alone() {
+    let anvil = Anvil::start_l1().await;
+    let settlement: Vec<&str> =
+        SETTLEMENT.iter().copied().chain(["--data-availability", "l1-calldata"]).collect();
+    let cluster = Cluster::start_with_l1(4, &anvil, &settlement).await;
+    let contract = contract(&cluster);
+    assert_eq!(cluster.layer()["l1"]["data_availability"], "l1-calldata", "{}", cluster.layer());
+    assert_eq!(flash(&anvil, contract).dataAvailability().call().await.unwrap(), 1);
+    let accounts = cluster.accounts();
+    let wallet = cluster.nodes[0].wallet(&accounts[2]);
+    for n in 0..4u64 {
+        let receipt = wallet
+            .send_transaction(
+                TransactionRequest::default()
+                    .with_to(Address::with_last_byte(0x60 + n as u8))
+                    .with_value(U256::from(7)),
+            )
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        assert!(receipt.status());
+    }
+    let head = cluster.nodes[0].provider().get_block_number().await.unwrap();
+    settled_through(&anvil, contract, head, 3).await;
+
+    let layer = cluster.dir.path().join("layer.json").display().to_string();
+    let out = verify(&["--l1-rpc", &anvil.rpc_url(), "--layer", &layer]);
+    let said = text(&out);
+    println!("{said}");
+    assert!(out.status.success(), "verify from L1 failed:\n{said}");
+    assert!(said.contains("every root matches") && said.contains("4 transactions"), "{said}");
 }
