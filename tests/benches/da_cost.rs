@@ -24,7 +24,7 @@ use flashlayer_settlement::{
 use flashlayer_tests::{Anvil, signed_transfer};
 
 /// anvil's dev key 0.
-const DEV_KEY: &str = "0xac0974bec39a17e36ba4a6b4d8ff944bacb478cbed5efcae784d7bf4f2ff80";
+const DEV_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 
 fn random_b256() -> B256 {
     B256::from(rand::random::<[u8; 32]>())
