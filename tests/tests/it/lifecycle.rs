@@ -429,6 +429,14 @@ async fn whole_life_from_create_to_dispose() {
     life.dispose_all(&archive);
     let lines = std::fs::read_to_string(&archive).unwrap().lines().count() as u64;
     assert!(lines >= ended_at + 2, "archive of {lines} lines for a chain ended at {ended_at}");
+    // Anyone can still check the whole settled chain, final balances included, from the archive
+    // and the L1 alone.
+    let out = output(
+        Command::new(flashlayer_bin()).args(["verify", "--l1-rpc", &life.l1_rpc, "--archive"]).arg(&archive),
+    );
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "verify from the archive failed:\n{said}");
+    assert!(said.contains("final balances") && said.contains("the layer is settled"), "{said}");
     let before = l1.get_balance(backer_address).await.unwrap();
     let out = life.claim(backer, &["--archive", archive.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
