@@ -95,7 +95,11 @@ pub fn write_archive(db: &Db, layer: &LayerDescription, path: &Path) -> eyre::Re
     if let Some(l1) = &layer.l1 {
         // The batches, derived from the chain the way every node derives them.
         let members = layer.sequencers.iter().map(|s| s.settlement_address).collect();
-        let rules = BatchRules { blocks: l1.batch_blocks, interval_secs: l1.batch_interval_secs };
+        let rules = BatchRules {
+            blocks: l1.batch_blocks,
+            interval_secs: l1.batch_interval_secs,
+            data_availability: l1.data_availability,
+        };
         let mut chain = BatchChain::new(rules, members, l1.threshold);
         for built in chain.advance(db, head)? {
             let b = &built.batch;

@@ -126,8 +126,8 @@ pub struct SettlementArgs {
     /// Seconds after a batch is accepted before its messages may be relayed.
     #[arg(long, default_value_t = 0)]
     pub challenge_window: u64,
-    /// Where batch data goes: `committee` (operators keep and serve it) or `l1-calldata`
-    /// (every batch posts it on L1).
+    /// Where batch data goes: `committee` (operators keep and serve it), `l1-calldata` (every
+    /// batch posts it in its submission) or `l1-blobs` (in its submission's EIP-4844 blobs).
     #[arg(long, default_value = "committee")]
     pub data_availability: flashlayer_settlement::data::DataAvailability,
 }

@@ -804,17 +804,19 @@ impl<S: TxSource> App<ConsensusStore> for FlashApp<S> {
             tracing::info!(number, nonce = change.nonce, operator = %change.operator, joining = change.joining, "proposing a sequencer-set change");
         }
         let selecting = Instant::now();
-        let transactions =
-            self.source.select(self.config.gas_limit, self.config.max_payload_bytes - 64, exclude);
+        let payload = fit_payload(
+            Payload { timestamp, transactions: Vec::new(), l1_origin, deposits, end: false, membership },
+            self.config.max_payload_bytes,
+            |budget| self.source.select(self.config.gas_limit, budget, exclude),
+        );
         let selected = selecting.elapsed();
         tracing::debug!(
-            txs = transactions.len(),
+            txs = payload.transactions.len(),
             in_flight = exclude.len(),
             select_ms = selected.as_millis() as u64,
             since_last_ms = since.as_millis() as u64,
             "selected transactions"
         );
-        let payload = Payload { timestamp, transactions, l1_origin, deposits, end: false, membership };
         let record = self.record(&request, l1_head);
         self.respond(payload, record, "produced block")
     }
@@ -834,9 +836,51 @@ impl<S: TxSource> App<ConsensusStore> for FlashApp<S> {
     }
 }
 
+/// Fills `payload` (everything but its transactions) with what `select(byte_budget)` picks, so
+/// that the whole encoding stays within `max_bytes`, the limit every validator checks: the
+/// deposits, the membership change and the RLP framing of each transaction come off the
+/// transactions' share (the selection counts raw transaction bytes only), and any excess is
+/// dropped from the end of the selection (which keeps each sender's nonces gapless).
+fn fit_payload(mut payload: Payload, max_bytes: usize, select: impl FnOnce(usize) -> Vec<Bytes>) -> Payload {
+    use alloy::rlp::Encodable;
+    let fixed = payload.length() + 64;
+    // A transaction's framing is 1-4 bytes on top of its 100+: a 1/32 allowance covers it.
+    let budget = max_bytes.saturating_sub(fixed) / 32 * 31;
+    payload.transactions = select(budget);
+    while payload.length() > max_bytes && payload.transactions.pop().is_some() {}
+    payload
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A leader never proposes a payload its validators refuse as too large: with deposits
+    /// and a selection that fills its byte budget with transfer-sized transactions, the
+    /// encoding stays within the limit (counting raw bytes alone overshot it by the deposits
+    /// and 3 bytes of framing per transaction, and every validator refused the block).
+    #[test]
+    fn a_full_payload_stays_within_the_validators_limit() {
+        let max = 100_000;
+        let deposits: Vec<Deposit> = (1..=200)
+            .map(|n| Deposit {
+                nonce: n,
+                from: alloy::primitives::Address::repeat_byte(1),
+                to: alloy::primitives::Address::repeat_byte(2),
+                amount: alloy::primitives::U256::from(n),
+            })
+            .collect();
+        let base = Payload { timestamp: 7, deposits, ..Default::default() };
+        let payload = fit_payload(base, max, |budget| {
+            (0..budget / 110).map(|i| Bytes::from(vec![(i % 251) as u8 + 1; 110])).collect()
+        });
+        assert!(payload.encode().len() <= max, "{} bytes", payload.encode().len());
+        assert!(payload.transactions.len() > 600, "{} transactions", payload.transactions.len());
+        // A selection that ignores its budget is cut to fit.
+        let payload = fit_payload(Payload::default(), max, |_| vec![Bytes::from(vec![9u8; 1000]); 200]);
+        assert!(payload.encode().len() <= max);
+        assert!(payload.transactions.len() >= 95, "{}", payload.transactions.len());
+    }
 
     #[test]
     fn origin_backoff_doubles_while_the_origin_is_stuck_and_resets_when_it_moves() {

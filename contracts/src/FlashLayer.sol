@@ -136,13 +136,20 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     /// @notice Wei locked at deployment to back the ETH the L2 genesis allocates.
     uint256 public immutable genesisSupply;
     /// @notice Where batch data goes, fixed at creation: {DA_COMMITTEE} (the operators keep and serve
-    /// it; a signature attests that its signer stores it) or {DA_L1_CALLDATA} (every batch carries its
-    /// data in the submission: {submitBatchWithData}, {settleWithData}).
+    /// it; a signature attests that its signer stores it), {DA_L1_CALLDATA} (every batch carries its
+    /// data in the submission: {submitBatchWithData}, {settleWithData}) or {DA_L1_BLOBS} (every
+    /// batch's submission is an EIP-4844 transaction whose blobs carry its data).
     uint8 public immutable dataAvailability;
     /// @notice {dataAvailability}: the operators keep the batch data (AnyTrust-style).
     uint8 public constant DA_COMMITTEE = 0;
     /// @notice {dataAvailability}: each batch's data rides in its submission's calldata.
     uint8 public constant DA_L1_CALLDATA = 1;
+    /// @notice {dataAvailability}: each batch's data rides in the blobs of its submission; the batch's
+    /// `txDataHash` is `keccak256` of the blobs' versioned hashes, in order, and the contract records
+    /// them ({batchBlobHashes}).
+    uint8 public constant DA_L1_BLOBS = 2;
+    /// @notice The most blobs one batch may carry (EIP-7594's cap per transaction).
+    uint256 public constant MAX_BATCH_BLOBS = 6;
 
     /// @notice L1 block in which the owner closed the layer (0: not closed).
     uint64 public closedAt;
@@ -218,6 +225,8 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
 
     /// @notice Membership change nonce => the change.
     mapping(uint64 nonce => Change) private _changes;
+    /// Versioned hashes of the blobs that carried each batch's data ({DA_L1_BLOBS}).
+    mapping(uint64 index => bytes32[]) private _batchBlobs;
     /// @notice Nonce of the last membership change installed by {updateSigners} (0: none).
     uint64 public appliedMembershipNonce;
 
@@ -235,6 +244,8 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         bytes32 messagesRoot,
         bytes32 txDataHash
     );
+    /// @notice Batch `index`'s data rides in the blobs with these versioned hashes ({DA_L1_BLOBS}).
+    event BatchBlobs(uint64 indexed index, bytes32[] blobHashes);
     /// @notice `amount` wei were deposited by `from` for `to` on L2; `nonce` is the deposit's
     /// sequence number (1, 2, ...), the order in which L2 credits deposits.
     event Deposit(uint64 indexed nonce, address indexed from, address indexed to, uint256 amount);
@@ -311,7 +322,8 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     error ZeroTxDataHash();
     /// @notice A data-availability mode this contract does not know.
     error UnknownDataAvailability(uint8 mode);
-    /// @notice This layer posts batch data on L1: use {submitBatchWithData} / {settleWithData}.
+    /// @notice This layer posts batch data on L1: use {submitBatchWithData} / {settleWithData} on a
+    /// {DA_L1_CALLDATA} layer, an EIP-4844 transaction with the data's blobs on a {DA_L1_BLOBS} one.
     error DataRequired();
     /// @notice The data sent with a batch does not hash to its txDataHash.
     error WrongTxData(bytes32 expected, bytes32 got);
@@ -426,7 +438,8 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     /// @param genesisSupply_ Total wei the L2 genesis allocates; exactly this must be sent along.
     /// @param consensusKeys_ The initial members' consensus keys, in the order of `signers_`
     /// (nonzero, distinct).
-    /// @param dataAvailability_ {DA_COMMITTEE} or {DA_L1_CALLDATA}: where batch data goes, for the layer's life.
+    /// @param dataAvailability_ {DA_COMMITTEE}, {DA_L1_CALLDATA} or {DA_L1_BLOBS}: where batch data goes,
+    /// for the layer's life.
     /// The deployer becomes the {owner}.
     constructor(
         address[] memory signers_,
@@ -439,7 +452,7 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         uint8 dataAvailability_
     ) payable EIP712("FlashLayer", "1") {
         if (genesisBlockHash_ == bytes32(0)) revert ZeroGenesisHash();
-        if (dataAvailability_ > DA_L1_CALLDATA) revert UnknownDataAvailability(dataAvailability_);
+        if (dataAvailability_ > DA_L1_BLOBS) revert UnknownDataAvailability(dataAvailability_);
         if (consensusKeys_.length != signers_.length) {
             revert ConsensusKeysMismatch(consensusKeys_.length, signers_.length);
         }
@@ -634,6 +647,8 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     /// @param b The batch (see {Batch} for the rules each field must satisfy).
     /// @param signatures 65-byte r || s || v signatures (v 27 or 28, low s) of {batchDigest}`(b)`,
     /// ordered by strictly ascending signer address.
+    /// On a {DA_L1_BLOBS} layer the call must be an EIP-4844 transaction whose blobs carry the
+    /// batch data: `b.txDataHash` is checked against their versioned hashes, which are recorded.
     function submitBatch(Batch calldata b, bytes[] calldata signatures) external {
         if (dataAvailability == DA_L1_CALLDATA) revert DataRequired();
         _submitBatch(b, signatures);
@@ -651,6 +666,7 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     function _submitBatch(Batch calldata b, bytes[] calldata signatures) private {
         if (settled) revert LayerSettled();
         bytes32 h = _checkBatch(b);
+        if (dataAvailability == DA_L1_BLOBS) _recordBlobs(b);
         _checkQuorum(_hashTypedDataV4(h), signatures);
         _acceptBatch(b, h);
     }
@@ -678,6 +694,7 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         if (settled) revert LayerSettled();
         if (balancesRoot_ == bytes32(0)) revert ZeroBalancesRoot();
         bytes32 h = _checkBatch(b);
+        if (dataAvailability == DA_L1_BLOBS) _recordBlobs(b);
         _checkQuorum(_hashTypedDataV4(keccak256(abi.encode(FINAL_BATCH_TYPEHASH, h, balancesRoot_))), signatures);
         _acceptBatch(b, h);
         settled = true;
@@ -922,12 +939,39 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         emit MessageRelayed(h, nonce, target, value);
     }
 
+    /// @notice Versioned hashes of the blobs that carried batch `index`'s data (empty unless
+    /// {DA_L1_BLOBS}).
+    function batchBlobHashes(uint64 index) external view returns (bytes32[] memory) {
+        return _batchBlobs[index];
+    }
+
     // ================================================================== internals
 
     /// Checks that `data` is what `b` commits to.
     function _checkData(Batch calldata b, bytes calldata data) private pure {
         bytes32 h = keccak256(data);
         if (h != b.txDataHash) revert WrongTxData(b.txDataHash, h);
+    }
+
+    /// Checks that the blobs of this transaction are the data `b` commits to, and records them.
+    function _recordBlobs(Batch calldata b) private {
+        bytes32[] memory hashes = new bytes32[](MAX_BATCH_BLOBS);
+        uint256 n = 0;
+        while (n < MAX_BATCH_BLOBS) {
+            bytes32 blob = blobhash(n);
+            if (blob == bytes32(0)) break;
+            hashes[n] = blob;
+            ++n;
+        }
+        if (n == 0) revert DataRequired();
+        // Trim to the blobs present (the array was sized for the most a batch may carry).
+        assembly ("memory-safe") {
+            mstore(hashes, n)
+        }
+        bytes32 h = keccak256(abi.encodePacked(hashes));
+        if (h != b.txDataHash) revert WrongTxData(b.txDataHash, h);
+        _batchBlobs[b.index] = hashes;
+        emit BatchBlobs(b.index, hashes);
     }
 
     /// Checks `b` continues the accepted chain; returns its struct hash.

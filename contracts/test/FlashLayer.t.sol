@@ -1492,7 +1492,77 @@ contract FlashLayerDataAvailabilityTest is LayerTestBase {
     }
 
     function test_RevertWhen_UnknownDataAvailability() public {
-        vm.expectRevert(abi.encodeWithSelector(FlashLayer.UnknownDataAvailability.selector, uint8(2)));
-        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 2);
+        vm.expectRevert(abi.encodeWithSelector(FlashLayer.UnknownDataAvailability.selector, uint8(3)));
+        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 3);
+    }
+
+    /// A layer whose batch data rides in blobs.
+    function blobLayer() internal returns (FlashLayer l) {
+        l = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 2);
+    }
+
+    function blobHashes(uint256 n, uint8 seed) internal pure returns (bytes32[] memory hashes) {
+        hashes = new bytes32[](n);
+        for (uint256 i = 0; i < n; i++) {
+            // A versioned hash starts with the KZG version byte 0x01.
+            hashes[i] = bytes32(uint256(keccak256(abi.encode(seed, i))) >> 8 | (uint256(1) << 248));
+        }
+    }
+
+    function test_BlobLayerTakesBatchesOnlyWithTheirBlobs() public {
+        FlashLayer l = blobLayer();
+        vm.assertEq(uint256(l.dataAvailability()), uint256(l.DA_L1_BLOBS()), "mode");
+        bytes32[] memory hashes = blobHashes(2, 1);
+        FlashLayer.Batch memory b = nextBatch(l, 5);
+        b.txDataHash = keccak256(abi.encodePacked(hashes));
+        bytes[] memory sigs = sigsFirst(keys, 3, l.batchDigest(b));
+        // No blobs: refused.
+        vm.expectRevert(FlashLayer.DataRequired.selector);
+        l.submitBatch(b, sigs);
+        // Other blobs: refused.
+        bytes32[] memory other = blobHashes(2, 2);
+        vm.blobhashes(other);
+        vm.expectRevert(
+            abi.encodeWithSelector(FlashLayer.WrongTxData.selector, b.txDataHash, keccak256(abi.encodePacked(other)))
+        );
+        l.submitBatch(b, sigs);
+        // One blob short: refused.
+        bytes32[] memory first = new bytes32[](1);
+        first[0] = hashes[0];
+        vm.blobhashes(first);
+        vm.expectRevert(
+            abi.encodeWithSelector(FlashLayer.WrongTxData.selector, b.txDataHash, keccak256(abi.encodePacked(first)))
+        );
+        l.submitBatch(b, sigs);
+        // Calldata cannot stand in for the blobs.
+        vm.blobhashes(new bytes32[](0));
+        vm.expectRevert();
+        l.submitBatchWithData(b, sigs, abi.encodePacked(hashes));
+        // The right blobs: accepted and recorded.
+        vm.blobhashes(hashes);
+        vm.expectEmit(true, false, false, true, address(l));
+        emit FlashLayer.BatchBlobs(1, hashes);
+        l.submitBatch(b, sigs);
+        vm.assertEq(uint256(l.lastBatchIndex()), 1, "accepted");
+        bytes32[] memory recorded = l.batchBlobHashes(1);
+        vm.assertEq(recorded.length, 2, "recorded");
+        vm.assertEq(recorded[0], hashes[0], "first blob");
+        vm.assertEq(recorded[1], hashes[1], "second blob");
+        vm.assertEq(layer.batchBlobHashes(1).length, 0, "a committee layer records none");
+    }
+
+    function test_BlobLayerSettlesOnlyWithBlobs() public {
+        FlashLayer l = blobLayer();
+        bytes32[] memory hashes = blobHashes(l.MAX_BATCH_BLOBS(), 3);
+        FlashLayer.Batch memory b = nextBatch(l, 5);
+        b.txDataHash = keccak256(abi.encodePacked(hashes));
+        bytes32 root = keccak256("balances");
+        bytes[] memory sigs = sigsFirst(keys, 3, l.finalBatchDigest(b, root));
+        vm.expectRevert(FlashLayer.DataRequired.selector);
+        l.settle(b, root, sigs);
+        vm.blobhashes(hashes);
+        l.settle(b, root, sigs);
+        vm.assertTrue(l.settled(), "settled");
+        vm.assertEq(l.batchBlobHashes(1).length, l.MAX_BATCH_BLOBS(), "every blob recorded");
     }
 }

@@ -129,8 +129,8 @@ pub struct L1Settlement {
     /// balances) may be taken out on L1.
     #[serde(default)]
     pub challenge_window_secs: u64,
-    /// Where batch data goes (the contract's `dataAvailability`): `committee` (the default) or
-    /// `l1-calldata`.
+    /// Where batch data goes (the contract's `dataAvailability`): `committee` (the default),
+    /// `l1-calldata` or `l1-blobs`.
     #[serde(default)]
     pub data_availability: flashlayer_settlement::data::DataAvailability,
 }

@@ -141,6 +141,9 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
         let genesis_hash =
             db.block_hash(0)?.ok_or_else(|| eyre::eyre!("the database has no genesis block"))?;
         check_contract_at_start(&layer, url, genesis_hash).await?;
+        // Settlement retains the state at each batch boundary as the batch closes: until it
+        // does, the history window holds (before the executor runs its first block).
+        db.hold_pruning_at(db.history_from()?)?;
     }
     let watcher = match &l1_rpc {
         Some(url) => settle::start_watcher(&layer, url)?,
@@ -174,7 +177,7 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
             max_tx_gas: layer.chain.max_tx_gas(),
             block_interval: layer.block_interval(),
             empty_block_interval: layer.empty_block_interval(),
-            max_payload_bytes: 16 * 1024 * 1024,
+            max_payload_bytes: max_payload_bytes(&layer),
             genesis_timestamp: layer.chain.genesis.timestamp,
             max_future_drift: Duration::from_secs(15),
             max_past_drift: Duration::from_secs(15),
@@ -459,5 +462,16 @@ async fn check_contract_at_start(
             });
             Ok(())
         }
+    }
+}
+
+/// The largest block payload proposals may carry: 16 MiB, or on an `l1-blobs` layer what keeps
+/// every batch within its blobs (proposals above it are refused, so a Byzantine leader cannot
+/// make a batch that cannot be posted).
+fn max_payload_bytes(layer: &LayerDescription) -> usize {
+    use flashlayer_settlement::data::{BLOB_MAX_BLOCK_BYTES, DataAvailability};
+    match layer.l1.as_ref().map(|l1| l1.data_availability) {
+        Some(DataAvailability::L1Blobs) => BLOB_MAX_BLOCK_BYTES,
+        _ => 16 * 1024 * 1024,
     }
 }

@@ -215,7 +215,11 @@ pub fn start_service(
     let mut members: Vec<_> = layer.sequencers.iter().map(|s| s.settlement_address).collect();
     members.sort();
     let config = SettlementConfig {
-        rules: BatchRules { blocks: l1.batch_blocks, interval_secs: l1.batch_interval_secs },
+        rules: BatchRules {
+            blocks: l1.batch_blocks,
+            interval_secs: l1.batch_interval_secs,
+            data_availability: l1.data_availability,
+        },
         l1_chain_id: l1.chain_id,
         contract: l1.contract,
         l1_rpc: l1_rpc.to_string(),
@@ -223,7 +227,6 @@ pub fn start_service(
         threshold: l1.threshold,
         key,
         submit_timeout: Duration::from_secs(l1.submit_timeout_secs),
-        data_availability: l1.data_availability,
     };
     let service = Settlement::new(config, watcher, db.clone(), gossip);
     let mut executed = blocks.subscribe();

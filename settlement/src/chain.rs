@@ -4,13 +4,15 @@
 //! consensus-agreed chain alone: a batch closes at the first block that makes it
 //! [`BatchRules::blocks`] long, or whose timestamp is [`BatchRules::interval_secs`] past the
 //! batch's first block (timestamps are chosen by leaders and agreed by consensus, so an idle
-//! layer, which still makes an empty block every few seconds, settles on time too). Nothing
+//! layer, which still makes an empty block every few seconds, settles on time too), or, on an
+//! `l1-blobs` layer, whose data fills half of what a batch's blobs carry. Nothing
 //! about batches is stored: a restarted node re-derives them from its blocks.
 //!
 //! A batch commits to (see `contracts/README.md`):
 //! - `lastBlockHash`, `stateRoot`: the last block's header;
-//! - `txDataHash`: keccak256 of its batch data ([`crate::data`]): everything needed to execute
-//!   its blocks again, so that anyone holding the data can check every other field;
+//! - `txDataHash`: the commitment to its batch data ([`crate::data`]; keccak256 of the data, or
+//!   of its blobs' versioned hashes): everything needed to execute its blocks again, so that
+//!   anyone holding the data can check every other field;
 //! - `messagesRoot`: the messages tree over every `MessageSent` in its blocks, in order;
 //! - `lastDepositNonce`: the last L1 deposit credited up to its last block;
 //! - `depositsHash`: the running hash of the deposits credited up to its last block, so that a
@@ -27,7 +29,7 @@ use crate::{
     Batch, Error, L2Message, Result,
     balances::FinalBalances,
     batch_hash,
-    data::{data_hash, encode_range},
+    data::{BLOB_BATCH_BUDGET, BlockData, DataAvailability, encode_range},
     messages_root,
 };
 use alloy::primitives::{Address, B256};
@@ -41,6 +43,9 @@ pub struct BatchRules {
     pub blocks: u64,
     /// Longest span of block timestamps in a batch (seconds).
     pub interval_secs: u64,
+    /// Where batch data goes: it decides the `txDataHash` commitment, and on an `l1-blobs`
+    /// layer a batch also closes once its data nears what its blobs can carry.
+    pub data_availability: DataAvailability,
 }
 
 /// A batch this node derived from its own executed chain, with what relayers need from it.
@@ -105,6 +110,8 @@ struct Open {
     first_timestamp: u64,
     /// Blocks added so far.
     blocks: u64,
+    /// Their batch data before compression (counted on `l1-blobs` layers only).
+    raw_bytes: usize,
     messages: Vec<L2Message>,
 }
 
@@ -195,10 +202,38 @@ impl BatchChain {
         balances: Option<FinalBalances>,
     ) -> Result<Option<BuiltBatch>> {
         debug_assert_eq!(number, self.next_block());
-        if self.open.blocks == 0 {
-            self.open.first_timestamp = header.timestamp;
-        }
+        // What can fail comes before the open batch changes, so a failed push (a block not
+        // stored yet, say) can be retried with the same block.
+        let raw_bytes = match self.rules.data_availability {
+            DataAvailability::L1Blobs => alloy::rlp::Encodable::length(&BlockData::from_db(db, number)?),
+            _ => 0,
+        };
+        // On an l1-blobs layer a batch closes once it holds half of what its blobs carry: no
+        // block is larger than the other half (the node caps a blob layer's payloads at
+        // BLOB_MAX_BLOCK_BYTES), and compression never makes data much larger.
+        let blobs_full = self.open.raw_bytes + raw_bytes >= BLOB_BATCH_BUDGET / 2;
+        let first_timestamp =
+            if self.open.blocks == 0 { header.timestamp } else { self.open.first_timestamp };
+        let length = number - self.open.first_block + 1;
+        let span = header.timestamp.saturating_sub(first_timestamp);
+        // A sequencer-set change ends the batch: the next one is signed by the new set.
+        let next_signers = self.next_signers(settlement);
+        let closes = balances.is_some()
+            || next_signers.is_some()
+            || length >= self.rules.blocks
+            || span >= self.rules.interval_secs
+            || blobs_full;
+        let tx_data_hash = match closes {
+            true => Some(self.rules.data_availability.commitment(&encode_range(
+                db,
+                self.open.first_block,
+                number,
+            )?)?),
+            false => None,
+        };
+        self.open.first_timestamp = first_timestamp;
         self.open.blocks += 1;
+        self.open.raw_bytes += raw_bytes;
         self.open.messages.extend(settlement.messages.iter().map(|m| L2Message {
             nonce: m.nonce,
             sender: m.sender,
@@ -206,17 +241,7 @@ impl BatchChain {
             value: m.value,
             data: m.data.clone(),
         }));
-        let length = number - self.open.first_block + 1;
-        let span = header.timestamp.saturating_sub(self.open.first_timestamp);
-        // A sequencer-set change ends the batch: the next one is signed by the new set.
-        let next_signers = self.next_signers(settlement);
-        if balances.is_none()
-            && next_signers.is_none()
-            && length < self.rules.blocks
-            && span < self.rules.interval_secs
-        {
-            return Ok(None);
-        }
+        let Some(tx_data_hash) = tx_data_hash else { return Ok(None) };
         let open = std::mem::replace(&mut self.open, Open { first_block: number + 1, ..Default::default() });
         let leaves: Vec<B256> = open.messages.iter().map(L2Message::leaf).collect();
         let batch = Batch {
@@ -231,7 +256,7 @@ impl BatchChain {
             } else {
                 header.state_root
             },
-            txDataHash: data_hash(&encode_range(db, open.first_block, number)?),
+            txDataHash: tx_data_hash,
             messagesRoot: messages_root(&leaves),
             lastDepositNonce: settlement.last_deposit_nonce,
             depositsHash: settlement.deposits_hash,

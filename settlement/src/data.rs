@@ -3,8 +3,16 @@
 //!
 //! ```text
 //! data       = version (1 byte, DATA_VERSION) ++ deflate(rlp(block_1) ++ ... ++ rlp(block_n))
-//! txDataHash = keccak256(data)
+//! txDataHash = keccak256(data)                                  (committee, l1-calldata)
+//! txDataHash = keccak256(versionedHash_1 ++ ... ++ versionedHash_k)  (l1-blobs)
 //! ```
+//!
+//! On an `l1-blobs` layer the data is cut into EIP-4844 blobs with alloy's `SimpleCoder` (31
+//! bytes per field element, a length prefix first; [`to_blobs`]) and the batch commits to the
+//! blobs' versioned hashes (the KZG commitment's SHA-256 with version byte 0x01), which the
+//! contract reads with BLOBHASH and checks against `txDataHash` ([`blobs_commitment`]). The
+//! blobs, and so their hashes, are a function of the data, so every node derives the same
+//! commitment.
 //!
 //! Each [`BlockData`] holds what the executor needs to produce that block again (timestamp,
 //! the consensus block hash that becomes PREVRANDAO, L1 origin, deposits, membership change,
@@ -20,7 +28,16 @@
 
 use crate::{Error, Result};
 use alloy::{
-    eips::eip2718::Encodable2718,
+    eips::{
+        eip2718::Encodable2718,
+        eip4844::{
+            Blob, FIELD_ELEMENTS_PER_BLOB,
+            builder::{SidecarBuilder, SidecarCoder, SimpleCoder},
+            c_kzg,
+            env_settings::EnvKzgSettings,
+            kzg_to_versioned_hash,
+        },
+    },
     primitives::{B256, Bytes, keccak256},
     rlp::{Decodable, Encodable, RlpDecodable, RlpEncodable},
 };
@@ -38,14 +55,28 @@ pub enum DataAvailability {
     /// Each batch carries its data in the submission's calldata (`submitBatchWithData`), which
     /// the contract checks against `txDataHash`.
     L1Calldata,
+    /// Each batch's submission is an EIP-4844 transaction whose blobs carry its data; the
+    /// contract checks their versioned hashes against `txDataHash` and records them.
+    L1Blobs,
 }
 
 impl DataAvailability {
-    /// The contract's constant for this mode (`DA_COMMITTEE`, `DA_L1_CALLDATA`).
+    /// The contract's constant for this mode (`DA_COMMITTEE`, `DA_L1_CALLDATA`, `DA_L1_BLOBS`).
     pub const fn contract_mode(self) -> u8 {
         match self {
             Self::Committee => 0,
             Self::L1Calldata => 1,
+            Self::L1Blobs => 2,
+        }
+    }
+
+    /// The `txDataHash` a batch with this `data` carries on a layer of this mode (see the
+    /// module docs). For `l1-blobs` this computes the blobs' KZG commitments (tens of
+    /// milliseconds per blob).
+    pub fn commitment(self, data: &[u8]) -> Result<B256> {
+        match self {
+            Self::Committee | Self::L1Calldata => Ok(data_hash(data)),
+            Self::L1Blobs => Ok(blobs_commitment(&blob_versioned_hashes(&to_blobs(data)?)?)),
         }
     }
 
@@ -54,6 +85,7 @@ impl DataAvailability {
         match mode {
             0 => Some(Self::Committee),
             1 => Some(Self::L1Calldata),
+            2 => Some(Self::L1Blobs),
             _ => None,
         }
     }
@@ -64,6 +96,7 @@ impl std::fmt::Display for DataAvailability {
         f.write_str(match self {
             Self::Committee => "committee",
             Self::L1Calldata => "l1-calldata",
+            Self::L1Blobs => "l1-blobs",
         })
     }
 }
@@ -75,10 +108,8 @@ impl std::str::FromStr for DataAvailability {
         match s {
             "committee" => Ok(Self::Committee),
             "l1-calldata" => Ok(Self::L1Calldata),
-            "l1-blobs" => {
-                Err("l1-blobs (EIP-4844) is not supported yet: use committee or l1-calldata".into())
-            }
-            other => Err(format!("unknown data availability {other:?}: committee or l1-calldata")),
+            "l1-blobs" => Ok(Self::L1Blobs),
+            other => Err(format!("unknown data availability {other:?}: committee, l1-calldata or l1-blobs")),
         }
     }
 }
@@ -192,6 +223,78 @@ pub fn data_hash(data: &[u8]) -> B256 {
     keccak256(data)
 }
 
+/// The most blobs one batch may carry: the contract's `MAX_BATCH_BLOBS`, EIP-7594's cap per
+/// transaction (the contract reads the blobs of the one transaction that submits the batch).
+pub const MAX_BATCH_BLOBS: usize = 6;
+
+/// Bytes of batch data one blob holds (31 per field element; the first element of the first
+/// blob is the length prefix).
+pub const BLOB_DATA_BYTES: usize = FIELD_ELEMENTS_PER_BLOB as usize * 31;
+
+/// The most batch data an `l1-blobs` batch can carry ([`MAX_BATCH_BLOBS`] blobs).
+pub const MAX_BLOB_DATA: usize = MAX_BATCH_BLOBS * BLOB_DATA_BYTES - 31;
+
+/// The most batch data (before compression) an `l1-blobs` batch holds: what its blobs carry,
+/// less a margin for DEFLATE's framing (a few bytes per 64 KiB stored block when the data does
+/// not compress).
+pub const BLOB_BATCH_BUDGET: usize = MAX_BLOB_DATA - 4096;
+
+/// The largest block payload on an `l1-blobs` layer: half a batch's budget less the block's
+/// own fields, so that a batch closed at half its budget ([`crate::BatchChain`]) always fits
+/// in its blobs. This caps a blob layer's throughput per block (about 3,300 plain transfers).
+pub const BLOB_MAX_BLOCK_BYTES: usize = BLOB_BATCH_BUDGET / 2 - 4096;
+
+/// Cuts batch data into blobs (alloy's `SimpleCoder`), refusing data that needs more than
+/// [`MAX_BATCH_BLOBS`].
+pub fn to_blobs(data: &[u8]) -> Result<Vec<Blob>> {
+    if data.len() > MAX_BLOB_DATA {
+        return Err(Error::Data(format!(
+            "{} bytes of batch data need more than {MAX_BATCH_BLOBS} blobs ({MAX_BLOB_DATA} bytes)",
+            data.len()
+        )));
+    }
+    Ok(SidecarBuilder::<SimpleCoder>::from_slice(data).take())
+}
+
+/// The batch data `blobs` carry ([`to_blobs`]'s inverse); refuses blobs that are not one
+/// `SimpleCoder` payload.
+pub fn from_blobs(blobs: &[Blob]) -> Result<Vec<u8>> {
+    let mut pieces = SimpleCoder::default()
+        .decode_all(blobs)
+        .ok_or_else(|| Error::Data("the blobs are not SimpleCoder-encoded data".into()))?;
+    match pieces.len() {
+        1 => Ok(pieces.remove(0)),
+        n => Err(Error::Data(format!("the blobs hold {n} payloads, a batch is one"))),
+    }
+}
+
+/// The versioned hashes of `blobs` (EIP-4844: version 0x01 ++ sha256(KZG commitment)[1..]),
+/// with Ethereum's trusted setup.
+pub fn blob_versioned_hashes(blobs: &[Blob]) -> Result<Vec<B256>> {
+    let settings = EnvKzgSettings::Default.get();
+    blobs
+        .iter()
+        .map(|blob| {
+            let blob =
+                c_kzg::Blob::from_bytes(blob.as_slice()).map_err(|e| Error::Data(format!("blob: {e}")))?;
+            let commitment = settings
+                .blob_to_kzg_commitment(&blob)
+                .map_err(|e| Error::Data(format!("KZG commitment: {e}")))?;
+            Ok(kzg_to_versioned_hash(commitment.to_bytes().as_slice()))
+        })
+        .collect()
+}
+
+/// The `txDataHash` of an `l1-blobs` batch: keccak256 of its blobs' versioned hashes, in order
+/// (what the contract computes from BLOBHASH).
+pub fn blobs_commitment(hashes: &[B256]) -> B256 {
+    let mut packed = Vec::with_capacity(32 * hashes.len());
+    for hash in hashes {
+        packed.extend_from_slice(hash.as_slice());
+    }
+    keccak256(packed)
+}
+
 /// The batch data of blocks `first..=last` out of `db`.
 pub fn encode_range(db: &Db, first: u64, last: u64) -> Result<Vec<u8>> {
     let blocks = (first..=last).map(|n| BlockData::from_db(db, n)).collect::<Result<Vec<_>>>()?;
@@ -244,6 +347,37 @@ mod tests {
             data_hash(&encode(&sample())),
             b256!("0x50f7e4d75da3363dda67a1ac93cdd6cb38588407d0a05fc352e214c30ae2672b")
         );
+    }
+
+    /// Data goes into blobs and comes back; the commitment is over the blobs' versioned hashes
+    /// and is pinned like the encoding (every node must derive the same); too much data is
+    /// refused before any blob is made.
+    #[test]
+    fn batch_data_rides_in_blobs() {
+        let data = encode(&sample());
+        let blobs = to_blobs(&data).unwrap();
+        assert_eq!(blobs.len(), 1);
+        assert_eq!(from_blobs(&blobs).unwrap(), data);
+        let hashes = blob_versioned_hashes(&blobs).unwrap();
+        assert_eq!(hashes[0][0], 0x01, "KZG version byte");
+        assert_eq!(DataAvailability::L1Blobs.commitment(&data).unwrap(), blobs_commitment(&hashes));
+        assert_eq!(DataAvailability::L1Calldata.commitment(&data).unwrap(), data_hash(&data));
+        assert_eq!(
+            DataAvailability::L1Blobs.commitment(&data).unwrap(),
+            b256!("0xfe3c1e411ad1f2ce2d1f4964ea42ff2f57dd935b3c5ab9d624ae9ec92396f4a5")
+        );
+        // More than one blob: the split and the order hold.
+        let big: Vec<u8> = (0..BLOB_DATA_BYTES + 1000).map(|i| (i * 7 % 251) as u8).collect();
+        let blobs = to_blobs(&big).unwrap();
+        assert_eq!(blobs.len(), 2);
+        assert_eq!(from_blobs(&blobs).unwrap(), big);
+        let mut swapped = blobs.clone();
+        swapped.swap(0, 1);
+        assert_ne!(from_blobs(&swapped).ok(), Some(big.clone()));
+        // The most that fits, and one byte more.
+        assert_eq!(to_blobs(&vec![7; MAX_BLOB_DATA]).unwrap().len(), MAX_BATCH_BLOBS);
+        let err = to_blobs(&vec![7; MAX_BLOB_DATA + 1]).unwrap_err().to_string();
+        assert!(err.contains("more than 6 blobs"), "{err}");
     }
 
     #[test]

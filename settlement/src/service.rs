@@ -43,7 +43,8 @@ use std::{
 /// How this node takes part in settlement.
 #[derive(Debug, Clone)]
 pub struct SettlementConfig {
-    /// Batch boundaries.
+    /// Batch boundaries, and where batch data goes (`rules.data_availability`: on
+    /// `l1-calldata` and `l1-blobs` layers each submission carries its batch's data).
     pub rules: BatchRules,
     /// L1 chain id (EIP-712 domain).
     pub l1_chain_id: u64,
@@ -60,9 +61,6 @@ pub struct SettlementConfig {
     pub key: Option<PrivateKeySigner>,
     /// How long a quorum waits for the designated submitter before the next member tries.
     pub submit_timeout: Duration,
-    /// Where batch data goes ([`crate::data::DataAvailability::L1Calldata`]: with each
-    /// submission).
-    pub data_availability: crate::data::DataAvailability,
 }
 
 /// A validator's signature over one batch ([`BATCH`]) or one signer-set update ([`UPDATE`]),
@@ -236,6 +234,17 @@ impl Settlement {
         };
         for built in closed {
             let index = built.batch.index;
+            // The state at a batch boundary stays provable for the layer's life (eth_getProof
+            // there is what an exit without operators proves against).
+            match self.db.retain_state_at(built.batch.lastBlock) {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(
+                    index,
+                    block = built.batch.lastBlock,
+                    "settlement: the batch's state was pruned before the batch was built here (raise --state-history); eth_getProof will not answer at its last block"
+                ),
+                Err(e) => tracing::error!(index, error = %e, "settlement: cannot retain the batch's state"),
+            }
             let digest = match &built.balances {
                 Some(balances) => final_signing_hash(&built.batch, balances.root, &self.domain),
                 None => signing_hash(&built.batch, &self.domain),
@@ -515,13 +524,31 @@ impl Settlement {
         let provider = ProviderBuilder::new().wallet(EthereumWallet::from(key.clone())).connect_http(url);
         let contract = FlashLayer::new(self.config.contract, provider.clone());
         // On an l1-calldata layer the data rides along (the contract checks it against the
-        // batch's txDataHash).
-        let data = match (&what, self.config.data_availability) {
-            (Submission::Batch { batch, .. }, crate::data::DataAvailability::L1Calldata) => {
+        // batch's txDataHash); on an l1-blobs layer it rides in the transaction's blobs (the
+        // contract checks their versioned hashes).
+        use crate::data::DataAvailability;
+        let mode = self.config.rules.data_availability;
+        let data = match (&what, mode) {
+            (Submission::Batch { batch, .. }, DataAvailability::L1Calldata | DataAvailability::L1Blobs) => {
                 let (first, last) = (batch.firstBlock, batch.lastBlock);
                 let db = self.db.clone();
-                match tokio::task::spawn_blocking(move || crate::data::encode_range(&db, first, last)).await {
-                    Ok(Ok(data)) => Some(Bytes::from(data)),
+                let encoded = tokio::task::spawn_blocking(move || {
+                    let data = crate::data::encode_range(&db, first, last)?;
+                    let sidecar = match mode {
+                        DataAvailability::L1Blobs => Some(
+                            alloy::eips::eip4844::builder::SidecarBuilder::<
+                                alloy::eips::eip4844::builder::SimpleCoder,
+                            >::from_coder_and_data(Default::default(), &data)
+                            .build_7594()
+                            .map_err(|e| Error::Data(format!("blob sidecar: {e}")))?,
+                        ),
+                        _ => None,
+                    };
+                    Ok::<_, Error>((data, sidecar))
+                })
+                .await;
+                match encoded {
+                    Ok(Ok(encoded)) => Some(encoded),
                     Ok(Err(e)) => {
                         tracing::error!(index, error = %e, "settlement: cannot encode the batch data");
                         return;
@@ -533,6 +560,11 @@ impl Settlement {
                 }
             }
             _ => None,
+        };
+        let (data, sidecar) = match data {
+            Some((_, Some(sidecar))) => (None, Some(sidecar)),
+            Some((data, None)) => (Some(Bytes::from(data)), None),
+            None => (None, None),
         };
         let call = match (what, data) {
             (Submission::Batch { batch, balances_root: Some(root), signatures }, Some(data)) => {
@@ -559,6 +591,11 @@ impl Settlement {
                     .clear_decoder()
             }
         };
+        let blobs = sidecar.as_ref().map(|s| s.blobs.len());
+        let call = match sidecar {
+            Some(sidecar) => call.sidecar_7594(sidecar),
+            None => call,
+        };
         if let Err(e) = call.call().await {
             match e.as_decoded_interface_error::<FlashLayer::FlashLayerErrors>() {
                 Some(FlashLayer::FlashLayerErrors::WrongBatchIndex(_)) => {
@@ -576,12 +613,17 @@ impl Settlement {
             let fees = provider.estimate_eip1559_fees().await?;
             let bump = 2u128.pow(attempt.min(8));
             let tip = fees.max_priority_fee_per_gas.max(1_000_000_000) * bump;
-            let pending = call
+            let mut call = call
                 .nonce(nonce)
                 .max_priority_fee_per_gas(tip)
-                .max_fee_per_gas(fees.max_fee_per_gas * bump + tip)
-                .send()
-                .await?;
+                .max_fee_per_gas(fees.max_fee_per_gas * bump + tip);
+            if blobs.is_some() {
+                // Twice the blob base fee (it may rise before inclusion), doubled per attempt
+                // as the other fees are (a blob transaction's replacement must double them).
+                let blob_fee = provider.get_blob_base_fee().await?.max(1);
+                call = call.max_fee_per_blob_gas(blob_fee * 2 * bump);
+            }
+            let pending = call.send().await?;
             Ok::<_, alloy::contract::Error>(pending)
         }
         .await;
@@ -593,7 +635,7 @@ impl Settlement {
             }
         };
         let hash = *pending.tx_hash();
-        tracing::info!(index, tx = %hash, attempt, "settlement: batch submitted");
+        tracing::info!(index, tx = %hash, attempt, blobs, "settlement: batch submitted");
         {
             let mut state = self.state.lock();
             if item.0 == BATCH {
@@ -650,10 +692,10 @@ impl Settlement {
             return Ok(None);
         };
         let data = crate::data::encode_range(&self.db, batch.firstBlock, batch.lastBlock)?;
-        let hash = crate::data::data_hash(&data);
+        let hash = self.config.rules.data_availability.commitment(&data)?;
         if hash != batch.txDataHash {
             return Err(Error::Data(format!(
-                "batch {index}'s data now hashes to {hash}, it was signed as {}: the stored blocks changed",
+                "batch {index}'s data now commits to {hash}, it was signed as {}: the stored blocks changed",
                 batch.txDataHash
             )));
         }

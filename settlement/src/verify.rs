@@ -4,7 +4,8 @@
 //! consensus state) and takes the accepted batches in order, each with the data its
 //! `txDataHash` names. For each one it checks, in this order, and stops at the first
 //! [`Mismatch`]:
-//! 1. the data hashes to the batch's `txDataHash` and decodes;
+//! 1. the data matches the batch's `txDataHash` (its hash, or on an `l1-blobs` layer its blobs'
+//!    versioned hashes) and decodes;
 //! 2. its blocks are exactly the batch's range, continuing the verified chain;
 //! 3. each deposit it credits is the L1 deposit of that nonce (from the L1's own events);
 //! 4. each block, executed with the node's own [`BlockExecutor`], has the hash, state root and
@@ -21,9 +22,13 @@ use crate::{
     BatchChain, BatchRules, Result,
     data::{self, BlockData},
 };
-use alloy::primitives::{Address, B256};
+use alloy::{
+    consensus::{Transaction as _, TrieAccount},
+    primitives::{Address, B256, Bytes, TxKind, keccak256},
+};
 use flashlayer_execution::{BlockExecutor, ChainConfig, Deposit};
 use flashlayer_storage::Db;
+use std::collections::HashMap;
 
 /// A batch as L1 accepted it (`BatchAccepted`, and `Settled` for the final one).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +102,25 @@ pub struct Verifier {
     db: Db,
     executor: BlockExecutor,
     chain: BatchChain,
+    /// The addresses seen so far by hashed address (the state knows accounts by hashed address
+    /// only): genesis accounts, senders, recipients, deposit recipients and contracts created
+    /// by a transaction. They name the accounts of [`account_proofs`](Self::account_proofs).
+    addresses: HashMap<B256, Address>,
+}
+
+/// One account's EIP-1186 proof at a verified batch boundary (see
+/// [`Verifier::account_proofs`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateProof {
+    /// The account's address, when the verifier saw it (a transaction's sender or recipient, a
+    /// deposit, the genesis); `None` for one only ever reached inside a call.
+    pub address: Option<Address>,
+    /// keccak256 of the address: the account's key in the state trie.
+    pub hashed_address: B256,
+    /// The account.
+    pub account: TrieAccount,
+    /// Nodes from the state root to the account's leaf.
+    pub account_proof: Vec<Bytes>,
 }
 
 impl Verifier {
@@ -109,6 +133,7 @@ impl Verifier {
         members: Vec<Address>,
         threshold: usize,
     ) -> Result<Self> {
+        let addresses = config.genesis.alloc.keys().map(|a| (keccak256(a), *a)).collect();
         let executor = BlockExecutor::open(db.clone(), config)?;
         if executor.head().number != 0 {
             return Err(crate::Error::Data(format!(
@@ -116,7 +141,50 @@ impl Verifier {
                 executor.head().number
             )));
         }
-        Ok(Self { db, executor, chain: BatchChain::new(rules, members, threshold) })
+        Ok(Self { db, executor, chain: BatchChain::new(rules, members, threshold), addresses })
+    }
+
+    /// An EIP-1186 account proof of every account at the verified head, the last block of the
+    /// last verified batch: the state an exit without operators proves against, each proof
+    /// leading to that batch's accepted `stateRoot`. `progress(done, total)` is called as it
+    /// goes.
+    pub fn account_proofs(&self, mut progress: impl FnMut(usize, usize)) -> Result<Vec<StateProof>> {
+        let head = self.executor.head().number;
+        let accounts = self.db.accounts()?;
+        let total = accounts.len();
+        let mut proofs = Vec::with_capacity(total);
+        for (done, (hashed_address, account)) in accounts.into_iter().enumerate() {
+            let proof = self.db.account_proof(&hashed_address, &[], head, head)?;
+            proofs.push(StateProof {
+                address: self.addresses.get(&hashed_address).copied(),
+                hashed_address,
+                account,
+                account_proof: proof.account_proof,
+            });
+            if done % 10_000 == 0 {
+                progress(done, total);
+            }
+        }
+        progress(total, total);
+        Ok(proofs)
+    }
+
+    /// Records the addresses `executed` names (see `addresses`).
+    fn learn_addresses(&mut self, executed: &flashlayer_execution::ExecutedBlock, block: &BlockData) {
+        let mut learn = |a: Address| {
+            self.addresses.entry(keccak256(a)).or_insert(a);
+        };
+        let stored = &executed.block;
+        for (tx, sender) in stored.transactions.iter().zip(&stored.senders) {
+            learn(*sender);
+            match tx.kind() {
+                TxKind::Call(to) => learn(to),
+                TxKind::Create => learn(sender.create(tx.nonce())),
+            }
+        }
+        for deposit in &block.deposits {
+            learn(deposit.to);
+        }
     }
 
     /// The genesis block hash (to compare with the contract's).
@@ -151,7 +219,10 @@ impl Verifier {
             claimed,
             computed,
         };
-        let hash = data::data_hash(batch_data);
+        let hash =
+            self.chain.rules().data_availability.commitment(batch_data).map_err(|e| {
+                mismatch(None, "data", "data that fits the layer's blobs".into(), e.to_string())
+            })?;
         if hash != accepted.tx_data_hash {
             return Err(mismatch(
                 None,
@@ -223,6 +294,7 @@ impl Verifier {
                 )
                 .into());
             }
+            self.learn_addresses(&executed, block);
             verified.blocks += 1;
             verified.transactions += block.transactions.len() as u64;
             verified.deposits += block.deposits.len() as u64;

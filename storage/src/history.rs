@@ -11,6 +11,13 @@
 //!
 //! This is the shape of reth's change sets and history indices, folded into two tables whose
 //! key order answers the read directly.
+//!
+//! Some states outlive the window: a block marked with [`Db::retain_state_at`] (a settlement
+//! batch boundary, whose state the layer's escape path proves against) stays readable and
+//! provable for the life of the database. Pruning then keeps, of each key, the record of its
+//! first change after the last retained block below it (with its change-set row) and drops the
+//! rest: the state at a retained block `p` needs, per key, only the first record after `p`, so
+//! what stays is one record per key changed per batch, not one per block.
 
 use crate::{
     BlockWrite, Db, Error, Result,
@@ -36,6 +43,12 @@ fn history_key(prefix: &[u8], block: BlockNumber) -> Vec<u8> {
     key
 }
 
+fn retained_key(block: BlockNumber) -> Vec<u8> {
+    let mut key = tables::META_RETAINED.to_vec();
+    key.extend_from_slice(&block.to_be_bytes());
+    key
+}
+
 fn change_set_key(block: BlockNumber, kind: u8, key: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(9 + key.len());
     out.extend_from_slice(&block.to_be_bytes());
@@ -54,6 +67,90 @@ impl Db {
             })
             .transpose()?
             .unwrap_or(0))
+    }
+
+    /// Keeps the state at the end of `block` readable and provable after the history window
+    /// has passed it (see the module docs), and raises the prune floor to it. Returns `false`,
+    /// and retains nothing, when the window has already passed it (its records are gone).
+    /// Idempotent.
+    pub fn retain_state_at(&self, block: BlockNumber) -> Result<bool> {
+        let retained = self.is_state_retained(block)? || block >= self.history_from()?;
+        let mut batch = rocksdb::WriteBatch::default();
+        let cf = self.cf::<tables::Meta>();
+        if retained {
+            batch.put_cf(cf, retained_key(block), []);
+        }
+        if self.prune_floor()?.is_none_or(|floor| floor < block) {
+            batch.put_cf(cf, tables::META_PRUNE_FLOOR, block.to_be_bytes());
+        }
+        let mut opts = rocksdb::WriteOptions::default();
+        opts.set_sync(true);
+        self.raw().write_opt(batch, &opts)?;
+        Ok(retained)
+    }
+
+    /// Holds pruning at `block` until a later [`retain_state_at`](Self::retain_state_at)
+    /// raises the floor: the history window then never passes a state that may still be
+    /// retained. A node that retains batch boundaries sets it before executing (the floor is
+    /// read by every block's prune, so marking a state and pruning it cannot interleave: a
+    /// prune that read the old floor never reaches the newly retained block). Never lowers it.
+    pub fn hold_pruning_at(&self, block: BlockNumber) -> Result<()> {
+        if self.prune_floor()?.is_none_or(|floor| floor < block) {
+            self.put_meta(tables::META_PRUNE_FLOOR, &block.to_be_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// The highest block the history window may pass (`None`: no limit).
+    pub fn prune_floor(&self) -> Result<Option<BlockNumber>> {
+        self.meta(tables::META_PRUNE_FLOOR)?
+            .map(|v| {
+                v.as_slice()
+                    .try_into()
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| Error::corrupt("meta", "prune floor"))
+            })
+            .transpose()
+    }
+
+    /// Whether the state at the end of `block` was retained ([`retain_state_at`](Self::retain_state_at)).
+    pub fn is_state_retained(&self, block: BlockNumber) -> Result<bool> {
+        Ok(self.meta(&retained_key(block))?.is_some())
+    }
+
+    /// Whether the state at the end of `block` (below the head) can be read and proven: it is in
+    /// the history window, or retained.
+    pub fn has_state_at(&self, block: BlockNumber) -> Result<bool> {
+        Ok(block >= self.history_from()? || self.is_state_retained(block)?)
+    }
+
+    /// The last retained block before `block`.
+    fn retained_before(&self, block: BlockNumber) -> Result<Option<BlockNumber>> {
+        let Some(last) = block.checked_sub(1) else { return Ok(None) };
+        let mut iter = self.raw().raw_iterator_cf(self.cf::<tables::Meta>());
+        iter.seek_for_prev(retained_key(last));
+        iter.status()?;
+        Ok(iter
+            .key()
+            .filter(|k| k.len() == tables::META_RETAINED.len() + 8 && k.starts_with(tables::META_RETAINED))
+            .map(|k| u64::from_be_bytes(k[tables::META_RETAINED.len()..].try_into().expect("8 bytes"))))
+    }
+
+    /// Whether history table `T` holds a record of `prefix` from a block in `after + 1..before`.
+    fn changed_between<T: Table>(
+        &self,
+        prefix: &[u8],
+        after: BlockNumber,
+        before: BlockNumber,
+    ) -> Result<bool> {
+        let mut iter = self.raw().raw_iterator_cf(self.cf::<T>());
+        iter.seek(history_key(prefix, after + 1));
+        iter.status()?;
+        Ok(iter.key().is_some_and(|key| {
+            key.len() == prefix.len() + 8
+                && key.starts_with(prefix)
+                && u64::from_be_bytes(key[prefix.len()..].try_into().expect("8 bytes")) < before
+        }))
     }
 
     /// The raw value of history table `T` under `prefix` as of the end of block `at`: the value
@@ -191,6 +288,11 @@ impl BlockWrite {
     /// records of block `head - window` and moves the window's bottom up.
     pub fn prune_history(&mut self, head: BlockNumber, window: u64) -> Result<()> {
         let Some(drop) = head.checked_sub(window) else { return Ok(()) };
+        // Not past a state that may yet be retained (see `Db::hold_pruning_at`).
+        let drop = match self.db.prune_floor()? {
+            Some(floor) => drop.min(floor),
+            None => drop,
+        };
         // Usually one block; more when the window was made smaller since the last block. A
         // window made larger grows as blocks come: what was pruned stays pruned, and the
         // bottom never moves down.
@@ -199,24 +301,38 @@ impl BlockWrite {
             return Ok(());
         }
         for block in from..=drop {
+            // A record a retained state still needs stays, with its change-set row (which
+            // later reads at that state list the changed keys from).
+            let retained = self.db.retained_before(block)?;
             let prefix = block.to_be_bytes();
-            let cf = self.db.cf::<tables::ChangeSets>();
-            for item in self.db.raw().iterator_cf(cf, IteratorMode::From(&prefix, Direction::Forward)) {
+            let sets = self.db.cf::<tables::ChangeSets>();
+            for item in self.db.raw().iterator_cf(sets, IteratorMode::From(&prefix, Direction::Forward)) {
                 let (key, _) = item?;
                 if !key.starts_with(&prefix) {
                     break;
                 }
                 let (kind, rest) = (key[8], &key[9..]);
-                let cf = match kind {
-                    ACCOUNT => self.db.cf::<tables::AccountHistory>(),
-                    STORAGE => self.db.cf::<tables::StorageHistory>(),
+                let first_since_retained = match (retained, kind) {
+                    (None, _) => false,
+                    (Some(p), ACCOUNT) => {
+                        !self.db.changed_between::<tables::AccountHistory>(rest, p, block)?
+                    }
+                    (Some(p), STORAGE) => {
+                        !self.db.changed_between::<tables::StorageHistory>(rest, p, block)?
+                    }
                     _ => return Err(Error::corrupt(tables::ChangeSets::NAME, "kind")),
                 };
+                if first_since_retained {
+                    continue;
+                }
+                let cf = match kind {
+                    ACCOUNT => self.db.cf::<tables::AccountHistory>(),
+                    _ => self.db.cf::<tables::StorageHistory>(),
+                };
                 self.batch.delete_cf(cf, history_key(rest, block));
+                self.batch.delete_cf(sets, &key);
             }
         }
-        let cf = self.db.cf::<tables::ChangeSets>();
-        self.batch.delete_range_cf(cf, from.to_be_bytes(), (drop + 1).to_be_bytes());
         // State at `drop` needed the records of block `drop + 1` onwards, which stay.
         self.batch.put_cf(self.db.cf::<tables::Meta>(), tables::META_HISTORY_FROM, drop.to_be_bytes());
         Ok(())
@@ -354,5 +470,100 @@ mod tests {
         block(&db, 10, &a, 10, 100);
         assert_eq!(db.history_from().unwrap(), 7);
         assert_eq!(db.account_rlp_at(&a, Some(7)).unwrap(), Some(vec![7]));
+    }
+
+    /// Retained states (batch boundaries) stay readable and provable far below the window,
+    /// with one record per key changed per batch; other old states do not.
+    #[test]
+    fn retained_states_outlive_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let keys: Vec<B256> = (1..=5u8).map(B256::repeat_byte).collect();
+        let window = 3;
+        let account = |n: u64, k: usize| {
+            alloy::rlp::encode(alloy_trie::TrieAccount {
+                nonce: n,
+                balance: alloy::primitives::U256::from(k),
+                storage_root: alloy_trie::EMPTY_ROOT_HASH,
+                code_hash: alloy_trie::KECCAK_EMPTY,
+            })
+        };
+        let mut roots = std::collections::BTreeMap::new();
+        // 60 blocks; block n changes keys n % 5 and (n * 3) % 5; a batch boundary every 10
+        // blocks, retained as it closes.
+        for n in 1..=60u64 {
+            let changed: std::collections::BTreeSet<usize> = [(n % 5) as usize, (n * 3 % 5) as usize].into();
+            let mut write = db.block_write();
+            for &k in &changed {
+                let before = db.account_rlp_at(&keys[k], None).unwrap();
+                write.account_history(n, &keys[k], before.as_deref());
+                write.leaf(TrieId::Accounts, &keys[k], Some(&account(n, k)));
+            }
+            write.prune_history(n, window).unwrap();
+            write.commit().unwrap();
+            let root = db.account_proof(&keys[0], &[], n, n).unwrap().state_root;
+            roots.insert(n, root);
+            if n % 10 == 0 {
+                assert!(db.retain_state_at(n).unwrap());
+            }
+        }
+        // The window stops at the last retained block (the prune floor): the next boundary
+        // may yet be retained.
+        assert_eq!(db.history_from().unwrap(), 50);
+        for p in [10u64, 20, 30, 40, 50] {
+            assert!(db.has_state_at(p).unwrap());
+            // Every key's value at p: the last block <= p that changed it.
+            for (k, key) in keys.iter().enumerate() {
+                let last = (1..=p).rev().find(|n| (n % 5) as usize == k || (n * 3 % 5) as usize == k);
+                let expected = last.map(|n| account(n, k));
+                assert_eq!(db.account_rlp_at(key, Some(p)).unwrap(), expected, "key {k} at {p}");
+            }
+            // A proof at p leads to p's root.
+            assert_eq!(db.account_proof(&keys[3], &[], p, 60).unwrap().state_root, roots[&p], "root at {p}");
+        }
+        assert!(!db.has_state_at(35).unwrap(), "a block between boundaries below the window");
+        assert!(!db.retain_state_at(45).unwrap(), "too late to retain a pruned state");
+        // At most one record per key per batch (5 keys x 5 batches), plus the window's.
+        assert!(
+            rows::<tables::AccountHistory>(&db) <= 5 * 5 + 2 * 10,
+            "{}",
+            rows::<tables::AccountHistory>(&db)
+        );
+    }
+
+    /// A node that retains batch boundaries holds its window at the last retained block: a
+    /// boundary not marked yet (its batch still open, or being marked while a block prunes)
+    /// is never pruned first; once marked, the window moves on.
+    #[test]
+    fn the_window_never_passes_a_state_that_may_yet_be_retained() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        db.hold_pruning_at(0).unwrap();
+        let key = B256::repeat_byte(7);
+        let write_block = |n: u64| {
+            let mut write = db.block_write();
+            let before = db.account_rlp_at(&key, None).unwrap();
+            write.account_history(n, &key, before.as_deref());
+            write.leaf(TrieId::Accounts, &key, Some(&[n as u8]));
+            write.prune_history(n, 2).unwrap();
+            write.commit().unwrap();
+        };
+        for n in 1..=20 {
+            write_block(n);
+        }
+        assert_eq!(db.history_from().unwrap(), 0, "held: no boundary retained yet");
+        assert_eq!(db.account_rlp_at(&key, Some(5)).unwrap(), Some(vec![5]));
+        assert!(db.retain_state_at(5).unwrap(), "late, but nothing was pruned");
+        write_block(21);
+        assert_eq!(db.history_from().unwrap(), 5);
+        assert_eq!(db.account_rlp_at(&key, Some(5)).unwrap(), Some(vec![5]));
+        assert!(db.retain_state_at(15).unwrap());
+        write_block(22);
+        assert_eq!(db.history_from().unwrap(), 15);
+        for p in [5, 15] {
+            assert_eq!(db.account_rlp_at(&key, Some(p)).unwrap(), Some(vec![p as u8]), "state at {p}");
+        }
+        db.hold_pruning_at(3).unwrap();
+        assert_eq!(db.prune_floor().unwrap(), Some(15), "the floor never goes down");
     }
 }

@@ -145,5 +145,11 @@ pub const META_HEAD: &[u8] = b"head";
 pub const META_SCHEMA: &[u8] = b"schema";
 /// Meta key of the oldest block whose state is kept (the history window's bottom).
 pub const META_HISTORY_FROM: &[u8] = b"history_from";
+/// Meta key prefix of a retained state (`retain/` ++ block number, big-endian): a settlement
+/// batch boundary whose state stays readable and provable below the history window.
+pub const META_RETAINED: &[u8] = b"retain/";
+/// Meta key of the prune floor: the highest block the history window may pass, the last
+/// retained batch boundary of a node that retains them (`Db::hold_pruning_at`).
+pub const META_PRUNE_FLOOR: &[u8] = b"prune_floor";
 /// Meta key of the genesis hash, to refuse a datadir of another chain.
 pub const META_GENESIS: &[u8] = b"genesis";

@@ -4,9 +4,11 @@
 //! For each mode and size it deploys a fresh `FlashLayer` on anvil, builds the batch data of
 //! that many signed ETH transfers (500 senders, fresh recipients, the load generator's `eth`
 //! workload) spread over 5 blocks, has 3 of 4 signers sign the batch, and submits it the way a
-//! node does (`submitBatch`, or `submitBatchWithData` with the data). Gas is the receipt's
-//! `gasUsed` under anvil's default hardfork, calldata pricing included. Not a timing benchmark:
-//! the figures are deterministic up to the signatures' bytes.
+//! node does (`submitBatch`, `submitBatchWithData` with the data, or `submitBatch` in an
+//! EIP-4844 transaction whose blobs carry the data). Gas is the receipt's `gasUsed` under
+//! anvil's default hardfork, calldata pricing included; blob gas (`blobGasUsed`, 131,072 per
+//! blob, priced by its own market) is a separate column. Not a timing benchmark: the figures
+//! are deterministic up to the signatures' bytes.
 
 use alloy::{
     network::EthereumWallet,
@@ -18,7 +20,7 @@ use flashlayer_execution::L1Origin;
 use flashlayer_settlement::{
     Batch, EMPTY_MESSAGES_ROOT, SignatureSet,
     bindings::FlashLayer,
-    data::{BlockData, DataAvailability, data_hash, encode},
+    data::{BlockData, DataAvailability, encode},
     domain, sign, signing_hash, threshold_for,
 };
 use flashlayer_tests::{Anvil, signed_transfer};
@@ -71,9 +73,9 @@ async fn main() {
         .wallet(EthereumWallet::from(dev))
         .connect_http(anvil.rpc_url().parse().unwrap());
     let l1_chain_id = provider.get_chain_id().await.unwrap();
-    println!("| mode | tx/batch | data bytes | bytes/tx | gas/batch | gas/tx |");
-    println!("|---|---|---|---|---|---|");
-    for mode in [DataAvailability::Committee, DataAvailability::L1Calldata] {
+    println!("| mode | tx/batch | data bytes on L1 | bytes/tx | gas/batch | gas/tx | blobs | blob gas/tx |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for mode in [DataAvailability::Committee, DataAvailability::L1Calldata, DataAvailability::L1Blobs] {
         for txs in [100usize, 1_000] {
             let mut keys: Vec<_> = (0..4).map(|_| PrivateKeySigner::random()).collect();
             keys.sort_by_key(|k| k.address());
@@ -100,7 +102,7 @@ async fn main() {
                 lastBlock: 5,
                 lastBlockHash: random_b256(),
                 stateRoot: random_b256(),
-                txDataHash: data_hash(&data),
+                txDataHash: mode.commitment(&data).unwrap(),
                 messagesRoot: EMPTY_MESSAGES_ROOT,
                 lastDepositNonce: 0,
                 depositsHash: B256::ZERO,
@@ -123,18 +125,39 @@ async fn main() {
                     .get_receipt()
                     .await
                     .unwrap(),
+                DataAvailability::L1Blobs => {
+                    let sidecar = alloy::eips::eip4844::builder::SidecarBuilder::<
+                        alloy::eips::eip4844::builder::SimpleCoder,
+                    >::from_coder_and_data(Default::default(), &data)
+                    .build_7594()
+                    .unwrap();
+                    let blob_fee = provider.get_blob_base_fee().await.unwrap().max(1) * 2;
+                    layer
+                        .submitBatch(batch, signatures)
+                        .sidecar_7594(sidecar)
+                        .max_fee_per_blob_gas(blob_fee)
+                        .send()
+                        .await
+                        .unwrap()
+                        .get_receipt()
+                        .await
+                        .unwrap()
+                }
             };
             assert!(receipt.status(), "submission reverted: {receipt:?}");
             let gas = receipt.gas_used;
-            let posted = if mode == DataAvailability::L1Calldata { data.len() } else { 0 };
+            let blob_gas = receipt.blob_gas_used.unwrap_or_default();
+            let blobs = blob_gas / 131_072;
+            let posted = if mode == DataAvailability::Committee { 0 } else { data.len() };
             println!(
-                "| {mode} | {txs} | {posted} | {:.1} | {gas} | {:.0} |",
+                "| {mode} | {txs} | {posted} | {:.1} | {gas} | {:.0} | {blobs} | {:.0} |",
                 posted as f64 / txs as f64,
-                gas as f64 / txs as f64
+                gas as f64 / txs as f64,
+                blob_gas as f64 / txs as f64
             );
             if mode == DataAvailability::Committee {
                 println!(
-                    "|   (kept by operators) | {txs} | {} | {:.1} | - | - |",
+                    "|   (kept by operators) | {txs} | {} | {:.1} | - | - | - | - |",
                     data.len(),
                     data.len() as f64 / txs as f64
                 );

@@ -95,8 +95,9 @@ pub struct CreateCommand {
     #[arg(long)]
     fund_settlement: Option<String>,
     /// Where batch data goes, for the layer's life: `committee` (the default: operators keep
-    /// and serve it, no L1 cost) or `l1-calldata` (every batch posts its data on L1, so anyone
-    /// can verify the layer from the L1 alone).
+    /// and serve it, no L1 cost), `l1-calldata` (every batch posts its data in its submission)
+    /// or `l1-blobs` (in EIP-4844 blobs, cheaper per byte; at most 6 blobs a batch): with
+    /// either L1 mode anyone can verify the layer from the L1 alone.
     #[arg(long)]
     data_availability: Option<flashlayer_settlement::data::DataAvailability>,
 }
@@ -204,7 +205,7 @@ pub struct CreateParams {
     pub submit_timeout_secs: Option<u64>,
     /// ETH (decimal) sent to each settlement key for its gas.
     pub fund_settlement_eth: Option<String>,
-    /// Where batch data goes (`committee`, `l1-calldata`).
+    /// Where batch data goes (`committee`, `l1-calldata`, `l1-blobs`).
     pub data_availability: Option<flashlayer_settlement::data::DataAvailability>,
 }
 

@@ -4,7 +4,8 @@
 //!
 //! The batches come from the contract's `BatchAccepted` events (and `Settled` for the final
 //! one), the deposits from its `Deposit` events, the batch data from an operator's
-//! `flash_batchData` or a `dispose --archive` file; the check itself is
+//! `flash_batchData`, a `dispose --archive` file, the submissions' calldata (`l1-calldata`
+//! layers) or their blobs (`l1-blobs` layers, from a beacon API); the check itself is
 //! [`flashlayer_settlement::verify::Verifier`].
 
 use crate::archive::{read_archive_batches, read_archive_header};
@@ -44,9 +45,14 @@ pub struct VerifyCommand {
     #[arg(long)]
     contract: Option<Address>,
     /// Take batch data from this operator's JSON-RPC (`flash_batchData`). Without it or
-    /// --archive, an `l1-calldata` layer's data is read from its submissions on L1.
+    /// --archive, an `l1-calldata` layer's data is read from its submissions on L1, an
+    /// `l1-blobs` layer's from their blobs (--l1-beacon).
     #[arg(long, conflicts_with = "archive")]
     data_rpc: Option<String>,
+    /// Beacon API URL to fetch an `l1-blobs` layer's blobs from (`/eth/v1/beacon/blobs`); the
+    /// default, the --l1-rpc URL, is right for anvil, which serves both.
+    #[arg(long)]
+    l1_beacon: Option<String>,
     /// Take batch data (and the layer description) from an archive written by
     /// `flashlayer dispose --archive`.
     #[arg(long)]
@@ -61,6 +67,14 @@ pub struct VerifyCommand {
     /// With --follow, how often to look for new batches, in seconds.
     #[arg(long, default_value_t = 2)]
     poll_secs: u64,
+    /// Once batch N checks out, write an EIP-1186 account proof of every account at its last
+    /// block (what an exit without operators proves against) to --proofs-out, each leading to
+    /// the stateRoot L1 accepted for it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    proofs_at: Option<u64>,
+    /// Where --proofs-at writes its JSON lines (default: proofs-batch-N.jsonl).
+    #[arg(long, requires = "proofs_at")]
+    proofs_out: Option<PathBuf>,
 }
 
 impl VerifyCommand {
@@ -108,6 +122,10 @@ impl VerifyCommand {
             (Some(rpc), _, _) => DataSource::rpc(rpc)?,
             (None, Some(path), _) => DataSource::Archive(read_archive_batches(path)?),
             (None, None, DataAvailability::L1Calldata) => DataSource::L1(provider.clone()),
+            (None, None, DataAvailability::L1Blobs) => DataSource::Blobs(
+                provider.clone(),
+                self.l1_beacon.clone().unwrap_or_else(|| self.l1_rpc.clone()),
+            ),
             (None, None, DataAvailability::Committee) => bail!(
                 "layer {:?} keeps its batch data with its committee: name an operator's RPC (--data-rpc) or an archive (--archive)",
                 layer.name
@@ -124,7 +142,11 @@ impl VerifyCommand {
             .wrap_err_with(|| format!("opening the verifier's database in {}", dir.display()))?;
         let mut members: Vec<Address> = layer.sequencers.iter().map(|s| s.settlement_address).collect();
         members.sort();
-        let rules = BatchRules { blocks: l1.batch_blocks, interval_secs: l1.batch_interval_secs };
+        let rules = BatchRules {
+            blocks: l1.batch_blocks,
+            interval_secs: l1.batch_interval_secs,
+            data_availability: l1.data_availability,
+        };
         let started = Instant::now();
         eprintln!("verify: building the genesis of layer {:?} (chain {})", layer.name, layer.chain.chain_id);
         let mut verifier = tokio::task::block_in_place(|| {
@@ -144,8 +166,7 @@ impl VerifyCommand {
             l1_view.refresh().await?;
             while let Some(accepted) = l1_view.batch(verifier.verified_batches() + 1) {
                 let accepted = accepted.clone();
-                let data =
-                    source.fetch(accepted.index, l1_view.submissions.get(&accepted.index).copied()).await?;
+                let data = source.fetch(accepted.index, &l1_view).await?;
                 let deposits = l1_view.deposits.clone();
                 let t = Instant::now();
                 let outcome = tokio::task::block_in_place(|| {
@@ -172,12 +193,25 @@ impl VerifyCommand {
                     }
                     Err(VerifyError::Failed(e)) => return Err(e).wrap_err("the verifier itself failed"),
                 }
+                if self.proofs_at == Some(accepted.index) {
+                    let out = self
+                        .proofs_out
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from(format!("proofs-batch-{}.jsonl", accepted.index)));
+                    tokio::task::block_in_place(|| write_proofs(&verifier, &accepted, &out))?;
+                }
             }
             let settled = l1_view.settled;
             if !self.follow || settled {
                 break;
             }
             tokio::time::sleep(Duration::from_secs(self.poll_secs.max(1))).await;
+        }
+        if let Some(n) = self.proofs_at.filter(|n| *n > verifier.verified_batches()) {
+            bail!(
+                "--proofs-at {n}: L1 has accepted {} batches so far; no proofs written",
+                verifier.verified_batches()
+            );
         }
         let secs = exec_time.as_secs_f64().max(1e-9);
         println!(
@@ -200,6 +234,75 @@ impl VerifyCommand {
     }
 }
 
+/// One account of a `--proofs-at` file: `eth_getProof`'s fields (EIP-1186) and the hashed
+/// address (the address is `null` for an account the verifier only saw inside a call).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProofLine<'a> {
+    address: Option<Address>,
+    hashed_address: B256,
+    balance: alloy::primitives::U256,
+    nonce: U64,
+    code_hash: B256,
+    storage_hash: B256,
+    account_proof: &'a [Bytes],
+}
+
+/// Writes the `--proofs-at` file: a first line naming the batch, its last block and state root,
+/// then one [`ProofLine`] per account.
+fn write_proofs(verifier: &Verifier, batch: &AcceptedBatch, path: &std::path::Path) -> eyre::Result<()> {
+    use std::io::Write;
+    eprintln!("verify: writing the account proofs at batch {} (block {})", batch.index, batch.last_block);
+    let proofs = verifier.account_proofs(|done, total| {
+        if total > 10_000 {
+            eprintln!("verify: proofs {done}/{total}");
+        }
+    })?;
+    // The rebuilt state is the accepted one (the batch checked out), so each proof leads to
+    // the accepted root; a failure here is the verifier's own.
+    if let Some(first) = proofs.first() {
+        alloy_trie::proof::verify_proof(
+            batch.state_root,
+            alloy_trie::Nibbles::unpack(first.hashed_address),
+            Some(alloy::rlp::encode(first.account)),
+            &first.account_proof,
+        )
+        .map_err(|e| eyre::eyre!("the proofs do not lead to batch {}'s state root: {e}", batch.index))?;
+    }
+    let file = std::fs::File::create(path).wrap_err_with(|| format!("creating {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let header = serde_json::json!({
+        "batch": batch.index,
+        "lastBlock": batch.last_block,
+        "stateRoot": batch.state_root,
+        "accounts": proofs.len(),
+    });
+    writeln!(out, "{header}")?;
+    for p in &proofs {
+        let line = ProofLine {
+            address: p.address,
+            hashed_address: p.hashed_address,
+            balance: p.account.balance,
+            nonce: U64::from(p.account.nonce),
+            code_hash: p.account.code_hash,
+            storage_hash: p.account.storage_root,
+            account_proof: &p.account_proof,
+        };
+        serde_json::to_writer(&mut out, &line)?;
+        writeln!(out)?;
+    }
+    out.flush()?;
+    println!(
+        "wrote {} account proofs at batch {} (block {}, stateRoot {}) to {}",
+        proofs.len(),
+        batch.index,
+        batch.last_block,
+        batch.state_root,
+        path.display()
+    );
+    Ok(())
+}
+
 /// What the L1 says: accepted batches, deposits, the final balances root.
 struct L1View {
     provider: DynProvider,
@@ -207,8 +310,11 @@ struct L1View {
     next_block: u64,
     batches: BTreeMap<u64, AcceptedBatch>,
     deposits: BTreeMap<u64, Deposit>,
-    /// The L1 transaction that submitted each batch (where an l1-calldata layer's data is).
-    submissions: BTreeMap<u64, B256>,
+    /// The L1 transaction that submitted each batch (where an l1-calldata layer's data is),
+    /// and the L1 block that holds it (where an l1-blobs layer's blobs are).
+    submissions: BTreeMap<u64, Submission>,
+    /// The versioned hashes of the blobs the contract recorded for each batch (l1-blobs).
+    blob_hashes: BTreeMap<u64, Vec<B256>>,
     settled: bool,
 }
 
@@ -224,6 +330,7 @@ impl L1View {
             batches: BTreeMap::new(),
             deposits: BTreeMap::new(),
             submissions: BTreeMap::new(),
+            blob_hashes: BTreeMap::new(),
             settled: false,
         }
     }
@@ -244,8 +351,10 @@ impl L1View {
                 match log.topic0() {
                     Some(&FlashLayer::BatchAccepted::SIGNATURE_HASH) => {
                         let e = FlashLayer::BatchAccepted::decode_log(&log.inner)?.data;
-                        if let Some(tx) = log.transaction_hash {
-                            self.submissions.insert(e.index, tx);
+                        if let (Some(tx), Some(block), Some(block_hash)) =
+                            (log.transaction_hash, log.block_number, log.block_hash)
+                        {
+                            self.submissions.insert(e.index, Submission { tx, block, block_hash });
                         }
                         self.batches.insert(
                             e.index,
@@ -261,6 +370,10 @@ impl L1View {
                                 balances_root: None,
                             },
                         );
+                    }
+                    Some(&FlashLayer::BatchBlobs::SIGNATURE_HASH) => {
+                        let e = FlashLayer::BatchBlobs::decode_log(&log.inner)?.data;
+                        self.blob_hashes.insert(e.index, e.blobHashes);
                     }
                     Some(&FlashLayer::Settled::SIGNATURE_HASH) => {
                         let e = FlashLayer::Settled::decode_log(&log.inner)?.data;
@@ -285,6 +398,14 @@ impl L1View {
     }
 }
 
+/// The L1 transaction that submitted a batch.
+#[derive(Debug, Clone, Copy)]
+struct Submission {
+    tx: B256,
+    block: u64,
+    block_hash: B256,
+}
+
 /// Where batch data comes from.
 enum DataSource {
     /// An operator's `flash_batchData`.
@@ -293,6 +414,15 @@ enum DataSource {
     Archive(BTreeMap<u64, crate::archive::ArchivedBatch>),
     /// The submissions of an `l1-calldata` layer.
     L1(DynProvider),
+    /// The blobs of an `l1-blobs` layer's submissions: the L1 (to find the beacon block) and a
+    /// beacon API URL.
+    Blobs(DynProvider, String),
+}
+
+/// A beacon API `blobs` answer.
+#[derive(serde::Deserialize)]
+struct BeaconBlobs {
+    data: Vec<Bytes>,
 }
 
 /// `flash_batchData`'s answer (the fields verify needs).
@@ -314,10 +444,10 @@ impl DataSource {
         Ok(Self::Rpc(client, url.to_string()))
     }
 
-    /// The data of batch `index` (submitted in L1 transaction `submission`), unchecked: the
-    /// verifier checks it against the commitment.
-    async fn fetch(&self, index: u64, submission: Option<B256>) -> eyre::Result<Vec<u8>> {
+    /// The data of batch `index`, unchecked: the verifier checks it against the commitment.
+    async fn fetch(&self, index: u64, l1: &L1View) -> eyre::Result<Vec<u8>> {
         use jsonrpsee::core::client::ClientT;
+        let submission = l1.submissions.get(&index).copied();
         match self {
             Self::Rpc(client, url) => {
                 let answer: Option<BatchDataAnswer> = client
@@ -338,7 +468,7 @@ impl DataSource {
             Self::L1(provider) => {
                 use alloy::{consensus::Transaction, sol_types::SolCall};
                 let hash =
-                    submission.ok_or_else(|| eyre::eyre!("no L1 transaction is known for batch {index}"))?;
+                    submission.ok_or_else(|| eyre::eyre!("no L1 transaction is known for batch {index}"))?.tx;
                 let tx = provider.get_transaction_by_hash(hash).await?.ok_or_else(|| {
                     eyre::eyre!("the L1 does not return transaction {hash} (batch {index})")
                 })?;
@@ -355,6 +485,89 @@ impl DataSource {
                     )
                 }
             }
+            Self::Blobs(provider, beacon) => {
+                let submission =
+                    submission.ok_or_else(|| eyre::eyre!("no L1 transaction is known for batch {index}"))?;
+                let hashes = l1.blob_hashes.get(&index).ok_or_else(|| {
+                    eyre::eyre!("the contract recorded no blobs for batch {index} (BatchBlobs event)")
+                })?;
+                fetch_blobs(provider, beacon, index, submission, hashes).await
+            }
         }
     }
+}
+
+/// The batch data in the blobs with versioned `hashes`, carried by `submission`'s L1 block.
+/// The beacon API names blocks by slot or beacon block root: the root of the block that holds
+/// L1 block N is the next block's `parentBeaconBlockRoot` (EIP-4788); a dev L1 without a
+/// beacon chain (anvil) takes the execution block hash instead. Each blob's KZG commitment is
+/// computed here, so a beacon node cannot substitute one.
+async fn fetch_blobs(
+    provider: &DynProvider,
+    beacon: &str,
+    index: u64,
+    submission: Submission,
+    hashes: &[B256],
+) -> eyre::Result<Vec<u8>> {
+    use flashlayer_settlement::data::{blob_versioned_hashes, from_blobs};
+    // The next L1 block names the beacon block; it may be a slot away yet.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let next = loop {
+        match provider.get_block_by_number((submission.block + 1).into()).await? {
+            Some(next) => break next,
+            None if Instant::now() < deadline => tokio::time::sleep(Duration::from_secs(1)).await,
+            None => bail!(
+                "L1 block {} has no successor after 60 s: cannot name its beacon block (batch {index})",
+                submission.block
+            ),
+        }
+    };
+    ensure!(
+        next.header.parent_hash == submission.block_hash,
+        "L1 block {} is no longer {} (an L1 reorg): batch {index}'s submission moved; run verify again",
+        submission.block,
+        submission.block_hash
+    );
+    let block_id = match next.header.parent_beacon_block_root.filter(|r| !r.is_zero()) {
+        Some(root) => root,
+        None => submission.block_hash,
+    };
+    let url = format!("{}/eth/v1/beacon/blobs/{block_id}", beacon.trim_end_matches('/'));
+    let client = alloy::transports::http::reqwest::Client::new();
+    let response = client
+        .get(&url)
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .wrap_err_with(|| format!("fetching the blobs of batch {index} from {url}"))?;
+    let status = response.status();
+    if !status.is_success() {
+        let body = response.text().await.unwrap_or_default();
+        bail!(
+            "the beacon API at {beacon} answers {status} for the blobs of L1 block {} (batch {index}): {body}\n\
+             (beacon nodes keep blobs about 18 days, and since PeerDAS only a supernode serves whole blobs; \
+             otherwise use --data-rpc or --archive)",
+            submission.block
+        );
+    }
+    let answer: BeaconBlobs =
+        response.json().await.wrap_err_with(|| format!("the beacon API's answer at {url}"))?;
+    let blobs: Vec<alloy::eips::eip4844::Blob> = answer
+        .data
+        .iter()
+        .map(|b| alloy::eips::eip4844::Blob::try_from(b.as_ref()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| eyre::eyre!("the beacon API at {beacon} returned a blob that is not 131072 bytes"))?;
+    let found = tokio::task::block_in_place(|| blob_versioned_hashes(&blobs))?;
+    let mut ours = Vec::with_capacity(hashes.len());
+    for hash in hashes {
+        let position = found.iter().position(|h| h == hash).ok_or_else(|| {
+            eyre::eyre!(
+                "L1 block {} has no blob with versioned hash {hash} (batch {index}) at {beacon}",
+                submission.block
+            )
+        })?;
+        ours.push(blobs[position]);
+    }
+    Ok(from_blobs(&ours)?)
 }

@@ -36,6 +36,8 @@ interface Vm {
     function getNonce(address account) external view returns (uint64 nonce);
     function load(address target, bytes32 slot) external view returns (bytes32 data);
     function computeCreateAddress(address deployer, uint256 nonce) external pure returns (address);
+    /// Sets the versioned hashes the BLOBHASH opcode returns (an EIP-4844 transaction's blobs).
+    function blobhashes(bytes32[] calldata hashes) external;
     // signing / hashing
     function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
     function eip712HashTypedData(string calldata jsonData) external pure returns (bytes32 digest);

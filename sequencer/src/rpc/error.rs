@@ -25,7 +25,7 @@ pub enum RpcError {
     /// State of a block below the history window was asked for.
     #[error(
         "historical state {root} is not available: block {number} is older than this node's history window \
-         (oldest block with state: {oldest}; see --state-history)"
+         (oldest block with state: {oldest}, and the last block of each settlement batch; see --state-history)"
     )]
     NoHistoricalState {
         /// The block asked for.

@@ -148,15 +148,16 @@ impl RpcContext {
     }
 
     /// The block whose state `id` names: `None` for the executed head (the stored state), the
-    /// number for an older block in the history window (`--state-history`), an error for one
-    /// below it (geth's "historical state ... is not available") or for no such block.
+    /// number for an older block in the history window (`--state-history`) or at a settlement
+    /// batch boundary (kept for the layer's life), an error for another one below the window
+    /// (geth's "historical state ... is not available") or for no such block.
     pub fn state_at(&self, id: Option<BlockId>) -> Result<Option<BlockNumber>, error::RpcError> {
         let Some(id) = id else { return Ok(None) };
         let head = self.head()?;
         match self.resolve(id)? {
             None => Err(error::RpcError::HeaderNotFound),
             Some(n) if n >= head => Ok(None),
-            Some(n) if n >= self.db.history_from()? => Ok(Some(n)),
+            Some(n) if self.db.has_state_at(n)? => Ok(Some(n)),
             Some(n) => {
                 let root = self.db.header(n)?.map(|h| h.state_root).unwrap_or_default();
                 Err(error::RpcError::NoHistoricalState { number: n, root, oldest: self.db.history_from()? })

@@ -299,6 +299,16 @@ async fn an_l1_calldata_layer_verifies_from_the_l1_alone() {
     let contract = contract(&cluster);
     assert_eq!(cluster.layer()["l1"]["data_availability"], "l1-calldata", "{}", cluster.layer());
     assert_eq!(flash(&anvil, contract).dataAvailability().call().await.unwrap(), 1);
+    // A verifier following the live layer from before the transfers: it checks each batch as
+    // L1 accepts it (the layer never ends here, so it is stopped once it has caught up).
+    let layer = cluster.dir.path().join("layer.json").display().to_string();
+    let follow_log = cluster.dir.path().join("follow.log");
+    let mut follower = Command::new(flashlayer_bin())
+        .args(["verify", "--l1-rpc", &anvil.rpc_url(), "--layer", &layer, "--follow", "--poll-secs", "1"])
+        .stdout(std::fs::File::create(&follow_log).unwrap())
+        .stderr(std::fs::File::create(cluster.dir.path().join("follow.err")).unwrap())
+        .spawn()
+        .unwrap();
     let accounts = cluster.accounts();
     let wallet = cluster.nodes[0].wallet(&accounts[2]);
     for n in 0..4u64 {
@@ -317,11 +327,219 @@ async fn an_l1_calldata_layer_verifies_from_the_l1_alone() {
     }
     let head = cluster.nodes[0].provider().get_block_number().await.unwrap();
     settled_through(&anvil, contract, head, 3).await;
+    let accepted = flash(&anvil, contract).lastBatchIndex().call().await.unwrap();
+    let err_log = cluster.dir.path().join("follow.err");
+    wait_for("the follower to check every accepted batch", Duration::from_secs(60), async || {
+        assert!(
+            follower.try_wait().unwrap().is_none(),
+            "verify --follow exited:\n{}",
+            std::fs::read_to_string(&err_log).unwrap()
+        );
+        std::fs::read_to_string(&err_log).unwrap().contains(&format!("batch {accepted} ok")).then_some(())
+    })
+    .await;
+    follower.kill().unwrap();
+    let followed = std::fs::read_to_string(&err_log).unwrap();
+    let transfers: u64 = followed
+        .lines()
+        .filter_map(|l| l.split(", ").nth(1)?.strip_suffix(" transactions")?.parse::<u64>().ok())
+        .sum();
+    assert!(transfers >= 4, "the follower re-executed {transfers} transactions:\n{followed}");
+    assert!(!followed.contains("MISMATCH"), "{followed}");
+
+    let proofs = cluster.dir.path().join("proofs.jsonl");
+    let out = verify(&[
+        "--l1-rpc",
+        &anvil.rpc_url(),
+        "--layer",
+        &layer,
+        "--proofs-at",
+        "2",
+        "--proofs-out",
+        &proofs.display().to_string(),
+    ]);
+    let said = text(&out);
+    println!("{said}");
+    assert!(out.status.success(), "verify from L1 failed:\n{said}");
+    assert!(said.contains("every root matches") && said.contains("4 transactions"), "{said}");
+
+    // The proofs at batch 2: every account's proof leads to the root L1 accepted for it.
+    let batch: FlashLayer::BatchRecord = flash(&anvil, contract).batch(2).call().await.unwrap();
+    let file = std::fs::read_to_string(&proofs).unwrap();
+    let mut lines = file.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap());
+    let header = lines.next().unwrap();
+    assert_eq!(header["batch"], 2);
+    assert_eq!(header["stateRoot"], batch.stateRoot.to_string());
+    let mut named = std::collections::HashMap::new();
+    let mut count = 0;
+    for line in lines {
+        count += 1;
+        let hashed: alloy::primitives::B256 = line["hashedAddress"].as_str().unwrap().parse().unwrap();
+        let account = alloy_trie::TrieAccount {
+            nonce: u64::from_str_radix(line["nonce"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap(),
+            balance: line["balance"].as_str().unwrap().parse().unwrap(),
+            storage_root: line["storageHash"].as_str().unwrap().parse().unwrap(),
+            code_hash: line["codeHash"].as_str().unwrap().parse().unwrap(),
+        };
+        let nodes: Vec<Bytes> = serde_json::from_value(line["accountProof"].clone()).unwrap();
+        alloy_trie::proof::verify_proof(
+            batch.stateRoot,
+            alloy_trie::Nibbles::unpack(hashed),
+            Some(alloy::rlp::encode(account)),
+            &nodes,
+        )
+        .unwrap_or_else(|e| panic!("proof of {hashed} does not lead to batch 2's root: {e}"));
+        if let Some(address) = line["address"].as_str() {
+            let address: Address = address.parse().unwrap();
+            assert_eq!(alloy::primitives::keccak256(address), hashed);
+            named.insert(address, account.balance);
+        }
+    }
+    assert_eq!(header["accounts"], count);
+    assert!(said.contains(&format!("wrote {count} account proofs at batch 2")), "{said}");
+    assert!(named.contains_key(&accounts[2].address), "the sender is named");
+    // Too far: no such batch yet.
+    let out = verify(&["--l1-rpc", &anvil.rpc_url(), "--layer", &layer, "--proofs-at", "999"]);
+    assert!(
+        !out.status.success() && text(&out).contains("--proofs-at 999: L1 has accepted"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// A layer created with `l1-blobs`: every batch is submitted in an EIP-4844 transaction whose
+/// blobs carry its data, the contract records their versioned hashes, and `verify` rebuilds the
+/// chain from the L1 and its blobs alone (anvil serves the beacon API's blobs endpoint).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_l1_blobs_layer_verifies_from_its_blobs() {
+    use alloy::{consensus::Transaction as _, sol_types::SolEvent};
+    let anvil = Anvil::start_l1().await;
+    let settlement: Vec<&str> =
+        SETTLEMENT.iter().copied().chain(["--data-availability", "l1-blobs"]).collect();
+    let cluster = Cluster::start_with_l1(4, &anvil, &settlement).await;
+    let contract = contract(&cluster);
+    assert_eq!(cluster.layer()["l1"]["data_availability"], "l1-blobs", "{}", cluster.layer());
+    let flash = flash(&anvil, contract);
+    assert_eq!(flash.dataAvailability().call().await.unwrap(), 2);
+    let accounts = cluster.accounts();
+    let wallet = cluster.nodes[1].wallet(&accounts[2]);
+    for n in 0..5u64 {
+        let receipt = wallet
+            .send_transaction(
+                TransactionRequest::default()
+                    .with_to(Address::with_last_byte(0x70 + n as u8))
+                    .with_value(U256::from(11)),
+            )
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        assert!(receipt.status());
+    }
+    let head = cluster.nodes[0].provider().get_block_number().await.unwrap();
+    settled_through(&anvil, contract, head, 3).await;
+
+    // Each accepted batch came in a blob transaction whose blobs the contract recorded.
+    let l1 = ProviderBuilder::new().connect_http(anvil.rpc_url().parse().unwrap());
+    let logs = l1
+        .get_logs(
+            &alloy::rpc::types::Filter::new()
+                .address(contract)
+                .event_signature(FlashLayer::BatchBlobs::SIGNATURE_HASH)
+                .from_block(0),
+        )
+        .await
+        .unwrap();
+    assert!(logs.len() >= 3, "{} BatchBlobs events", logs.len());
+    for log in &logs {
+        let event = FlashLayer::BatchBlobs::decode_log(&log.inner).unwrap().data;
+        assert_eq!(flash.batchBlobHashes(event.index).call().await.unwrap(), event.blobHashes);
+        let tx = l1.get_transaction_by_hash(log.transaction_hash.unwrap()).await.unwrap().unwrap();
+        assert_eq!(tx.inner.tx_type() as u8, 3, "batch {} was not a blob transaction", event.index);
+        assert_eq!(tx.blob_versioned_hashes().unwrap(), event.blobHashes.as_slice());
+    }
 
     let layer = cluster.dir.path().join("layer.json").display().to_string();
     let out = verify(&["--l1-rpc", &anvil.rpc_url(), "--layer", &layer]);
     let said = text(&out);
     println!("{said}");
-    assert!(out.status.success(), "verify from L1 failed:\n{said}");
-    assert!(said.contains("every root matches") && said.contains("4 transactions"), "{said}");
+    assert!(out.status.success(), "verify from the blobs failed:\n{said}");
+    assert!(said.contains("every root matches") && said.contains("5 transactions"), "{said}");
+    // A beacon API that does not serve the blobs is named, not silently skipped.
+    let out = verify(&["--l1-rpc", &anvil.rpc_url(), "--layer", &layer, "--l1-beacon", "http://127.0.0.1:9"]);
+    let said = text(&out);
+    assert!(!out.status.success() && said.contains("fetching the blobs of batch 1"), "{said}");
+}
+
+/// The state at every batch boundary stays provable after the history window passed it (what
+/// an exit without operators proves against): `eth_getProof` at an old batch's last block
+/// verifies against the root L1 accepted, while a block between boundaries below the window
+/// gets geth's "historical state ... is not available".
+#[tokio::test(flavor = "multi_thread")]
+async fn proofs_at_batch_boundaries_outlive_the_history_window() {
+    use alloy::eips::BlockId;
+    const WINDOW: u64 = 16;
+    let anvil = Anvil::start_l1().await;
+    let mut cluster = Cluster::start_with_l1(4, &anvil, SETTLEMENT).await;
+    cluster.nodes[0].extra_args = vec!["--state-history".into(), WINDOW.to_string()];
+    cluster.stop(0);
+    cluster.restart(0).await;
+    let contract = contract(&cluster);
+    let accounts = cluster.accounts();
+    let node = cluster.nodes[0].provider();
+    let wallet = cluster.nodes[1].wallet(&accounts[3]);
+    let to = Address::with_last_byte(0x99);
+    // Transfers until two batches that closed after the restart lie well below the window.
+    let start = node.get_block_number().await.unwrap();
+    let flash = flash(&anvil, contract);
+    let (batch, last, previous_last) = loop {
+        let receipt = wallet
+            .send_transaction(TransactionRequest::default().with_to(to).with_value(U256::from(1)))
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        assert!(receipt.status());
+        let head = node.get_block_number().await.unwrap();
+        let accepted = flash.lastBatchIndex().call().await.unwrap();
+        let mut found = None;
+        for i in 2..=accepted {
+            let (record, previous) =
+                (flash.batch(i).call().await.unwrap(), flash.batch(i - 1).call().await.unwrap());
+            if previous.lastBlock > start + 2
+                && record.lastBlock + WINDOW + 5 < head
+                && record.lastBlock > previous.lastBlock + 1
+            {
+                found = Some((record.clone(), record.lastBlock, previous.lastBlock));
+                break;
+            }
+        }
+        if let Some(found) = found {
+            break found;
+        }
+    };
+    let block = node.get_block_by_number(last.into()).await.unwrap().unwrap();
+    assert_eq!(block.header.state_root, batch.stateRoot, "the accepted root is the block's");
+    for account in [accounts[3].address, to, Address::with_last_byte(0x5e)] {
+        let proof = node.get_proof(account, vec![]).block_id(BlockId::number(last)).await.unwrap();
+        let key = alloy_trie::Nibbles::unpack(alloy::primitives::keccak256(account));
+        let exists = !proof.balance.is_zero() || proof.nonce != 0;
+        let expected = exists.then(|| {
+            alloy::rlp::encode(alloy_trie::TrieAccount {
+                nonce: proof.nonce,
+                balance: proof.balance,
+                storage_root: proof.storage_hash,
+                code_hash: proof.code_hash,
+            })
+        });
+        alloy_trie::proof::verify_proof(batch.stateRoot, key, expected, &proof.account_proof)
+            .unwrap_or_else(|e| panic!("proof of {account} at batch boundary {last} does not verify: {e}"));
+    }
+    // Between two boundaries, below the window: gone.
+    let between = previous_last + 1;
+    assert!(between < last);
+    let err = node.get_balance(to).block_id(BlockId::number(between)).await.unwrap_err();
+    assert!(err.to_string().contains("is not available"), "{err}");
 }
