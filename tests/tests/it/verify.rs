@@ -423,6 +423,7 @@ async fn an_l1_blobs_layer_verifies_from_its_blobs() {
     assert_eq!(flash.dataAvailability().call().await.unwrap(), 2);
     let accounts = cluster.accounts();
     let wallet = cluster.nodes[1].wallet(&accounts[2]);
+    let mut head = 0;
     for n in 0..5u64 {
         let receipt = wallet
             .send_transaction(
@@ -436,8 +437,8 @@ async fn an_l1_blobs_layer_verifies_from_its_blobs() {
             .await
             .unwrap();
         assert!(receipt.status());
+        head = receipt.block_number.unwrap();
     }
-    let head = cluster.nodes[0].provider().get_block_number().await.unwrap();
     settled_through(&anvil, contract, head, 3).await;
 
     // Each accepted batch came in a blob transaction whose blobs the contract recorded.
