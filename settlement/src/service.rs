@@ -13,7 +13,7 @@
 //! timeout. Before sending, the call is simulated against the latest L1 state: a batch that
 //! already landed (another submitter was faster) is never sent. Each attempt takes the
 //! account's confirmed nonce; a transaction not mined in time is replaced by the next attempt
-//! with twice its tip (attempts that sent nothing bump nothing), so a stuck transaction is
+//! with twice each of its fees ([`Fees::outbidding`]; attempts that sent nothing bump nothing), so a stuck transaction is
 //! replaced rather than queued behind, and an L1 node restart only costs a retry.
 
 use crate::{
@@ -61,6 +61,42 @@ pub struct SettlementConfig {
     pub key: Option<PrivateKeySigner>,
     /// How long a quorum waits for the designated submitter before the next member tries.
     pub submit_timeout: Duration,
+}
+
+/// The fees of a settlement transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fees {
+    /// The account nonce it was sent with.
+    nonce: u64,
+    /// Priority fee per gas.
+    tip: u128,
+    /// Fee cap per gas.
+    max_fee: u128,
+    /// Blob fee cap per blob gas (a blob transaction).
+    blob_fee: Option<u128>,
+}
+
+impl Fees {
+    /// The fees to send with, from fresh estimates (`self`) and the transaction last sent for
+    /// the same item: one that replaces it (same nonce, still pending) doubles each of its
+    /// fees, as the pools require of a blob transaction's replacement (geth's legacy pool
+    /// asks 10%), whatever the estimates did since: estimates that fell must not make the
+    /// replacement underpriced. Past the old nonce (the last one was mined) the estimates
+    /// stand alone.
+    fn outbidding(self, last: Option<Fees>) -> Fees {
+        match last {
+            Some(last) if last.nonce == self.nonce => Fees {
+                nonce: self.nonce,
+                tip: self.tip.max(last.tip.saturating_mul(2)),
+                max_fee: self.max_fee.max(last.max_fee.saturating_mul(2)),
+                blob_fee: match (self.blob_fee, last.blob_fee) {
+                    (Some(fresh), Some(last)) => Some(fresh.max(last.saturating_mul(2))),
+                    (fresh, _) => fresh,
+                },
+            },
+            _ => self,
+        }
+    }
 }
 
 /// A validator's signature over one batch ([`BATCH`]) or one signer-set update ([`UPDATE`]),
@@ -168,6 +204,8 @@ struct State {
     /// Transactions actually sent per item: each resend doubles the tip (a failed simulation
     /// or an unreachable L1 sends nothing and bumps nothing).
     sent: BTreeMap<Item, u32>,
+    /// The fees of the last transaction sent per item, which a replacement must outbid.
+    last_fees: BTreeMap<Item, Fees>,
     submitted: Option<(u64, B256)>,
     last_gossip: Option<Instant>,
 }
@@ -211,6 +249,7 @@ impl Settlement {
             quorum_at: BTreeMap::new(),
             in_flight: None,
             sent: BTreeMap::new(),
+            last_fees: BTreeMap::new(),
             submitted: None,
             last_gossip: None,
         };
@@ -608,27 +647,35 @@ impl Settlement {
             }
             return;
         }
+        let last = self.state.lock().last_fees.get(&item).copied();
         let sent = async {
             let nonce = provider.get_transaction_count(key.address()).latest().await?;
-            let fees = provider.estimate_eip1559_fees().await?;
-            let bump = 2u128.pow(attempt.min(8));
-            let tip = fees.max_priority_fee_per_gas.max(1_000_000_000) * bump;
-            let mut call = call
-                .nonce(nonce)
-                .max_priority_fee_per_gas(tip)
-                .max_fee_per_gas(fees.max_fee_per_gas * bump + tip);
-            if blobs.is_some() {
-                // Twice the blob base fee (it may rise before inclusion), doubled per attempt
-                // as the other fees are (a blob transaction's replacement must double them).
-                let blob_fee = provider.get_blob_base_fee().await?.max(1);
-                call = call.max_fee_per_blob_gas(blob_fee * 2 * bump);
+            let estimate = provider.estimate_eip1559_fees().await?;
+            let tip = estimate.max_priority_fee_per_gas.max(1_000_000_000);
+            let fresh = Fees {
+                nonce,
+                tip,
+                max_fee: estimate.max_fee_per_gas + tip,
+                // Twice the blob base fee: it may rise before inclusion.
+                blob_fee: match blobs {
+                    Some(_) => Some(provider.get_blob_base_fee().await?.max(1) * 2),
+                    None => None,
+                },
+            };
+            let fees = fresh.outbidding(last);
+            let mut call = call.nonce(nonce).max_priority_fee_per_gas(fees.tip).max_fee_per_gas(fees.max_fee);
+            if let Some(blob_fee) = fees.blob_fee {
+                call = call.max_fee_per_blob_gas(blob_fee);
             }
             let pending = call.send().await?;
-            Ok::<_, alloy::contract::Error>(pending)
+            Ok::<_, alloy::contract::Error>((pending, fees))
         }
         .await;
         let pending = match sent {
-            Ok(pending) => pending,
+            Ok((pending, fees)) => {
+                self.state.lock().last_fees.insert(item, fees);
+                pending
+            }
             Err(e) => {
                 tracing::warn!(index, attempt, error = %e, "settlement: sending submitBatch failed; will retry");
                 return;
@@ -715,5 +762,28 @@ impl Settlement {
             root: built.batch.messagesRoot,
             accepted: built.batch.index <= self.watcher.settled().batch_index,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Fees;
+
+    /// A replacement outbids the pending transaction on every fee even when the estimates fell
+    /// (a blob transaction's replacement is refused below twice each fee); a new nonce starts
+    /// from the estimates.
+    #[test]
+    fn a_replacement_doubles_every_fee_of_the_pending_transaction() {
+        let sent = Fees { nonce: 7, tip: 2_000, max_fee: 50_000, blob_fee: Some(10) };
+        let cheaper = Fees { nonce: 7, tip: 1_000, max_fee: 30_000, blob_fee: Some(2) };
+        assert_eq!(
+            cheaper.outbidding(Some(sent)),
+            Fees { nonce: 7, tip: 4_000, max_fee: 100_000, blob_fee: Some(20) }
+        );
+        let dearer = Fees { nonce: 7, tip: 9_000, max_fee: 400_000, blob_fee: Some(100) };
+        assert_eq!(dearer.outbidding(Some(sent)), dearer);
+        let next = Fees { nonce: 8, ..cheaper };
+        assert_eq!(next.outbidding(Some(sent)), next);
+        assert_eq!(cheaper.outbidding(None), cheaper);
     }
 }
