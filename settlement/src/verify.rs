@@ -267,32 +267,15 @@ impl Verifier {
                 )
                 .into());
             }
-            if header.state_root != block.state_root {
-                return Err(mismatch(
-                    at,
-                    "stateRoot",
-                    block.state_root.to_string(),
-                    header.state_root.to_string(),
-                )
-                .into());
-            }
-            if header.receipts_root != block.receipts_root {
-                return Err(mismatch(
-                    at,
-                    "receiptsRoot",
-                    block.receipts_root.to_string(),
-                    header.receipts_root.to_string(),
-                )
-                .into());
-            }
-            if executed.block.hash != block.hash {
-                return Err(mismatch(
-                    at,
-                    "block hash",
-                    block.hash.to_string(),
-                    executed.block.hash.to_string(),
-                )
-                .into());
+            let claims = [
+                ("stateRoot", block.state_root, header.state_root),
+                ("receiptsRoot", block.receipts_root, header.receipts_root),
+                ("block hash", block.hash, executed.block.hash),
+            ];
+            for (field, claimed, computed) in claims {
+                if claimed != computed {
+                    return Err(mismatch(at, field, claimed.to_string(), computed.to_string()).into());
+                }
             }
             self.learn_addresses(&executed, block);
             verified.blocks += 1;

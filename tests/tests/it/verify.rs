@@ -5,7 +5,7 @@
 use alloy::{
     network::TransactionBuilder,
     primitives::{Address, Bytes, U256, utils::parse_ether},
-    providers::{Provider, ProviderBuilder},
+    providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::TransactionRequest,
     signers::local::PrivateKeySigner,
 };
@@ -51,6 +51,28 @@ fn verify(args: &[&str]) -> std::process::Output {
 
 fn text(out: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// Sends `count` ETH transfers from `wallet`, the n-th to address `0x..{first_recipient + n}`
+/// with `value(n)` wei, each waited for and successful; returns the block of the last one.
+async fn transfers(wallet: &DynProvider, first_recipient: u8, count: u64, value: impl Fn(u64) -> u64) -> u64 {
+    let mut last = 0;
+    for n in 0..count {
+        let receipt = wallet
+            .send_transaction(
+                TransactionRequest::default()
+                    .with_to(Address::with_last_byte(first_recipient + n as u8))
+                    .with_value(U256::from(value(n))),
+            )
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        assert!(receipt.status());
+        last = receipt.block_number.unwrap();
+    }
+    last
 }
 
 /// A JSON-RPC server that answers `flash_batchData` from `upstream`, with one byte of batch
@@ -138,21 +160,7 @@ async fn verify_rebuilds_every_batch_from_an_operators_data() {
 
     // Transfers from the deposited funds and a dev account, through different nodes.
     for (i, from) in [&user_account, &accounts[1]].into_iter().enumerate() {
-        let wallet = cluster.nodes[i].wallet(from);
-        for n in 0..3u64 {
-            let receipt = wallet
-                .send_transaction(
-                    TransactionRequest::default()
-                        .with_to(Address::with_last_byte(0x40 + n as u8))
-                        .with_value(U256::from(1_000 + n)),
-                )
-                .await
-                .unwrap()
-                .get_receipt()
-                .await
-                .unwrap();
-            assert!(receipt.status());
-        }
+        transfers(&cluster.nodes[i].wallet(from), 0x40, 3, |n| 1_000 + n).await;
     }
     // A contract deployed and called (storage writes, logs).
     let rpc = cluster.nodes[2].rpc_url();
@@ -310,22 +318,7 @@ async fn an_l1_calldata_layer_verifies_from_the_l1_alone() {
         .spawn()
         .unwrap();
     let accounts = cluster.accounts();
-    let wallet = cluster.nodes[0].wallet(&accounts[2]);
-    for n in 0..4u64 {
-        let receipt = wallet
-            .send_transaction(
-                TransactionRequest::default()
-                    .with_to(Address::with_last_byte(0x60 + n as u8))
-                    .with_value(U256::from(7)),
-            )
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
-        assert!(receipt.status());
-    }
-    let head = cluster.nodes[0].provider().get_block_number().await.unwrap();
+    let head = transfers(&cluster.nodes[0].wallet(&accounts[2]), 0x60, 4, |_| 7).await;
     settled_through(&anvil, contract, head, 3).await;
     let accepted = flash(&anvil, contract).lastBatchIndex().call().await.unwrap();
     let err_log = cluster.dir.path().join("follow.err");
@@ -422,23 +415,7 @@ async fn an_l1_blobs_layer_verifies_from_its_blobs() {
     let flash = flash(&anvil, contract);
     assert_eq!(flash.dataAvailability().call().await.unwrap(), 2);
     let accounts = cluster.accounts();
-    let wallet = cluster.nodes[1].wallet(&accounts[2]);
-    let mut head = 0;
-    for n in 0..5u64 {
-        let receipt = wallet
-            .send_transaction(
-                TransactionRequest::default()
-                    .with_to(Address::with_last_byte(0x70 + n as u8))
-                    .with_value(U256::from(11)),
-            )
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
-        assert!(receipt.status());
-        head = receipt.block_number.unwrap();
-    }
+    let head = transfers(&cluster.nodes[1].wallet(&accounts[2]), 0x70, 5, |_| 11).await;
     settled_through(&anvil, contract, head, 3).await;
 
     // Each accepted batch came in a blob transaction whose blobs the contract recorded.
