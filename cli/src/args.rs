@@ -130,6 +130,14 @@ pub struct SettlementArgs {
     /// batch posts it in its submission) or `l1-blobs` (in its submission's EIP-4844 blobs).
     #[arg(long, default_value = "committee")]
     pub data_availability: flashlayer_settlement::data::DataAvailability,
+    /// Seconds without a final batch (after the layer's end, or after the last batch landed)
+    /// before accounts may escape with their balance in the last good batch.
+    #[arg(long, default_value_t = crate::devnet::DEFAULT_GRACE_PERIOD_SECS)]
+    pub grace_period: u64,
+    /// An L1 address that may dispute a batch within its challenge window (repeatable;
+    /// `flashlayer verify --dispute` with its key).
+    #[arg(long = "watcher")]
+    pub watchers: Vec<alloy::primitives::Address>,
 }
 
 impl SettlementArgs {
@@ -149,6 +157,8 @@ impl SettlementArgs {
             )
             .expect("a whole number of ETH"),
             data_availability: self.data_availability,
+            grace_period: Some(self.grace_period),
+            watchers: self.watchers.clone(),
         }
     }
 }

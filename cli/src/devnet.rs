@@ -104,7 +104,18 @@ pub struct L1Setup {
     pub fund_settlement: U256,
     /// Where batch data goes.
     pub data_availability: flashlayer_settlement::data::DataAvailability,
+    /// Seconds without a final batch before accounts may escape (`None`:
+    /// [`DEFAULT_GRACE_PERIOD_SECS`]).
+    pub grace_period: Option<u64>,
+    /// Who may dispute a batch within its challenge window.
+    pub watchers: Vec<Address>,
 }
+
+/// The grace period of a layer created without `--grace-period`: a day without a final batch
+/// after the layer's end (or without any batch landing) before accounts may escape with their
+/// balance in the last good batch. Long enough for operators to ride out an L1 gas spike or
+/// an outage; short enough for a layer that lives hours.
+pub const DEFAULT_GRACE_PERIOD_SECS: u64 = 86_400;
 
 /// ETH each devnet settlement key gets from the deployer, for submission gas.
 pub const DEV_SETTLEMENT_FUNDING_ETH: u64 = 10;
@@ -169,13 +180,22 @@ pub async fn attach_l1(layer: &mut LayerDescription, setup: &L1Setup) -> eyre::R
         "a threshold of {threshold} is impossible for {n} sequencer(s): it must be more than two thirds of them and at most all ({} to {n})",
         threshold_for(n)
     );
-    // The contract anchors the batch chain at the L2 genesis block.
+    // The contract anchors the batch chain at the L2 genesis block, and an escape before the
+    // first good batch at its state.
     let scratch = tempfile::tempdir()?;
-    let genesis_hash = flashlayer_execution::BlockExecutor::open(
+    let genesis = flashlayer_execution::BlockExecutor::open(
         flashlayer_storage::Db::open(scratch.path())?,
         layer.chain.clone(),
-    )?
-    .head_hash();
+    )?;
+    let genesis_hash = genesis.head_hash();
+    let genesis_state_root = genesis.head().state_root;
+    let grace_period = setup.grace_period.unwrap_or(DEFAULT_GRACE_PERIOD_SECS);
+    ensure!(grace_period > 0, "--grace-period must be at least 1 second");
+    let mut seen = std::collections::BTreeSet::new();
+    for watcher in &setup.watchers {
+        ensure!(!watcher.is_zero(), "--watcher 0x0 is nobody's address");
+        ensure!(seen.insert(*watcher), "--watcher {watcher} is named twice");
+    }
     let genesis_supply: U256 = layer.chain.genesis_supply()?;
     let deadline = layer.end_time.unwrap_or(0);
     let latest = provider
@@ -210,6 +230,11 @@ pub async fn attach_l1(layer: &mut LayerDescription, setup: &L1Setup) -> eyre::R
         genesis_supply,
         consensus_keys,
         setup.data_availability.contract_mode(),
+        FlashLayer::Recourse {
+            genesisStateRoot: genesis_state_root,
+            gracePeriod: grace_period,
+            watchers: setup.watchers.clone(),
+        },
     )
     .value(genesis_supply)
     .nonce(nonce);
@@ -251,6 +276,8 @@ pub async fn attach_l1(layer: &mut LayerDescription, setup: &L1Setup) -> eyre::R
         owner: Some(setup.deployer.address()),
         challenge_window_secs: challenge_window,
         data_availability: setup.data_availability,
+        grace_period_secs: grace_period,
+        watchers: setup.watchers.clone(),
     });
     Ok(())
 }

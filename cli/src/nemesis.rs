@@ -460,6 +460,8 @@ pub async fn run(options: NemesisOptions) -> eyre::Result<NemesisReport> {
                     &crate::devnet::DEV_SETTLEMENT_FUNDING_ETH.to_string(),
                 )?,
                 data_availability: Default::default(),
+                grace_period: None,
+                watchers: Vec::new(),
             },
         }),
         lifetime: None,

@@ -5,6 +5,8 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {TrieProof} from "@openzeppelin/contracts/utils/cryptography/TrieProof.sol";
+import {StateProofs} from "./StateProofs.sol";
 import {MessageTree} from "./MessageTree.sol";
 
 /// @title FlashLayer
@@ -49,9 +51,18 @@ import {MessageTree} from "./MessageTree.sol";
 ///   locked here at deployment ({genesisSupply}), so every L2 balance is backed by ETH this contract
 ///   holds.
 ///
-/// There is no fraud or validity proof: a batch is final once accepted, trusted on the strength of the
-/// signer quorum. The challenge window only delays relaying and claiming so that operators can notice
-/// and react (e.g. stop relayers) before funds leave the bridge.
+/// - **When the committee fails.** There is no fraud or validity proof: L1 cannot re-execute L2
+///   blocks, so a batch is trusted on the strength of the signer quorum, and the challenge window
+///   delays every payout so that someone can object. The {watchers} named at creation may
+///   {dispute} a batch within its window (`flashlayer verify --dispute` does when its re-execution
+///   disagrees): a dispute is final, nobody resolves it, and the disputed batch and every later one
+///   never pay out (no relays, no claims, no more batches or deposits). Accounts then {escape} with
+///   their ETH balance in the last undisputed batch's state, proven by a Merkle-Patricia account proof
+///   (`eth_getProof`) against that batch's state root, and deposits after it are refunded. The same
+///   escape opens when no final batch lands within {gracePeriod} of the layer's end, or of the last
+///   accepted batch (operators gone). Claims, relays, refunds and escapes share one ledger: each
+///   account is paid once ({claimed}), each message and deposit once. docs/settlement.md ("Trust
+///   model") says what a watcher can grief and what stays locked.
 contract FlashLayer is EIP712, ReentrancyGuardTransient {
     /// @notice A settlement batch: a contiguous range of L2 blocks, as signed by the cluster. The
     /// EIP-712 struct hash of a batch is {batchHash}; the signed digest is {batchDigest}.
@@ -81,8 +92,9 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         bytes32 depositsHash;
     }
 
-    /// @notice What is stored for each accepted batch (index 0 is the L2 genesis: zero hash and roots,
-    /// lastBlock 0, lastBlockHash = the genesis block hash, accepted at deployment).
+    /// @notice What is stored for each accepted batch (index 0 is the L2 genesis: zero batch hash and
+    /// messages root, the genesis state root, lastBlock 0, lastBlockHash = the genesis block hash,
+    /// accepted at deployment).
     struct BatchRecord {
         /// The batch's struct hash ({batchHash}).
         bytes32 batchHash;
@@ -100,6 +112,18 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         uint64 acceptedBlock;
         /// L1 timestamp at which the batch was accepted (start of its challenge window).
         uint64 acceptedAt;
+    }
+
+    /// @notice What users fall back on when the committee fails, fixed at creation.
+    struct Recourse {
+        /// L2 state root of the genesis block: what accounts escape with when the first batch is
+        /// disputed (nonzero).
+        bytes32 genesisStateRoot;
+        /// Seconds without a final batch, after the layer's end or after the last accepted batch,
+        /// before anyone may {escape} (nonzero).
+        uint64 gracePeriod;
+        /// Who may {dispute} a batch within its challenge window (none: nobody can).
+        address[] watchers;
     }
 
     /// @notice EIP-712 type hash of {Batch}.
@@ -150,6 +174,13 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     uint8 public constant DA_L1_BLOBS = 2;
     /// @notice The most blobs one batch may carry (EIP-7594's cap per transaction).
     uint256 public constant MAX_BATCH_BLOBS = 6;
+    /// @notice Seconds without a final batch, after the layer's end or after the last accepted batch,
+    /// before the escape opens ({escapeStatus}).
+    uint64 public immutable gracePeriod;
+    /// @notice keccak256 of empty code: the code hash of an account without code.
+    bytes32 public constant EMPTY_CODE_HASH = keccak256("");
+    /// @notice The storage slot of `L2MessagePasser.claimRecipientOf` (see {escapeTo}).
+    uint256 public constant CLAIM_RECIPIENT_SLOT = 1;
 
     /// @notice L1 block in which the owner closed the layer (0: not closed).
     uint64 public closedAt;
@@ -167,6 +198,8 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     /// @notice The contract that makes the calls of relayed messages ({relayMessage}); it holds
     /// nothing, so a message cannot move assets that reached this contract's address.
     MessageForwarder public immutable forwarder;
+    /// @notice The contract that reads escape proofs ({escape}): stateless, deployed with the layer.
+    StateProofs public immutable stateProofs;
 
     /// @notice The signer-set epoch: 0 for the set given at deployment, +1 per {updateSigners}.
     uint64 public epoch;
@@ -230,6 +263,20 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     /// @notice Nonce of the last membership change installed by {updateSigners} (0: none).
     uint64 public appliedMembershipNonce;
 
+    /// @notice The first disputed batch (0: none). It and every later batch never pay out.
+    uint64 public disputedFrom;
+    /// @notice L1 timestamp at which the owner closed the layer (0: not closed).
+    uint64 public closedTime;
+    /// @notice The watcher that disputed {disputedFrom}.
+    address public disputedBy;
+    /// @notice Whether `account` may {dispute} batches (named at creation).
+    mapping(address account => bool) public isWatcher;
+    address[] private _watchers;
+
+    /// @notice Watcher `watcher` disputed batch `index`: it and every later batch never pay out.
+    event Disputed(uint64 indexed index, address indexed watcher);
+    /// @notice `account` escaped with its balance `amount` in batch `batchIndex`'s state, paid to `payee`.
+    event Escaped(address indexed account, address indexed payee, uint64 indexed batchIndex, uint256 amount);
     /// @notice The signer set changed (also emitted at deployment with epoch 0).
     event SignerSetUpdated(uint64 indexed epoch, address[] signers, uint256 threshold);
     /// @notice A batch was accepted. `txDataHash` names the batch data a verifier needs to re-execute
@@ -429,6 +476,36 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     /// @notice The new signer set is not the current one with membership change `nonce` applied.
     error SetDoesNotApplyChange(uint64 nonce);
 
+    // disputes and the escape
+    /// @notice Only a watcher named at creation may dispute.
+    error NotWatcher(address caller);
+    /// @notice A watcher is address(0), or named twice.
+    error InvalidWatcher(address watcher);
+    /// @notice The grace period must be nonzero.
+    error ZeroGracePeriod();
+    /// @notice The batch's challenge window is over (or the batch is unknown): it can no longer be
+    /// disputed.
+    error DisputeWindowClosed(uint64 index, uint256 closedAt);
+    /// @notice A batch at or before this one is disputed already.
+    error AlreadyDisputed(uint64 disputedFrom);
+    /// @notice Batch `disputedFrom` is disputed: nothing at or after it lands or pays out.
+    error LayerDisputed(uint64 disputedFrom);
+    /// @notice The batch is disputed (at or after {disputedFrom}): its messages are never relayed.
+    error BatchIsDisputed(uint64 index);
+    /// @notice No final batch landed by the escape time: the layer takes no more batches.
+    error EscapeTimeReached(uint256 escapeOpensAt);
+    /// @notice The escape opens at `opensAt` (type(uint256).max: not while the layer is live and
+    /// undisputed).
+    error EscapeNotOpen(uint256 opensAt);
+    /// @notice The proof does not show the account (or slot) in the escape batch's state.
+    error InvalidAccountProof(address account, TrieProof.ProofError reason);
+    /// @notice The account has code: only its named L1 recipient may be paid ({escapeTo}).
+    error AccountHasCode(address account);
+    /// @notice The account holds no ETH in the escape batch's state.
+    error NothingToEscape(address account);
+    /// @notice The account named no L1 recipient (or another one) in the escape batch's state.
+    error WrongRecipient(address account, address named);
+
     /// @param signers_ The initial signer set (epoch 0): settlement addresses sorted strictly ascending,
     /// no address(0).
     /// @param threshold_ Signatures needed: `threshold_ <= signers_.length` and `3 * threshold_ > 2 * signers_.length`.
@@ -440,6 +517,7 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     /// (nonzero, distinct).
     /// @param dataAvailability_ {DA_COMMITTEE}, {DA_L1_CALLDATA} or {DA_L1_BLOBS}: where batch data goes,
     /// for the layer's life.
+    /// @param recourse The genesis state root, the grace period and the watchers ({Recourse}).
     /// The deployer becomes the {owner}.
     constructor(
         address[] memory signers_,
@@ -449,9 +527,19 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         uint64 deadline_,
         uint256 genesisSupply_,
         bytes32[] memory consensusKeys_,
-        uint8 dataAvailability_
+        uint8 dataAvailability_,
+        Recourse memory recourse
     ) payable EIP712("FlashLayer", "1") {
         if (genesisBlockHash_ == bytes32(0)) revert ZeroGenesisHash();
+        if (recourse.genesisStateRoot == bytes32(0)) revert ZeroStateRoot();
+        if (recourse.gracePeriod == 0) revert ZeroGracePeriod();
+        for (uint256 i = 0; i < recourse.watchers.length; ++i) {
+            address w = recourse.watchers[i];
+            if (w == address(0) || isWatcher[w]) revert InvalidWatcher(w);
+            isWatcher[w] = true;
+        }
+        _watchers = recourse.watchers;
+        gracePeriod = recourse.gracePeriod;
         if (dataAvailability_ > DA_L1_BLOBS) revert UnknownDataAvailability(dataAvailability_);
         if (consensusKeys_.length != signers_.length) {
             revert ConsensusKeysMismatch(consensusKeys_.length, signers_.length);
@@ -469,7 +557,7 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         _batches[0] = BatchRecord({
             batchHash: bytes32(0),
             lastBlockHash: genesisBlockHash_,
-            stateRoot: bytes32(0),
+            stateRoot: recourse.genesisStateRoot,
             messagesRoot: bytes32(0),
             lastBlock: 0,
             lastDepositNonce: 0,
@@ -482,6 +570,7 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
             consensusKeyOf[signers_[i]] = consensusKeys_[i];
         }
         forwarder = new MessageForwarder();
+        stateProofs = new StateProofs();
     }
 
     /// @notice Rejects plain ETH transfers: deposits must go through {deposit} so they get a nonce and
@@ -634,6 +723,42 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         return _batches[index];
     }
 
+    /// @notice The watchers named at creation: who may {dispute}.
+    function watchers() external view returns (address[] memory) {
+        return _watchers;
+    }
+
+    /// @notice The L1 time at which, if no final batch has landed by then, the layer takes no more
+    /// batches and the escape opens: {gracePeriod} after the last accepted batch (operators gone), or
+    /// after the layer's end (its {deadline}, or when the owner closed it), whichever comes first.
+    function escapeOpensAt() public view returns (uint256 opensAt) {
+        uint256 grace = gracePeriod;
+        opensAt = uint256(_batches[lastBatchIndex].acceptedAt) + grace;
+        if (deadline != 0 && deadline + grace < opensAt) opensAt = deadline + grace;
+        if (closedTime != 0 && closedTime + grace < opensAt) opensAt = closedTime + grace;
+    }
+
+    /// @notice Where the escape stands: whether accounts may {escape} now, the batch whose state they
+    /// escape with, and from when. After a dispute: the batch before {disputedFrom}, once its own
+    /// challenge window is over (so no later dispute can move it). Without one, while no final batch
+    /// landed: the last accepted batch, from {escapeOpensAt} (and its window's end). Once the final
+    /// batch landed undisputed: never (`opensAt` type(uint256).max; balances are claimed instead).
+    function escapeStatus() public view returns (bool open, uint64 index, uint256 opensAt) {
+        if (disputedFrom != 0) {
+            index = disputedFrom - 1;
+            opensAt = uint256(_batches[index].acceptedAt) + challengeWindow;
+        } else if (settled) {
+            return (false, lastBatchIndex, type(uint256).max);
+        } else {
+            index = lastBatchIndex;
+            opensAt = escapeOpensAt();
+            uint256 final_ = uint256(_batches[index].acceptedAt) + challengeWindow;
+            if (final_ > opensAt) opensAt = final_;
+        }
+        // forge-lint: disable-next-line(block-timestamp)
+        open = block.timestamp >= opensAt;
+    }
+
     /// @notice During a {relayMessage} target call, the L2 address that sent the message; address(0)
     /// otherwise. Targets are called by the {forwarder}: they check `msg.sender == forwarder()` and
     /// read the sender from the forwarder's `l2Sender()` (or from here).
@@ -665,6 +790,7 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
 
     function _submitBatch(Batch calldata b, bytes[] calldata signatures) private {
         if (settled) revert LayerSettled();
+        _checkLive();
         bytes32 h = _checkBatch(b);
         if (dataAvailability == DA_L1_BLOBS) _recordBlobs(b);
         _checkQuorum(_hashTypedDataV4(h), signatures);
@@ -692,6 +818,7 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
 
     function _settle(Batch calldata b, bytes32 balancesRoot_, bytes[] calldata signatures) private {
         if (settled) revert LayerSettled();
+        _checkLive();
         if (balancesRoot_ == bytes32(0)) revert ZeroBalancesRoot();
         bytes32 h = _checkBatch(b);
         if (dataAvailability == DA_L1_BLOBS) _recordBlobs(b);
@@ -709,6 +836,7 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         if (closedAt != 0) revert AlreadyClosed();
         if (settled) revert LayerSettled();
         closedAt = uint64(block.number);
+        closedTime = uint64(block.timestamp);
         emit Closed(uint64(block.number));
     }
 
@@ -731,6 +859,7 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         bytes[] calldata signatures
     ) external {
         if (settled) revert LayerSettled();
+        _checkLive();
         if (afterBatch != lastBatchIndex) revert UpdateNotAfterBatch(lastBatchIndex, afterBatch);
         uint64 nonce = appliedMembershipNonce + 1;
         if (nonce > membershipNonce) revert NoPendingChange();
@@ -755,6 +884,7 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         if (to == address(0)) revert ZeroRecipient();
         if (to == L2_MESSAGE_PASSER) revert RecipientIsSystemContract(to);
         if (settled || isClosing()) revert LayerClosing();
+        _checkLive();
         uint64 nonce = ++depositCount;
         _depositsHash[nonce] = keccak256(abi.encode(_depositsHash[nonce - 1], msg.sender, to, msg.value));
         emit Deposit(nonce, msg.sender, to, msg.value);
@@ -856,10 +986,9 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         _claim(account, amount, recipient, balanceLeafTo(account, amount, recipient), proof);
     }
 
-    function _claim(address account, uint256 amount, address payee, bytes32 leaf, bytes32[] calldata proof)
-        private
-    {
+    function _claim(address account, uint256 amount, address payee, bytes32 leaf, bytes32[] calldata proof) private {
         if (!settled) revert NotSettled();
+        if (disputedFrom != 0) revert LayerDisputed(disputedFrom);
         uint256 claimableAt = uint256(_batches[lastBatchIndex].acceptedAt) + challengeWindow;
         // forge-lint: disable-next-line(block-timestamp)
         if (block.timestamp < claimableAt) revert ClaimWindowOpen(claimableAt);
@@ -870,17 +999,27 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         emit Claimed(account, amount);
     }
 
-    /// @notice Pays back deposit `nonce` to its sender when the settled layer never credited it (it
-    /// was made after the final batch's last credited deposit), once the final batch's challenge
-    /// window has passed. Callable by anyone, once.
+    /// @notice Pays back deposit `nonce` to its sender when the layer never credited it: it was made
+    /// after the last credited deposit of the batch that pays out, which is the final batch once its
+    /// challenge window has passed, or the escape batch once the escape is open ({escapeStatus}).
+    /// Callable by anyone, once.
     /// @param nonce The deposit's nonce; `from`, `to`, `amount` as in its {Deposit} event.
     function refundDeposit(uint64 nonce, address from, address to, uint256 amount) external nonReentrant {
-        if (!settled) revert NotSettled();
-        BatchRecord storage last = _batches[lastBatchIndex];
-        // Like claims: a final batch is trusted only once its window has passed.
-        uint256 refundableAt = uint256(last.acceptedAt) + challengeWindow;
-        // forge-lint: disable-next-line(block-timestamp)
-        if (block.timestamp < refundableAt) revert ClaimWindowOpen(refundableAt);
+        BatchRecord storage last;
+        if (settled && disputedFrom == 0) {
+            last = _batches[lastBatchIndex];
+            // Like claims: a final batch is trusted only once its window has passed.
+            uint256 refundableAt = uint256(last.acceptedAt) + challengeWindow;
+            // forge-lint: disable-next-line(block-timestamp)
+            if (block.timestamp < refundableAt) revert ClaimWindowOpen(refundableAt);
+        } else {
+            (bool open, uint64 index, uint256 opensAt) = escapeStatus();
+            if (!open) {
+                if (!settled && disputedFrom == 0) revert NotSettled();
+                revert EscapeNotOpen(opensAt);
+            }
+            last = _batches[index];
+        }
         if (nonce <= last.lastDepositNonce || nonce > depositCount || refunded[nonce]) revert NotRefundable(nonce);
         if (_depositsHash[nonce] != keccak256(abi.encode(_depositsHash[nonce - 1], from, to, amount))) {
             revert NotRefundable(nonce);
@@ -888,6 +1027,63 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         refunded[nonce] = true;
         _pay(from, amount);
         emit DepositRefunded(nonce, from, amount);
+    }
+
+    // ================================================================== disputes and the escape
+
+    /// @notice Disputes accepted batch `index` (watchers only, within the batch's challenge window):
+    /// it and every later batch never pay out, the layer takes no more batches or deposits, and the
+    /// escape opens from the batch before it once that one's window is over. Final: L1 cannot judge
+    /// EVM execution, so nobody (owner, quorum, watchers) can withdraw a dispute. An earlier batch
+    /// still in its window may be disputed after a later one.
+    /// @param index An accepted batch, within its challenge window, before {disputedFrom}.
+    function dispute(uint64 index) external {
+        if (!isWatcher[msg.sender]) revert NotWatcher(msg.sender);
+        if (disputedFrom != 0 && index >= disputedFrom) revert AlreadyDisputed(disputedFrom);
+        uint256 closesAt = uint256(_batches[index].acceptedAt) + challengeWindow;
+        // forge-lint: disable-next-line(block-timestamp)
+        if (index == 0 || index > lastBatchIndex || block.timestamp >= closesAt) {
+            revert DisputeWindowClosed(index, closesAt);
+        }
+        disputedFrom = index;
+        disputedBy = msg.sender;
+        emit Disputed(index, msg.sender);
+    }
+
+    /// @notice Pays `account` (an account without code) its ETH balance in the escape batch's state
+    /// ({escapeStatus}), proven by `accountProof` (the `accountProof` of `eth_getProof` at that batch's
+    /// last block) against its state root. Callable by anyone (the ETH goes to `account`), once per
+    /// account; an account paid by {claim} or an earlier escape is refused.
+    /// @param account The L2 account (same address on L1).
+    /// @param accountProof The Merkle-Patricia proof of the account, root node first.
+    function escape(address account, bytes[] calldata accountProof) external nonReentrant {
+        (uint64 index, bytes32 stateRoot) = _escapeBatch(account);
+        (uint256 balance, bytes32 codeHash,) = _accountAt(stateRoot, account, accountProof);
+        if (codeHash != EMPTY_CODE_HASH) revert AccountHasCode(account);
+        _escape(account, account, index, balance);
+    }
+
+    /// @notice Pays `account`'s ETH balance in the escape batch's state to the L1 `recipient` it named
+    /// on L2 (`L2MessagePasser.setClaimRecipient`): how an L2 contract's ETH gets out. Proves the
+    /// account, the L2MessagePasser account and the named recipient (its `claimRecipientOf` slot)
+    /// against the escape batch's state root. Callable by anyone (the ETH goes to `recipient`), once
+    /// per account.
+    /// @param accountProof The account's proof (as for {escape}).
+    /// @param passerProof The L2MessagePasser's account proof.
+    /// @param recipientProof The `storageProof` of slot `keccak256(abi.encode(keccak256(account),
+    /// CLAIM_RECIPIENT_SLOT))` in the L2MessagePasser's storage.
+    function escapeTo(
+        address account,
+        address recipient,
+        bytes[] calldata accountProof,
+        bytes[] calldata passerProof,
+        bytes[] calldata recipientProof
+    ) external nonReentrant {
+        (uint64 index, bytes32 stateRoot) = _escapeBatch(account);
+        (uint256 balance,,) = _accountAt(stateRoot, account, accountProof);
+        address named = _namedRecipient(stateRoot, account, passerProof, recipientProof);
+        if (named != recipient || recipient == address(0)) revert WrongRecipient(account, named);
+        _escape(account, recipient, index, balance);
     }
 
     // ================================================================== messages
@@ -913,6 +1109,7 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
         bytes32[] calldata proof
     ) external nonReentrant {
         if (batchIndex == 0 || batchIndex > lastBatchIndex) revert UnknownBatch(batchIndex);
+        if (disputedFrom != 0 && batchIndex >= disputedFrom) revert BatchIsDisputed(batchIndex);
         BatchRecord storage rec = _batches[batchIndex];
         uint256 relayableAt = uint256(rec.acceptedAt) + challengeWindow;
         // forge-lint: disable-next-line(block-timestamp)
@@ -946,6 +1143,67 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     }
 
     // ================================================================== internals
+
+    /// Reverts once the layer takes no more batches: disputed, or escape time reached.
+    function _checkLive() private view {
+        if (disputedFrom != 0) revert LayerDisputed(disputedFrom);
+        uint256 opensAt = escapeOpensAt();
+        // forge-lint: disable-next-line(block-timestamp)
+        if (block.timestamp >= opensAt) revert EscapeTimeReached(opensAt);
+    }
+
+    /// The escape batch and its state root, once the escape is open and `account` is unpaid.
+    function _escapeBatch(address account) private view returns (uint64 index, bytes32 stateRoot) {
+        (bool open, uint64 i, uint256 opensAt) = escapeStatus();
+        if (!open) revert EscapeNotOpen(opensAt);
+        if (claimed[account]) revert AlreadyClaimed(account);
+        return (i, _batches[i].stateRoot);
+    }
+
+    /// `account`'s balance, code hash and storage root in the state with root `stateRoot`, from its
+    /// Merkle-Patricia proof ({stateProofs} walks it).
+    function _accountAt(bytes32 stateRoot, address account, bytes[] calldata proof)
+        private
+        view
+        returns (uint256 balance, bytes32 codeHash, bytes32 storageRoot)
+    {
+        TrieProof.ProofError err;
+        (err, balance, codeHash, storageRoot) = stateProofs.account(stateRoot, account, proof);
+        if (err != TrieProof.ProofError.NO_ERROR) {
+            // A proof whose last (hash-checked) node leads elsewhere shows the account is absent:
+            // nothing to pay. (Whatever a prover sends, these errors only ever refuse a payment.)
+            if (
+                err == TrieProof.ProofError.MISMATCH_LEAF_PATH_KEY_REMAINDER
+                    || err == TrieProof.ProofError.INVALID_PATH_REMAINDER
+            ) revert NothingToEscape(account);
+            revert InvalidAccountProof(account, err);
+        }
+    }
+
+    /// The L1 recipient `account` named in the L2MessagePasser's storage (`claimRecipientOf`), from
+    /// the passer's account proof and the slot's storage proof (inclusion only: an account that named
+    /// nobody has no slot to prove).
+    function _namedRecipient(
+        bytes32 stateRoot,
+        address account,
+        bytes[] calldata passerProof,
+        bytes[] calldata recipientProof
+    ) private view returns (address) {
+        (,, bytes32 storageRoot) = _accountAt(stateRoot, L2_MESSAGE_PASSER, passerProof);
+        bytes32 key = keccak256(abi.encode(keccak256(abi.encodePacked(account)), CLAIM_RECIPIENT_SLOT));
+        (TrieProof.ProofError err, uint256 value) = stateProofs.slot(storageRoot, key, recipientProof);
+        if (err != TrieProof.ProofError.NO_ERROR) revert InvalidAccountProof(account, err);
+        // casting to 'uint160' is safe: the slot holds an address
+        // forge-lint: disable-next-line(unsafe-typecast)
+        return address(uint160(value));
+    }
+
+    function _escape(address account, address payee, uint64 index, uint256 balance) private {
+        if (balance == 0) revert NothingToEscape(account);
+        claimed[account] = true;
+        _pay(payee, balance);
+        emit Escaped(account, payee, index, balance);
+    }
 
     /// Checks that `data` is what `b` commits to.
     function _checkData(Batch calldata b, bytes calldata data) private pure {

@@ -51,7 +51,7 @@ contract FlashLayerDeployTest is LayerTestBase {
     function test_ConstructorEmitsInitialSignerSet() public {
         vm.expectEmit(true, false, false, true);
         emit FlashLayer.SignerSetUpdated(0, addrs, 3);
-        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0);
+        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0, recourse());
     }
 
     function test_Constants() public view {
@@ -173,17 +173,17 @@ contract FlashLayerDeployTest is LayerTestBase {
 
     function test_RevertWhen_ThresholdTooLow() public {
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.InvalidThreshold.selector, 2, 4));
-        new FlashLayer(addrs, 2, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0);
+        new FlashLayer(addrs, 2, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0, recourse());
     }
 
     function test_RevertWhen_ThresholdZero() public {
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.InvalidThreshold.selector, 0, 4));
-        new FlashLayer(addrs, 0, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0);
+        new FlashLayer(addrs, 0, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0, recourse());
     }
 
     function test_RevertWhen_ThresholdAboveSignerCount() public {
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.InvalidThreshold.selector, 5, 4));
-        new FlashLayer(addrs, 5, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0);
+        new FlashLayer(addrs, 5, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0, recourse());
     }
 
     function test_ThresholdBoundaries() public {
@@ -192,10 +192,10 @@ contract FlashLayerDeployTest is LayerTestBase {
         uint256[5] memory ts = [uint256(1), 3, 3, 5, 7];
         for (uint256 k = 0; k < ns.length; ++k) {
             (, address[] memory set) = sortedKeys("boundary", ns[k]);
-            new FlashLayer(set, ts[k], GENESIS, WINDOW, 0, 0, ckeys(set), 0);
-            new FlashLayer(set, ns[k], GENESIS, WINDOW, 0, 0, ckeys(set), 0);
+            new FlashLayer(set, ts[k], GENESIS, WINDOW, 0, 0, ckeys(set), 0, recourse());
+            new FlashLayer(set, ns[k], GENESIS, WINDOW, 0, 0, ckeys(set), 0, recourse());
             vm.expectRevert(abi.encodeWithSelector(FlashLayer.InvalidThreshold.selector, ts[k] - 1, ns[k]));
-            new FlashLayer(set, ts[k] - 1, GENESIS, WINDOW, 0, 0, ckeys(set), 0);
+            new FlashLayer(set, ts[k] - 1, GENESIS, WINDOW, 0, 0, ckeys(set), 0, recourse());
         }
     }
 
@@ -205,7 +205,7 @@ contract FlashLayerDeployTest is LayerTestBase {
         uint256[6] memory ms = [uint256(1), 1, 1, 2, 3, 4];
         for (uint256 k = 0; k < ns.length; ++k) {
             (, address[] memory set) = sortedKeys("pending", ns[k]);
-            FlashLayer l = new FlashLayer(set, set.length, GENESIS, WINDOW, 0, 0, ckeys(set), 0);
+            FlashLayer l = new FlashLayer(set, set.length, GENESIS, WINDOW, 0, 0, ckeys(set), 0, recourse());
             vm.assertEq(l.maxPendingChanges(), ms[k], "maxPendingChanges");
         }
     }
@@ -215,16 +215,16 @@ contract FlashLayerDeployTest is LayerTestBase {
         bytes32[] memory all = ckeys(addrs);
         (three[0], three[1], three[2]) = (all[0], all[1], all[2]);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.ConsensusKeysMismatch.selector, 3, 4));
-        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, three, 0);
+        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, three, 0, recourse());
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.ConsensusKeysMismatch.selector, 0, 4));
-        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, new bytes32[](0), 0);
+        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, new bytes32[](0), 0, recourse());
     }
 
     function test_RevertWhen_ConsensusKeyZero() public {
         bytes32[] memory ks = ckeys(addrs);
         ks[2] = bytes32(0);
         vm.expectRevert(FlashLayer.ZeroConsensusKey.selector);
-        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ks, 0);
+        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ks, 0, recourse());
     }
 
     /// Two initial members cannot share a consensus key (a later leave of one would remove the
@@ -233,38 +233,38 @@ contract FlashLayerDeployTest is LayerTestBase {
         bytes32[] memory ks = ckeys(addrs);
         ks[3] = ks[1];
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.ConsensusKeyInUse.selector, ks[1], addrs[1]));
-        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ks, 0);
+        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ks, 0, recourse());
     }
 
     function test_RevertWhen_SignersUnsorted() public {
         address[] memory set = _copy(addrs);
         (set[1], set[2]) = (set[2], set[1]);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.SignerSetNotSorted.selector, 2));
-        new FlashLayer(set, 3, GENESIS, WINDOW, 0, 0, ckeys(set), 0);
+        new FlashLayer(set, 3, GENESIS, WINDOW, 0, 0, ckeys(set), 0, recourse());
     }
 
     function test_RevertWhen_SignersDuplicated() public {
         address[] memory set = _copy(addrs);
         set[3] = set[2];
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.SignerSetNotSorted.selector, 3));
-        new FlashLayer(set, 3, GENESIS, WINDOW, 0, 0, ckeys(set), 0);
+        new FlashLayer(set, 3, GENESIS, WINDOW, 0, 0, ckeys(set), 0, recourse());
     }
 
     function test_RevertWhen_SignerZeroAddress() public {
         address[] memory set = _copy(addrs);
         set[0] = address(0);
         vm.expectRevert(FlashLayer.ZeroSignerAddress.selector);
-        new FlashLayer(set, 3, GENESIS, WINDOW, 0, 0, ckeys(set), 0);
+        new FlashLayer(set, 3, GENESIS, WINDOW, 0, 0, ckeys(set), 0, recourse());
     }
 
     function test_RevertWhen_SignerSetEmpty() public {
         vm.expectRevert(FlashLayer.EmptySignerSet.selector);
-        new FlashLayer(new address[](0), 0, GENESIS, WINDOW, 0, 0, ckeys(new address[](0)), 0);
+        new FlashLayer(new address[](0), 0, GENESIS, WINDOW, 0, 0, ckeys(new address[](0)), 0, recourse());
     }
 
     function test_RevertWhen_GenesisHashZero() public {
         vm.expectRevert(FlashLayer.ZeroGenesisHash.selector);
-        new FlashLayer(addrs, 3, bytes32(0), WINDOW, 0, 0, ckeys(addrs), 0);
+        new FlashLayer(addrs, 3, bytes32(0), WINDOW, 0, 0, ckeys(addrs), 0, recourse());
     }
 
     function _copy(address[] memory a) internal pure returns (address[] memory c) {
@@ -281,6 +281,8 @@ contract FlashLayerBatchTest is LayerTestBase {
     function test_SubmitBatch_3of4() public {
         vm.roll(1234);
         vm.warp(1_700_000_000);
+        // a layer deployed now (the default one dates from timestamp 1: its grace ran out long ago)
+        layer = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0, recourse());
         FlashLayer.Batch memory b = nextBatch(10);
         bytes32 h = layer.batchHash(b);
         vm.expectEmit(true, true, false, true, address(layer));
@@ -739,7 +741,7 @@ contract FlashLayerSignerSetTest is LayerTestBase {
     }
 
     function test_RevertWhen_UpdateWithoutAnnouncedChange() public {
-        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0);
+        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0, recourse());
         bytes[] memory sigs = sigsFirst(keys, 4, l.signerSetUpdateDigest(1, 0, 1, next, 4));
         vm.expectRevert(FlashLayer.NoPendingChange.selector);
         l.updateSigners(next, 4, 0, sigs);
@@ -750,7 +752,7 @@ contract FlashLayerSignerSetTest is LayerTestBase {
     }
 
     function test_RevertWhen_UpdateBeforeChangeIsDue() public {
-        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0);
+        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0, recourse());
         vm.prank(joiner);
         l.requestJoin(keccak256("joiner consensus key 2"), new bytes(64));
         l.approveJoin(joiner);
@@ -1252,12 +1254,16 @@ contract FlashLayerGasTest is LayerTestBase {
 
     function test_gas_submitBatch_7of10() public {
         (uint256[] memory ks, address[] memory as_) = sortedKeys("ten", 10);
-        _measureSubmit(new FlashLayer(as_, 7, GENESIS, WINDOW, 0, 0, ckeys(as_), 0), ks, 7, "submitBatch 7 of 10");
+        _measureSubmit(
+            new FlashLayer(as_, 7, GENESIS, WINDOW, 0, 0, ckeys(as_), 0, recourse()), ks, 7, "submitBatch 7 of 10"
+        );
     }
 
     function test_gas_submitBatch_10of10() public {
         (uint256[] memory ks, address[] memory as_) = sortedKeys("ten", 10);
-        _measureSubmit(new FlashLayer(as_, 7, GENESIS, WINDOW, 0, 0, ckeys(as_), 0), ks, 10, "submitBatch 10 of 10");
+        _measureSubmit(
+            new FlashLayer(as_, 7, GENESIS, WINDOW, 0, 0, ckeys(as_), 0, recourse()), ks, 10, "submitBatch 10 of 10"
+        );
     }
 
     function test_gas_deposit() public {
@@ -1443,7 +1449,7 @@ contract FlashLayerGasTest is LayerTestBase {
 contract FlashLayerDataAvailabilityTest is LayerTestBase {
     /// A layer that posts batch data on L1.
     function calldataLayer() internal returns (FlashLayer l) {
-        l = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 1);
+        l = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 1, recourse());
     }
 
     function withData(FlashLayer l, bytes memory data) internal view returns (FlashLayer.Batch memory b) {
@@ -1493,12 +1499,12 @@ contract FlashLayerDataAvailabilityTest is LayerTestBase {
 
     function test_RevertWhen_UnknownDataAvailability() public {
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.UnknownDataAvailability.selector, uint8(3)));
-        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 3);
+        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 3, recourse());
     }
 
     /// A layer whose batch data rides in blobs.
     function blobLayer() internal returns (FlashLayer l) {
-        l = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 2);
+        l = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 2, recourse());
     }
 
     function blobHashes(uint256 n, uint8 seed) internal pure returns (bytes32[] memory hashes) {

@@ -33,7 +33,7 @@ abstract contract LifecycleTestBase is LayerTestBase {
     /// Deploys a 3-of-4 layer (the fixture signers) from this contract, funding the genesis supply.
     function deployLayer(uint64 deadline, uint256 supply) internal returns (FlashLayer) {
         vm.deal(address(this), address(this).balance + supply);
-        return new FlashLayer{value: supply}(addrs, 3, GENESIS, WINDOW, deadline, supply, ckeys(addrs), 0);
+        return new FlashLayer{value: supply}(addrs, 3, GENESIS, WINDOW, deadline, supply, ckeys(addrs), 0, recourse());
     }
 
     /// The leaf of a final balance, computed by hand (FlashLayer.balanceLeaf must agree).
@@ -109,28 +109,29 @@ contract FlashLayerLifecycleDeployTest is LifecycleTestBase {
     function test_OwnerIsTheDeployer() public {
         address creator = fund(makeAddr("creator"), 1 ether);
         vm.prank(creator);
-        FlashLayer l = new FlashLayer{value: 1 ether}(addrs, 3, GENESIS, WINDOW, 0, 1 ether, ckeys(addrs), 0);
+        FlashLayer l =
+            new FlashLayer{value: 1 ether}(addrs, 3, GENESIS, WINDOW, 0, 1 ether, ckeys(addrs), 0, recourse());
         vm.assertEq(l.owner(), creator, "owner");
     }
 
     function test_RevertWhen_DeadlineInPast() public {
         vm.warp(1_000_000);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.DeadlineInPast.selector, 999_999, 1_000_000));
-        new FlashLayer(addrs, 3, GENESIS, WINDOW, 999_999, 0, ckeys(addrs), 0);
+        new FlashLayer(addrs, 3, GENESIS, WINDOW, 999_999, 0, ckeys(addrs), 0, recourse());
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.DeadlineInPast.selector, 1_000_000, 1_000_000));
-        new FlashLayer(addrs, 3, GENESIS, WINDOW, 1_000_000, 0, ckeys(addrs), 0);
-        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, 1_000_001, 0, ckeys(addrs), 0);
+        new FlashLayer(addrs, 3, GENESIS, WINDOW, 1_000_000, 0, ckeys(addrs), 0, recourse());
+        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, 1_000_001, 0, ckeys(addrs), 0, recourse());
         vm.assertEq(uint256(l.deadline()), 1_000_001, "one second ahead is fine");
     }
 
     function test_RevertWhen_GenesisSupplyMismatch() public {
         vm.deal(address(this), 10 ether);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.GenesisSupplyMismatch.selector, 1 ether, 2 ether));
-        new FlashLayer{value: 1 ether}(addrs, 3, GENESIS, WINDOW, 0, 2 ether, ckeys(addrs), 0);
+        new FlashLayer{value: 1 ether}(addrs, 3, GENESIS, WINDOW, 0, 2 ether, ckeys(addrs), 0, recourse());
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.GenesisSupplyMismatch.selector, 0, 1 ether));
-        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 1 ether, ckeys(addrs), 0);
+        new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 1 ether, ckeys(addrs), 0, recourse());
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.GenesisSupplyMismatch.selector, 1 wei, 0));
-        new FlashLayer{value: 1 wei}(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0);
+        new FlashLayer{value: 1 wei}(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0, recourse());
     }
 
     function test_FinalBatchTypehash() public view {
@@ -357,10 +358,12 @@ contract FlashLayerCloseTest is LifecycleTestBase {
     }
 
     function test_NoDeadlineNeverCloses() public {
-        vm.warp(type(uint64).max);
-        vm.assertFalse(layer.isClosing(), "isClosing");
+        // deposits go on while the cluster lands batches (here: none, until the grace runs out)
+        vm.warp(block.timestamp + GRACE - 1);
         vm.prank(alice);
         layer.deposit{value: 1 ether}(alice);
+        vm.warp(type(uint64).max);
+        vm.assertFalse(layer.isClosing(), "isClosing");
     }
 
     function test_RevertWhen_DepositAfterSettle() public {
@@ -400,14 +403,7 @@ contract FlashLayerSettleTest is LifecycleTestBase {
         bytes[] memory sigs = finalSigs(layer, b, ROOT);
         vm.expectEmit(true, true, false, true, address(layer));
         emit FlashLayer.BatchAccepted(
-            2,
-            layer.batchHash(b),
-            b.firstBlock,
-            b.lastBlock,
-            b.lastBlockHash,
-            b.stateRoot,
-            b.messagesRoot,
-            b.txDataHash
+            2, layer.batchHash(b), b.firstBlock, b.lastBlock, b.lastBlockHash, b.stateRoot, b.messagesRoot, b.txDataHash
         );
         vm.expectEmit(true, false, false, true, address(layer));
         emit FlashLayer.Settled(2, ROOT);

@@ -176,7 +176,7 @@ contract FlashLayerJoinTest is MembershipTestBase {
 
     function test_RevertWhen_RequestJoinAfterDeadline() public {
         uint64 deadline = uint64(block.timestamp + 1 days);
-        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, deadline, 0, ckeys(addrs), 0);
+        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, deadline, 0, ckeys(addrs), 0, recourse());
         vm.warp(deadline - 1);
         requestJoinAs(l, ops[0], CK_A); // still open
         vm.warp(deadline);
@@ -333,7 +333,7 @@ contract FlashLayerApproveJoinTest is MembershipTestBase {
     function test_ApproveJoin_OwnerOfAnotherDeployment() public {
         address creator = makeAddr("creator");
         vm.prank(creator);
-        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0);
+        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0, recourse());
         requestJoinAs(l, ops[0], CK_A);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotOwner.selector, address(this)));
         l.approveJoin(ops[0]);
@@ -365,7 +365,7 @@ contract FlashLayerApproveJoinTest is MembershipTestBase {
 
     function test_RevertWhen_ApproveJoinAfterDeadline() public {
         uint64 deadline = uint64(block.timestamp + 1 days);
-        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, deadline, 0, ckeys(addrs), 0);
+        FlashLayer l = new FlashLayer(addrs, 3, GENESIS, WINDOW, deadline, 0, ckeys(addrs), 0, recourse());
         requestJoinAs(l, ops[0], CK_A);
         vm.warp(deadline);
         vm.expectRevert(FlashLayer.LayerClosing.selector);
@@ -449,7 +449,7 @@ contract FlashLayerApproveJoinTest is MembershipTestBase {
     /// join pending; the next one, which includes it, applies it. Changes apply in nonce order.
     function test_JoinStaysPendingUntilApplied() public {
         (keys, addrs) = sortedKeys("seven", 7); // 7 members: two changes may wait at once
-        layer = new FlashLayer(addrs, 5, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0);
+        layer = new FlashLayer(addrs, 5, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0, recourse());
         joinApproved(ops[0], CK_A);
         joinApproved(ops[1], CK_B);
         vm.warp(block.timestamp + WINDOW);
@@ -561,7 +561,7 @@ contract FlashLayerLeaveTest is MembershipTestBase {
 
     function test_RevertWhen_LeaveOfOnlySigner() public {
         address[] memory one = firstSigners(1);
-        FlashLayer l = new FlashLayer(one, 1, GENESIS, WINDOW, 0, 0, ckeys(one), 0);
+        FlashLayer l = new FlashLayer(one, 1, GENESIS, WINDOW, 0, 0, ckeys(one), 0, recourse());
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.WouldEmptySignerSet.selector, one[0]));
         l.requestLeave(one[0]);
         vm.prank(one[0]);
@@ -572,7 +572,7 @@ contract FlashLayerLeaveTest is MembershipTestBase {
     /// Leaves announced but not applied count: the last remaining member cannot leave.
     function test_RevertWhen_LeavesWouldEmptySet() public {
         address[] memory two = firstSigners(2);
-        FlashLayer l = new FlashLayer(two, 2, GENESIS, WINDOW, 0, 0, ckeys(two), 0);
+        FlashLayer l = new FlashLayer(two, 2, GENESIS, WINDOW, 0, 0, ckeys(two), 0, recourse());
         l.requestLeave(two[0]);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.WouldEmptySignerSet.selector, two[1]));
         l.requestLeave(two[1]);
@@ -598,7 +598,7 @@ contract FlashLayerLeaveTest is MembershipTestBase {
         vm.prank(stranger);
         vm.expectRevert(FlashLayer.LayerSettled.selector);
         layer.requestLeave(stranger);
-        FlashLayer l = new FlashLayer(firstSigners(1), 1, GENESIS, WINDOW, 0, 0, ckeys(firstSigners(1)), 0);
+        FlashLayer l = new FlashLayer(firstSigners(1), 1, GENESIS, WINDOW, 0, 0, ckeys(firstSigners(1)), 0, recourse());
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(FlashLayer.NotOperatorOrOwner.selector, stranger));
         l.requestLeave(addrs[0]);
@@ -634,7 +634,7 @@ contract FlashLayerLeaveTest is MembershipTestBase {
     /// pending.
     function test_LeaveStaysPendingUntilApplied() public {
         (keys, addrs) = sortedKeys("seven", 7); // 7 members: two changes may wait at once
-        layer = new FlashLayer(addrs, 5, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0);
+        layer = new FlashLayer(addrs, 5, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0, recourse());
         joinApproved(ops[0], CK_A); // change 1
         layer.requestLeave(addrs[0]); // change 2
         // the join is applied first: 8 members, threshold 6

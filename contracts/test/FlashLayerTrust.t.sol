@@ -849,7 +849,7 @@ contract FlashLayerTrustKeyProofTest is TrustTestBase {
         vm.chainId(block.chainid + 1);
         vm.assertTrue(m != layer.joinProofMessage(op, key), "chain");
         vm.chainId(block.chainid - 1);
-        FlashLayer other = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0);
+        FlashLayer other = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0, recourse());
         vm.assertTrue(m != other.joinProofMessage(op, key), "contract");
         // cleared once decided (approval here; cancelJoin likewise)
         layer.approveJoin(op);

@@ -212,7 +212,8 @@ contract FlashMintTest is LayerTestBase {
     /// Another layer's FlashLayer relaying a message "from" the same L2 address is refused: the
     /// collection trusts one layer only.
     function test_RevertWhen_RelayedByAnotherLayer() public {
-        FlashLayer otherLayer = new FlashLayer(addrs, 3, keccak256("other genesis"), WINDOW, 0, 0, ckeys(addrs), 0);
+        FlashLayer otherLayer =
+            new FlashLayer(addrs, 3, keccak256("other genesis"), WINDOW, 0, 0, ckeys(addrs), 0, recourse());
         Message[] memory ms = new Message[](1);
         ms[0] = Message({
             nonce: 1,

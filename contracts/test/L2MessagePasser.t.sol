@@ -103,8 +103,7 @@ contract L2MessagePasserTest is TestBase {
 /// L2MessagePasser events -> messages root -> signed batch -> relays on FlashLayer.
 contract EndToEndMessagingTest is LayerTestBase {
     address internal constant PREDEPLOY = 0x4200000000000000000000000000000000000016;
-    bytes32 internal constant MESSAGE_SENT =
-        keccak256("MessageSent(uint256,address,address,uint256,bytes,bytes32)");
+    bytes32 internal constant MESSAGE_SENT = keccak256("MessageSent(uint256,address,address,uint256,bytes,bytes32)");
 
     function test_EndToEnd() public {
         vm.etch(PREDEPLOY, address(new L2MessagePasser()).code);

@@ -133,6 +133,14 @@ pub struct L1Settlement {
     /// `l1-calldata` or `l1-blobs`.
     #[serde(default)]
     pub data_availability: flashlayer_settlement::data::DataAvailability,
+    /// Seconds without a final batch, after the layer's end or after the last accepted batch,
+    /// before accounts may escape with their balance in the last good batch (the contract's
+    /// `gracePeriod`; 0 in a description written before it existed).
+    #[serde(default)]
+    pub grace_period_secs: u64,
+    /// Who may dispute a batch within its challenge window (the contract's `watchers`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub watchers: Vec<Address>,
 }
 
 fn default_confirmations() -> u64 {

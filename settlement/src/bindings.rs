@@ -4,9 +4,10 @@
 //! rebuilds this crate when they change).
 //!
 //! - [`FlashLayer`]: the L1 contract. `FlashLayer::deploy(provider, signers, threshold,
-//!   genesisBlockHash, challengeWindow)` deploys it, `FlashLayer::new(address, provider)` binds a
+//!   genesisBlockHash, challengeWindow, deadline, genesisSupply, consensusKeys,
+//!   dataAvailability, recourse)` deploys it, `FlashLayer::new(address, provider)` binds a
 //!   deployment; `FlashLayer::BYTECODE` is the creation code. Its structs (`FlashLayer::Batch`,
-//!   `FlashLayer::BatchRecord`), events (`FlashLayer::Deposit`, ...) and custom errors
+//!   `FlashLayer::BatchRecord`, `FlashLayer::Recourse`), events (`FlashLayer::Deposit`, ...) and custom errors
 //!   (`FlashLayer::FlashLayerErrors`, for decoding reverts) live in the same module.
 //! - [`L2MessagePasser`]: the L2 system contract. It is predeployed as runtime code:
 //!   `L2MessagePasser::DEPLOYED_BYTECODE` goes into the L2 genesis; `deploy` exists for tests.

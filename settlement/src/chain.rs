@@ -99,8 +99,31 @@ pub struct BatchChain {
     open: Open,
     /// The signer set of the open batch.
     signers: SignerSet,
-    /// Test-only fault: every batch claims a wrong state root.
-    corrupt_state_roots: bool,
+    /// Test-only fault: which batches claim a wrong state root.
+    corrupt_state_roots: Option<Corrupt>,
+}
+
+/// Test-only fault: which batches a faulty node signs with a wrong state root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Corrupt {
+    /// Every batch from this index on.
+    From(u64),
+    /// Every batch ending at or after the L2 block number written in this file, once it
+    /// exists: a test decides when the quorum turns, and every faulty node turns at the same
+    /// batch.
+    FromBlockIn(std::path::PathBuf),
+}
+
+impl Corrupt {
+    fn applies(&self, index: u64, last_block: u64) -> bool {
+        match self {
+            Self::From(from) => index >= *from,
+            Self::FromBlockIn(path) => std::fs::read_to_string(path)
+                .ok()
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .is_some_and(|from| last_block >= from),
+        }
+    }
 }
 
 /// The batch under construction.
@@ -125,15 +148,15 @@ impl BatchChain {
             built: Vec::new(),
             open: Open { first_block: 1, ..Default::default() },
             signers: SignerSet { epoch: 0, members, threshold, membership_nonce: 0, after_batch: 0 },
-            corrupt_state_roots: false,
+            corrupt_state_roots: None,
         }
     }
 
-    /// Test-only fault: from now on every batch claims its state root with the last bit flipped
-    /// (a quorum signing a wrong root, for the verifier's tests).
+    /// Test-only fault: the batches `which` names claim their state root with the last bit
+    /// flipped (a quorum signing a wrong root, for the verifier's and the escape's tests).
     #[cfg(feature = "fault-injection")]
-    pub fn corrupt_state_roots(&mut self) {
-        self.corrupt_state_roots = true;
+    pub fn corrupt_state_roots(&mut self, which: Corrupt) {
+        self.corrupt_state_roots = Some(which);
     }
 
     /// The signer set of the next batch.
@@ -251,7 +274,11 @@ impl BatchChain {
             lastBlock: number,
             lastBlockHash: hash,
             // Test-only fault (a quorum signing a wrong root).
-            stateRoot: if self.corrupt_state_roots {
+            stateRoot: if self
+                .corrupt_state_roots
+                .as_ref()
+                .is_some_and(|c| c.applies(self.built.len() as u64 + 1, number))
+            {
                 header.state_root ^ B256::with_last_byte(1)
             } else {
                 header.state_root

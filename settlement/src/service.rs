@@ -146,6 +146,15 @@ pub struct SettlementStatus {
     pub settled: bool,
     /// ... and that acceptance is in the L1 `finalized` block.
     pub settled_finalized: bool,
+    /// The first disputed batch on L1 (0: none).
+    pub disputed_from: u64,
+    /// Whether accounts may escape now, with their balances in `escape_batch`.
+    pub escape_open: bool,
+    /// The batch an escape proves against.
+    pub escape_batch: u64,
+    /// When the escape opens (L1 Unix time; `u64::MAX`: not while the layer is live and
+    /// undisputed, nor once it settled undisputed).
+    pub escape_opens_at: u64,
 }
 
 /// What a relayer needs to relay one L2->L1 message on L1.
@@ -235,11 +244,19 @@ impl Settlement {
         #[allow(unused_mut)]
         let mut chain = BatchChain::new(config.rules, config.members.clone(), config.threshold);
         #[cfg(feature = "fault-injection")]
-        if std::env::var_os("FLASHLAYER_FAULT_CORRUPT_STATE_ROOT").is_some() {
+        if let Some(value) = std::env::var_os("FLASHLAYER_FAULT_CORRUPT_STATE_ROOT") {
+            // A number is the first batch to corrupt; a path, a file that names the first L2
+            // block whose batch is corrupt.
+            use crate::chain::Corrupt;
+            let which = match value.to_str().and_then(|v| v.parse().ok()) {
+                Some(from) => Corrupt::From(from),
+                None => Corrupt::FromBlockIn(value.into()),
+            };
             tracing::warn!(
+                ?which,
                 "TEST FAULT FLASHLAYER_FAULT_CORRUPT_STATE_ROOT: this node signs wrong state roots"
             );
-            chain.corrupt_state_roots();
+            chain.corrupt_state_roots(which);
         }
         let state = State {
             chain,
@@ -496,6 +513,10 @@ impl Settlement {
     fn due(&self) -> Option<Due> {
         let key = self.config.key.as_ref()?;
         let settled = self.watcher.settled();
+        if settled.disputed_from != 0 {
+            // Final on L1: nothing this node signs can land any more (the watcher said so).
+            return None;
+        }
         let next = settled.batch_index + 1;
         let mut state = self.state.lock();
         let built = state.chain.get(next)?.clone();
@@ -723,6 +744,10 @@ impl Settlement {
             epoch: settled.epoch,
             settled: settled.final_batch,
             settled_finalized: self.watcher.finalized().final_batch,
+            disputed_from: settled.disputed_from,
+            escape_open: settled.escape_open,
+            escape_batch: settled.escape_batch,
+            escape_opens_at: settled.escape_opens_at,
         }
     }
 

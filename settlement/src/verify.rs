@@ -70,6 +70,9 @@ pub struct Mismatch {
     pub claimed: String,
     /// What the verifier computed.
     pub computed: String,
+    /// The data matched the batch's signed commitment (`txDataHash`), so the mismatch is the
+    /// signers' doing, not the data source's: grounds for a dispute.
+    pub signed_data: bool,
 }
 
 /// What a verified batch held.
@@ -212,26 +215,37 @@ impl Verifier {
         l1_deposit: &dyn Fn(u64) -> Option<Deposit>,
     ) -> Result<Verified, VerifyError> {
         let batch = accepted.index;
-        let mismatch = |block: Option<u64>, field: &str, claimed: String, computed: String| Mismatch {
+        // Until the data matches the commitment, a mismatch blames whoever served the data.
+        let served = |field: &str, claimed: String, computed: String| Mismatch {
             batch,
-            block,
+            block: None,
             field: field.into(),
             claimed,
             computed,
+            signed_data: false,
         };
-        let hash =
-            self.chain.rules().data_availability.commitment(batch_data).map_err(|e| {
-                mismatch(None, "data", "data that fits the layer's blobs".into(), e.to_string())
-            })?;
+        let hash = self
+            .chain
+            .rules()
+            .data_availability
+            .commitment(batch_data)
+            .map_err(|e| served("data", "data that fits the layer's blobs".into(), e.to_string()))?;
         if hash != accepted.tx_data_hash {
-            return Err(mismatch(
-                None,
+            return Err(served(
                 "txDataHash (the data served for it hashes otherwise)",
                 accepted.tx_data_hash.to_string(),
                 hash.to_string(),
             )
             .into());
         }
+        let mismatch = |block: Option<u64>, field: &str, claimed: String, computed: String| Mismatch {
+            batch,
+            block,
+            field: field.into(),
+            claimed,
+            computed,
+            signed_data: true,
+        };
         let blocks = data::decode(batch_data)
             .map_err(|e| mismatch(None, "data", "decodable batch data".into(), e.to_string()))?;
         let next = self.executor.head().number + 1;
@@ -347,6 +361,7 @@ impl Verifier {
                     field: format!("deposit {}", deposit.nonce),
                     claimed: format!("{deposit:?}"),
                     computed: on_l1.map_or("no such deposit on L1".into(), |d| format!("{d:?} on L1")),
+                    signed_data: true,
                 });
             }
         }

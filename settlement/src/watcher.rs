@@ -68,6 +68,15 @@ pub struct Settled {
     pub final_batch: bool,
     /// The contract's signer-set epoch.
     pub epoch: u64,
+    /// The first disputed batch (0: none): it and every later one never pay out.
+    pub disputed_from: u64,
+    /// Whether accounts may escape now (the contract's `escapeStatus`).
+    pub escape_open: bool,
+    /// The batch they escape with (the batch before `disputed_from`, or the last one).
+    pub escape_batch: u64,
+    /// When the escape opens, L1 Unix time (`u64::MAX`: not while the layer is live, or once
+    /// the final batch landed undisputed).
+    pub escape_opens_at: u64,
 }
 
 /// What the watcher knows, shared with consensus, RPC and the submitter.
@@ -366,6 +375,14 @@ async fn poll(
     // is finalized yet.
     let finalized = settled_at(&contract, BlockNumberOrTag::Finalized).await.unwrap_or_default();
     let mut v = view.write();
+    if latest_settled.disputed_from != 0 && v.latest.disputed_from != latest_settled.disputed_from {
+        tracing::error!(
+            batch = latest_settled.disputed_from,
+            "L1 watcher: a watcher DISPUTED batch {} on L1: it and every later batch never pay out, the layer takes no more batches, and accounts escape with their balances in batch {}",
+            latest_settled.disputed_from,
+            latest_settled.disputed_from - 1
+        );
+    }
     v.latest = latest_settled;
     v.finalized = finalized;
     v.last_poll = Some(Instant::now());
@@ -381,5 +398,17 @@ async fn settled_at(
     let l2_block = contract.lastBlock().block(at.into()).call().await?;
     let final_batch = contract.settled().block(at.into()).call().await?;
     let epoch = contract.epoch().block(at.into()).call().await?;
-    Ok(Settled { batch_index, batch_hash, l2_block, final_batch, epoch })
+    let disputed_from = contract.disputedFrom().block(at.into()).call().await?;
+    let escape = contract.escapeStatus().block(at.into()).call().await?;
+    Ok(Settled {
+        batch_index,
+        batch_hash,
+        l2_block,
+        final_batch,
+        epoch,
+        disputed_from,
+        escape_open: escape.open,
+        escape_batch: escape.index,
+        escape_opens_at: escape.opensAt.saturating_to(),
+    })
 }

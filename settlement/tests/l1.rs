@@ -122,6 +122,11 @@ async fn settlement_against_the_contracts_on_anvil() {
         U256::ZERO,
         consensus_keys,
         flashlayer_settlement::data::DataAvailability::Committee.contract_mode(),
+        FlashLayer::Recourse {
+            genesisStateRoot: B256::repeat_byte(0x98),
+            gracePeriod: 86_400,
+            watchers: Vec::new(),
+        },
     )
     .await
     .expect("deploy FlashLayer");

@@ -91,6 +91,11 @@ async fn main() {
                 U256::ZERO,
                 consensus_keys,
                 mode.contract_mode(),
+                FlashLayer::Recourse {
+                    genesisStateRoot: B256::repeat_byte(0x98),
+                    gracePeriod: 86_400,
+                    watchers: Vec::new(),
+                },
             )
             .await
             .expect("deploy");

@@ -76,8 +76,8 @@ pub enum BridgeCommand {
         #[arg(long, default_value_t = 120)]
         wait: u64,
     },
-    /// Pay back a deposit the layer never credited (made after its final batch's last one),
-    /// once the layer is settled.
+    /// Pay back a deposit the layer never credited (made after the last one of its final
+    /// batch, or of the escape batch once the escape is open).
     Refund {
         /// The layer's contract and its L1.
         #[command(flatten)]
@@ -257,11 +257,16 @@ pub async fn refund(
     let layer = FlashLayer::new(contract, provider);
     let call = layer.refundDeposit(nonce, deposit.from, deposit.to, deposit.amount).clear_decoder();
     let tx = simulate_and_send(call, "refund", |e| match e {
-        FlashLayer::FlashLayerErrors::NotSettled(_) => {
-            Some("the layer is not settled yet: deposits are refunded only after its final batch".into())
-        }
+        FlashLayer::FlashLayerErrors::NotSettled(_) => Some(
+            "the layer is not settled yet: deposits are refunded only after its final batch (or once the escape opens)"
+                .into(),
+        ),
+        FlashLayer::FlashLayerErrors::EscapeNotOpen(e) => Some(format!(
+            "the layer was disputed: deposits after the escape batch are refunded once the escape opens, at L1 time {}",
+            e.opensAt
+        )),
         FlashLayer::FlashLayerErrors::NotRefundable(_) => Some(format!(
-            "deposit {nonce} is not refundable: the layer credited it on L2 (claim the balance instead), or it was refunded already"
+            "deposit {nonce} is not refundable: the layer credited it on L2 (claim or escape with the balance instead), or it was refunded already"
         )),
         _ => None,
     })

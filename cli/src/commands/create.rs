@@ -100,6 +100,16 @@ pub struct CreateCommand {
     /// either L1 mode anyone can verify the layer from the L1 alone.
     #[arg(long)]
     data_availability: Option<flashlayer_settlement::data::DataAvailability>,
+    /// Seconds without a final batch, after the layer's end or after the last batch landed,
+    /// before every account may escape with its balance in the last good batch [default:
+    /// 86400].
+    #[arg(long)]
+    grace_period: Option<u64>,
+    /// An L1 address that may dispute a batch within its challenge window (repeatable; added
+    /// to the file's). Run `flashlayer verify --dispute` with its key. A watcher cannot take
+    /// funds, but its dispute is final: name only parties you trust to stay honest.
+    #[arg(long = "watcher")]
+    watchers: Vec<Address>,
 }
 
 impl CreateCommand {
@@ -133,6 +143,8 @@ impl CreateCommand {
             challenge_window_secs: self.challenge_window,
             fund_settlement_eth: self.fund_settlement,
             data_availability: self.data_availability,
+            grace_period_secs: self.grace_period,
+            watchers: self.watchers,
             ..Default::default()
         };
         let params = file.overridden_by(flags);
@@ -207,6 +219,11 @@ pub struct CreateParams {
     pub fund_settlement_eth: Option<String>,
     /// Where batch data goes (`committee`, `l1-calldata`, `l1-blobs`).
     pub data_availability: Option<flashlayer_settlement::data::DataAvailability>,
+    /// Seconds without a final batch before accounts may escape.
+    pub grace_period_secs: Option<u64>,
+    /// Who may dispute a batch within its challenge window.
+    #[serde(default)]
+    pub watchers: Vec<Address>,
 }
 
 impl CreateParams {
@@ -240,9 +257,11 @@ impl CreateParams {
             batch_interval_secs,
             submit_timeout_secs,
             fund_settlement_eth,
-            data_availability
+            data_availability,
+            grace_period_secs
         );
         self.sequencers.extend(other.sequencers);
+        self.watchers.extend(other.watchers);
         self.alloc.extend(other.alloc);
         self
     }
@@ -374,6 +393,8 @@ pub async fn create(
         threshold: params.threshold,
         fund_settlement,
         data_availability: params.data_availability.unwrap_or_default(),
+        grace_period: params.grace_period_secs,
+        watchers: params.watchers.clone(),
     };
     attach_l1(&mut layer, &setup).await?;
     layer.check()?;

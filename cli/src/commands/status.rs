@@ -64,11 +64,54 @@ async fn print_l1_status(layer: &LayerDescription, l1_rpc: &str, node_error: &st
     if settled {
         println!("  balances root      {}", contract.balancesRoot().call().await?);
     }
+    let disputed_from = contract.disputedFrom().call().await?;
+    let escape = contract.escapeStatus().call().await?;
+    println!("{}", recourse_lines(disputed_from, escape.open, escape.index, escape.opensAt.saturating_to()));
+    if disputed_from != 0 {
+        println!("  disputed by        {}", contract.disputedBy().call().await?);
+    }
+    let watchers = contract.watchers().call().await?;
+    println!(
+        "  watchers           {}",
+        if watchers.is_empty() {
+            "none (nobody can dispute a batch)".to_string()
+        } else {
+            watchers.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(", ")
+        }
+    );
     println!(
         "  still held         {} ETH (unclaimed balances, unrelayed messages, refundable deposits)",
         alloy::primitives::utils::format_ether(held)
     );
     Ok(())
+}
+
+/// The dispute and escape lines of a status: whether a batch is disputed, and when (or whether)
+/// accounts may escape without operators, against which batch.
+fn recourse_lines(disputed_from: u64, open: bool, batch: u64, opens_at: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let dispute = match disputed_from {
+        0 => "  disputes           none".to_string(),
+        from => format!(
+            "  disputes           batch {from} DISPUTED on L1: it and every later batch never pay out"
+        ),
+    };
+    let escape = if open {
+        format!("OPEN: accounts take their balance in batch {batch} (flashlayer claim --escape)")
+    } else if opens_at == u64::MAX {
+        "closed (the final batch landed undisputed: claim instead)".to_string()
+    } else if disputed_from != 0 || opens_at <= now {
+        format!("opens at {opens_at} (in {} s), against batch {batch}", opens_at.saturating_sub(now))
+    } else {
+        format!(
+            "closed; opens at {opens_at} (in {} s, the grace deadline) unless batches keep landing and the final one lands in time",
+            opens_at - now
+        )
+    };
+    format!("{dispute}\n  escape             {escape}")
 }
 
 /// `flashlayer status`: asks the node at `rpc` for `flash_status` and prints it (as JSON with
@@ -171,6 +214,15 @@ pub async fn print_status(
         if let serde_json::Value::String(e) = v("/settlement/l1Error") {
             println!("  L1 error           {e}");
         }
+        println!(
+            "{}",
+            recourse_lines(
+                v("/settlement/disputedFrom").as_u64().unwrap_or_default(),
+                v("/settlement/escape/open").as_bool().unwrap_or_default(),
+                v("/settlement/escape/batch").as_u64().unwrap_or_default(),
+                v("/settlement/escape/opensAt").as_u64().unwrap_or(u64::MAX),
+            )
+        );
         if let serde_json::Value::Array(pending) = v("/settlement/pendingMembership") {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -75,6 +75,17 @@ pub struct VerifyCommand {
     /// Where --proofs-at writes its JSON lines (default: proofs-batch-N.jsonl).
     #[arg(long, requires = "proofs_at")]
     proofs_out: Option<PathBuf>,
+    /// When a batch's signed data re-executes to something else than the batch claims, dispute
+    /// the batch on L1 within its challenge window (`FlashLayer.dispute`), signed with
+    /// --watcher-key: it and every later batch then never pay out, and accounts escape with
+    /// their balances in the batch before it. Data that does not match its commitment blames
+    /// its source, not the batch, and is never disputed.
+    #[arg(long, requires = "watcher_key")]
+    dispute: bool,
+    /// Private key (hex) of a watcher the layer named at `create` (`--watcher`); pays the
+    /// dispute's gas.
+    #[arg(long, env = "FLASHLAYER_WATCHER_KEY", hide_env_values = true)]
+    watcher_key: Option<String>,
 }
 
 impl VerifyCommand {
@@ -84,6 +95,11 @@ impl VerifyCommand {
     }
 
     async fn run(self) -> eyre::Result<()> {
+        self.run_until(None).await
+    }
+
+    /// Verifies every accepted batch, or up to batch `last`.
+    async fn run_until(self, last: Option<u64>) -> eyre::Result<()> {
         let layer = match (&self.layer, &self.archive) {
             (Some(path), _) => LayerDescription::load(path)?,
             (None, Some(archive)) => read_archive_header(archive)?.layer,
@@ -114,6 +130,28 @@ impl VerifyCommand {
             "there is no contract at {contract} on L1 chain {chain_id}"
         );
         let flash = FlashLayer::new(contract, provider.clone());
+        let watcher = match (&self.watcher_key, self.dispute) {
+            (Some(key), true) => {
+                let key: alloy::signers::local::PrivateKeySigner =
+                    key.parse().map_err(|e| eyre::eyre!("--watcher-key: {e}"))?;
+                let named = flash.watchers().call().await.map_err(|e| {
+                    eyre::eyre!("{contract} on L1 chain {chain_id} has no watchers to dispute with ({e})")
+                })?;
+                ensure!(
+                    named.contains(&key.address()),
+                    "--watcher-key is {}, which layer {:?} does not name as a watcher (its watchers: {}): only they may dispute",
+                    key.address(),
+                    layer.name,
+                    if named.is_empty() {
+                        "none".to_string()
+                    } else {
+                        named.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
+                    }
+                );
+                Some(key)
+            }
+            _ => None,
+        };
         let genesis_on_l1 = flash.genesisBlockHash().call().await.map_err(|e| {
             eyre::eyre!("{contract} on L1 chain {chain_id} is not a FlashLayer contract ({e})")
         })?;
@@ -164,7 +202,9 @@ impl VerifyCommand {
         let mut exec_time = Duration::ZERO;
         loop {
             l1_view.refresh().await?;
-            while let Some(accepted) = l1_view.batch(verifier.verified_batches() + 1) {
+            while let Some(accepted) =
+                l1_view.batch(verifier.verified_batches() + 1).filter(|b| last.is_none_or(|l| b.index <= l))
+            {
                 let accepted = accepted.clone();
                 let data = source.fetch(accepted.index, &l1_view).await?;
                 let deposits = l1_view.deposits.clone();
@@ -189,7 +229,15 @@ impl VerifyCommand {
                         );
                     }
                     Err(VerifyError::Mismatch(m)) => {
-                        bail!("MISMATCH in {m}\n(batches before it check out: {})", m.batch.saturating_sub(1))
+                        let disputed = match &watcher {
+                            Some(key) if m.signed_data => dispute(&self.l1_rpc, contract, key, m.batch).await,
+                            Some(_) => "not disputed: the data served does not match what the batch commits to, so its source is at fault, not the batch; verify from another source".to_string(),
+                            None => "run with --dispute and a watcher's key to dispute it on L1".to_string(),
+                        };
+                        bail!(
+                            "MISMATCH in {m}\n(batches before it check out: {})\n{disputed}",
+                            m.batch.saturating_sub(1)
+                        )
                     }
                     Err(VerifyError::Failed(e)) => return Err(e).wrap_err("the verifier itself failed"),
                 }
@@ -232,6 +280,79 @@ impl VerifyCommand {
         }
         Ok(())
     }
+}
+
+/// Re-executes `archive` (a `dispose --archive` file) against the L1 at `l1_rpc` up to batch
+/// `index` and writes the `--proofs-at index` file to `out`: what `claim --escape --archive`
+/// proves with.
+pub async fn proofs_from_archive(
+    l1_rpc: &str,
+    archive: &std::path::Path,
+    datadir: Option<PathBuf>,
+    index: u64,
+    out: &std::path::Path,
+) -> eyre::Result<()> {
+    ensure!(index > 0, "the escape is against the genesis state: an archive holds no proof of it; use --rpc");
+    let command = VerifyCommand {
+        l1_rpc: l1_rpc.to_string(),
+        layer: None,
+        contract: None,
+        data_rpc: None,
+        l1_beacon: None,
+        archive: Some(archive.to_path_buf()),
+        datadir,
+        follow: false,
+        poll_secs: 2,
+        proofs_at: Some(index),
+        proofs_out: Some(out.to_path_buf()),
+        dispute: false,
+        watcher_key: None,
+    };
+    // The batches after the escape batch are disputed or never came: stop at it.
+    command.run_until(Some(index)).await
+}
+
+/// Disputes batch `index` on L1 with the watcher `key`; says what happened (a failed dispute is
+/// reported, not raised: the mismatch stays the verdict).
+async fn dispute(
+    l1_rpc: &str,
+    contract: Address,
+    key: &alloy::signers::local::PrivateKeySigner,
+    index: u64,
+) -> String {
+    let attempt = async {
+        let url = l1_rpc.parse()?;
+        let provider = ProviderBuilder::new()
+            .wallet(alloy::network::EthereumWallet::from(key.clone()))
+            .connect_http(url);
+        let flash = FlashLayer::new(contract, provider);
+        let call = flash.dispute(index);
+        if let Err(e) = call.call().await {
+            return Ok(match e.as_decoded_interface_error::<FlashLayer::FlashLayerErrors>() {
+                Some(FlashLayer::FlashLayerErrors::AlreadyDisputed(d)) => {
+                    format!("batch {} is disputed on L1 already: nothing from it on pays out", d.disputedFrom)
+                }
+                Some(FlashLayer::FlashLayerErrors::DisputeWindowClosed(w)) => format!(
+                    "NOT DISPUTED: batch {index}'s challenge window closed at {} (L1 time); it stands",
+                    w.closedAt
+                ),
+                Some(other) => format!("NOT DISPUTED: the layer contract refuses the dispute: {other:?}"),
+                None => format!("NOT DISPUTED: simulating the dispute failed: {e}"),
+            });
+        }
+        let receipt = call.send().await?.with_timeout(Some(Duration::from_secs(120))).get_receipt().await?;
+        eyre::Ok(if receipt.status() {
+            format!(
+                "DISPUTED batch {index} on L1: tx {} in block {}; it and every later batch never pay out, and accounts escape with their balances in batch {} (flashlayer claim --escape)",
+                receipt.transaction_hash,
+                receipt.block_number.unwrap_or_default(),
+                index - 1
+            )
+        } else {
+            format!("NOT DISPUTED: the dispute transaction {} reverted", receipt.transaction_hash)
+        })
+    };
+    attempt.await.unwrap_or_else(|e: eyre::Report| format!("NOT DISPUTED: sending the dispute failed: {e:#}"))
 }
 
 /// One account of a `--proofs-at` file: `eth_getProof`'s fields (EIP-1186) and the hashed

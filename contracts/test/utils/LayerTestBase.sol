@@ -36,6 +36,10 @@ abstract contract LayerTestBase is TestBase {
     uint256 internal constant SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141;
     bytes32 internal constant GENESIS = keccak256("flashlayer test genesis");
     uint64 internal constant WINDOW = 1 hours;
+    bytes32 internal constant GENESIS_STATE = keccak256("flashlayer test genesis state");
+    /// Long enough that no test but the escape tests reaches it.
+    uint64 internal constant GRACE = 3650 days;
+    address internal constant WATCHER = address(0x3a7C4);
     bytes32 internal constant EIP712_DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
 
@@ -53,7 +57,7 @@ abstract contract LayerTestBase is TestBase {
 
     function setUp() public virtual {
         (keys, addrs) = sortedKeys("signer", 4);
-        layer = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0);
+        layer = new FlashLayer(addrs, 3, GENESIS, WINDOW, 0, 0, ckeys(addrs), 0, recourse());
     }
 
     // ------------------------------------------------------------------ keys & signatures
@@ -84,6 +88,14 @@ abstract contract LayerTestBase is TestBase {
         for (uint256 i = 0; i < set.length; ++i) {
             k[i] = keccak256(abi.encode("consensus key", set[i]));
         }
+    }
+
+    /// The escape settings of the test layers: a genesis state root, a day of grace, one watcher.
+    function recourse() internal pure returns (FlashLayer.Recourse memory r) {
+        r.genesisStateRoot = GENESIS_STATE;
+        r.gracePeriod = GRACE;
+        r.watchers = new address[](1);
+        r.watchers[0] = WATCHER;
     }
 
     function sig(uint256 key, bytes32 digest) internal pure returns (bytes memory) {

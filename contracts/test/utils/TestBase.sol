@@ -49,11 +49,17 @@ interface Vm {
     function getRecordedLogs() external returns (Log[] memory logs);
     // expectations on the next call
     function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData) external;
-    function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData, address emitter)
-        external;
+    function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData, address emitter) external;
     function expectRevert(bytes calldata revertData) external;
     function expectRevert(bytes4 revertData) external;
     function expectRevert() external;
+    // files and JSON (test fixtures)
+    function projectRoot() external view returns (string memory path);
+    function readFile(string calldata path) external view returns (string memory data);
+    function parseJsonBytes32(string calldata json, string calldata key) external pure returns (bytes32);
+    function parseJsonAddress(string calldata json, string calldata key) external pure returns (address);
+    function parseJsonUint(string calldata json, string calldata key) external pure returns (uint256);
+    function parseJsonBytesArray(string calldata json, string calldata key) external pure returns (bytes[] memory);
 }
 
 /// @notice Tiny replacement for forge-std's Test: `vm` plus a few helpers.
@@ -70,9 +76,8 @@ abstract contract TestBase {
 
     /// @dev forge's console.log(string, uint256) (shown with -vv), without forge-std.
     function logUint(string memory label_, uint256 value) internal view {
-        (bool ok,) = address(0x000000000000000000636F6e736F6c652e6c6f67).staticcall(
-            abi.encodeWithSignature("log(string,uint256)", label_, value)
-        );
+        (bool ok,) = address(0x000000000000000000636F6e736F6c652e6c6f67)
+            .staticcall(abi.encodeWithSignature("log(string,uint256)", label_, value));
         ok;
     }
 }

@@ -178,9 +178,28 @@ pub struct SettlementView {
     pub settled: bool,
     /// ... as of the L1 finalized block (the node's data may then be disposed of).
     pub settled_finalized: bool,
+    /// The first batch a watcher disputed on L1 (absent: none). It and every later batch never
+    /// pay out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disputed_from: Option<u64>,
+    /// The exit that needs no operator: open now or when, and against which batch.
+    pub escape: EscapeView,
     /// Membership changes announced on L1 that the chain has not applied yet, with when each
     /// may apply (users who distrust a coming signer set have until then to leave).
     pub pending_membership: Vec<PendingMembershipView>,
+}
+
+/// Where the escape stands (the contract's `escapeStatus`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EscapeView {
+    /// Accounts may escape now.
+    pub open: bool,
+    /// The batch whose state root escapes prove against.
+    pub batch: u64,
+    /// When the escape opens (L1 Unix time): the grace deadline while no final batch landed;
+    /// absent while the layer settled undisputed.
+    pub opens_at: Option<u64>,
 }
 
 /// `flash_messageProof`: what a relayer passes to `FlashLayer.relayMessage`.
@@ -424,6 +443,12 @@ impl FlashApiServer for Misc {
                     signer_epoch: status.epoch,
                     settled: status.settled,
                     settled_finalized: status.settled_finalized,
+                    disputed_from: (status.disputed_from != 0).then_some(status.disputed_from),
+                    escape: EscapeView {
+                        open: status.escape_open,
+                        batch: status.escape_batch,
+                        opens_at: (status.escape_opens_at != u64::MAX).then_some(status.escape_opens_at),
+                    },
                     pending_membership: s
                         .watcher()
                         .pending_membership(applied_membership)

@@ -7,6 +7,7 @@ mod cluster;
 mod contracts;
 mod crash;
 mod devnet;
+mod escape;
 mod history;
 mod lifecycle;
 mod loadgen;
