@@ -97,10 +97,16 @@ fn read_proofs(path: &Path) -> (u64, Vec<(Option<Address>, Held)>) {
 }
 
 /// Escapes every account of the proofs file that can (a known address, no code, a balance)
-/// with `claim --escape` and `source` (`--rpc URL` or `--proofs FILE`): checks each gets
-/// exactly its balance on L1, that a second escape is refused, and that the contract keeps
-/// just what the trust model says stays. Returns the gas of each escape.
-async fn escape_everyone(anvil: &Anvil, contract: Address, proofs: &Path, source: &[&str]) -> Vec<u64> {
+/// with `claim --escape` and `source(n)` for the n-th (`--rpc URL`, `--proofs FILE` or
+/// `--archive FILE`): checks each gets exactly its balance on L1, that a second escape is
+/// refused, and that the contract keeps just what the trust model says stays. Returns the gas
+/// of each escape.
+async fn escape_everyone(
+    anvil: &Anvil,
+    contract: Address,
+    proofs: &Path,
+    source: &dyn Fn(usize) -> Vec<String>,
+) -> Vec<u64> {
     let flash = flash(anvil, contract);
     let payer = funded_key(anvil);
     let (batch, accounts) = read_proofs(proofs);
@@ -121,7 +127,8 @@ async fn escape_everyone(anvil: &Anvil, contract: Address, proofs: &Path, source
         let (contract_s, address_s) = (contract.to_string(), address.to_string());
         let mut args = vec!["claim", "--escape", "--l1-rpc", &l1_rpc, "--private-key", &payer_hex];
         args.extend(["--contract", &contract_s, "--account", &address_s, "--wait", "5"]);
-        args.extend(source);
+        let source = source(gas.len());
+        args.extend(source.iter().map(String::as_str));
         let out = flashlayer(&args);
         let said = text(&out);
         assert!(out.status.success(), "escape of {address} failed:\n{said}");
@@ -298,7 +305,8 @@ async fn a_colluding_quorum_is_disputed_and_every_account_escapes() {
     assert!(!held.contains_key(&Address::repeat_byte(0x80)), "the rolled-back recipient has a balance");
 
     // Everyone escapes with a proof from the honest operator's node.
-    let gas = escape_everyone(&anvil, contract, &proofs, &["--rpc", &honest.rpc_url()]).await;
+    let rpc = honest.rpc_url();
+    let gas = escape_everyone(&anvil, contract, &proofs, &|_| vec!["--rpc".into(), rpc.clone()]).await;
     println!("escape gas per account (median of {}): {}", gas.len(), median(gas));
 
     // The deposit after the escape batch goes back to its sender.
@@ -408,8 +416,27 @@ async fn every_account_escapes_after_the_operators_vanish() {
         &proofs.display().to_string(),
     ]);
     assert!(out.status.success(), "{}", text(&out));
-    let proofs_s = proofs.display().to_string();
-    let gas = escape_everyone(&anvil, contract, &proofs, &["--proofs", &proofs_s]).await;
+    // One operator archived its chain on the way out (`dispose --force --archive`): the first
+    // account escapes with a proof rebuilt from that archive, the others with the verifier's.
+    let archive = cluster.dir.path().join("node-0.archive.jsonl");
+    let datadir = cluster.dir.path().join("node-0/data");
+    let out = flashlayer(&[
+        "dispose",
+        "--layer",
+        &layer,
+        "--datadir",
+        &datadir.display().to_string(),
+        "--force",
+        "--archive",
+        &archive.display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (proofs_s, archive_s) = (proofs.display().to_string(), archive.display().to_string());
+    let gas = escape_everyone(&anvil, contract, &proofs, &|n| match n {
+        0 => vec!["--archive".into(), archive_s.clone()],
+        _ => vec!["--proofs".into(), proofs_s.clone()],
+    })
+    .await;
     println!("escape gas per account (median of {}): {}", gas.len(), median(gas));
 
     let before = l1(&anvil).get_balance(depositor.address()).await.unwrap();
