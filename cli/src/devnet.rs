@@ -190,7 +190,13 @@ pub async fn attach_l1(layer: &mut LayerDescription, setup: &L1Setup) -> eyre::R
     let genesis_hash = genesis.head_hash();
     let genesis_state_root = genesis.head().state_root;
     let grace_period = setup.grace_period.unwrap_or(DEFAULT_GRACE_PERIOD_SECS);
-    ensure!(grace_period > 0, "--grace-period must be at least 1 second");
+    // A healthy cluster lands a batch every batch interval (plus a submitter takeover or two):
+    // a shorter grace would open the escape on a live layer.
+    let min_grace = 4 * (setup.batch_interval_secs + setup.submit_timeout_secs);
+    ensure!(
+        grace_period >= min_grace.max(1),
+        "a grace period of {grace_period} s is shorter than four batch intervals and submitter timeouts ({min_grace} s): the escape would open on a live layer whose batch is a little late"
+    );
     let mut seen = std::collections::BTreeSet::new();
     for watcher in &setup.watchers {
         ensure!(!watcher.is_zero(), "--watcher 0x0 is nobody's address");

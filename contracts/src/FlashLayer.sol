@@ -272,6 +272,8 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     /// @notice Whether `account` may {dispute} batches (named at creation).
     mapping(address account => bool) public isWatcher;
     address[] private _watchers;
+    /// @notice Wei paid by escapes against the genesis state (batch 0), at most {genesisSupply}.
+    uint256 public escapedFromGenesis;
 
     /// @notice Watcher `watcher` disputed batch `index`: it and every later batch never pay out.
     event Disputed(uint64 indexed index, address indexed watcher);
@@ -505,6 +507,10 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
     error NothingToEscape(address account);
     /// @notice The account named no L1 recipient (or another one) in the escape batch's state.
     error WrongRecipient(address account, address named);
+    /// @notice Escapes against the genesis state would pay more than the genesis supply locked at
+    /// deployment: the genesis state root (which nobody on L1 can check) claims more than the
+    /// genesis holds, and the rest belongs to depositors (refunded).
+    error OverGenesisSupply(uint256 escaped, uint256 genesisSupply);
 
     /// @param signers_ The initial signer set (epoch 0): settlement addresses sorted strictly ascending,
     /// no address(0).
@@ -1200,6 +1206,13 @@ contract FlashLayer is EIP712, ReentrancyGuardTransient {
 
     function _escape(address account, address payee, uint64 index, uint256 balance) private {
         if (balance == 0) revert NothingToEscape(account);
+        if (index == 0) {
+            // The owner supplied the genesis state root and no quorum ever vouched for it: it may
+            // pay out only the ETH the owner locked for it, never the depositors'.
+            uint256 total = escapedFromGenesis + balance;
+            if (total > genesisSupply) revert OverGenesisSupply(total, genesisSupply);
+            escapedFromGenesis = total;
+        }
         claimed[account] = true;
         _pay(payee, balance);
         emit Escaped(account, payee, index, balance);

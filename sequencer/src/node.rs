@@ -140,7 +140,9 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
     if let Some(url) = &l1_rpc {
         let genesis_hash =
             db.block_hash(0)?.ok_or_else(|| eyre::eyre!("the database has no genesis block"))?;
-        check_contract_at_start(&layer, url, genesis_hash).await?;
+        let genesis_state_root =
+            db.header(0)?.ok_or_else(|| eyre::eyre!("the database has no genesis header"))?.state_root;
+        check_contract_at_start(&layer, url, genesis_hash, genesis_state_root).await?;
         // Settlement retains the state at each batch boundary as the batch closes: until it
         // does, the history window holds (before the executor runs its first block).
         db.hold_pruning_at(db.history_from()?)?;
@@ -429,9 +431,10 @@ async fn check_contract_at_start(
     layer: &LayerDescription,
     l1_rpc: &str,
     genesis_hash: B256,
+    genesis_state_root: B256,
 ) -> eyre::Result<()> {
     use settle::ContractCheck;
-    match settle::check_contract(layer, l1_rpc, genesis_hash).await {
+    match settle::check_contract(layer, l1_rpc, genesis_hash, genesis_state_root).await {
         Ok(()) => {
             tracing::info!("the L1 contract backs this layer description (genesis, supply, signers)");
             Ok(())
@@ -445,7 +448,7 @@ async fn check_contract_at_start(
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-                    match settle::check_contract(&layer, &url, genesis_hash).await {
+                    match settle::check_contract(&layer, &url, genesis_hash, genesis_state_root).await {
                         Ok(()) => {
                             tracing::info!(
                                 "the L1 contract backs this layer description (genesis, supply, signers)"

@@ -92,6 +92,7 @@ pub async fn check_contract(
     layer: &LayerDescription,
     l1_rpc: &str,
     genesis_hash: B256,
+    genesis_state_root: B256,
 ) -> Result<(), ContractCheck> {
     use alloy::{primitives::U256, rpc::types::Filter, sol_types::SolEvent};
     use flashlayer_settlement::bindings::FlashLayer;
@@ -127,6 +128,38 @@ pub async fn check_contract(
     if on_l1 != genesis_hash {
         return Err(ContractCheck::Mismatch(format!(
             "genesisBlockHash: the contract anchors the layer at {on_l1}, this layer description's genesis block is {genesis_hash}"
+        )));
+    }
+    // The state an escape before the first good batch pays from: the owner supplied it at
+    // creation and nothing on L1 can check it, so every operator does.
+    let genesis_record = contract.batch(0).call().await.map_err(|e| unreachable(&e))?;
+    if genesis_record.stateRoot != genesis_state_root {
+        return Err(ContractCheck::Mismatch(format!(
+            "genesis state root: the contract's escape pays from state {}, this layer description's genesis state is {genesis_state_root}{}",
+            genesis_record.stateRoot,
+            if genesis_record.stateRoot.is_zero() {
+                " (a contract from before disputes and the escape: create the layer again)"
+            } else {
+                ""
+            }
+        )));
+    }
+    if l1.grace_period_secs != 0 {
+        let grace = contract.gracePeriod().call().await.map_err(|e| unreachable(&e))?;
+        if grace != l1.grace_period_secs {
+            return Err(ContractCheck::Mismatch(format!(
+                "gracePeriod: the contract opens the escape {grace} s without a final batch, this layer description says {} s",
+                l1.grace_period_secs
+            )));
+        }
+    }
+    let mut watchers = contract.watchers().call().await.map_err(|e| unreachable(&e))?;
+    let mut described = l1.watchers.clone();
+    watchers.sort();
+    described.sort();
+    if watchers != described {
+        return Err(ContractCheck::Mismatch(format!(
+            "watchers: the contract lets {watchers:?} dispute batches, this layer description names {described:?}"
         )));
     }
     let mode = contract.dataAvailability().call().await.map_err(|e| unreachable(&e))?;

@@ -195,6 +195,12 @@ impl Verifier {
         self.db.block_hash(0)?.ok_or(crate::Error::MissingBlock(0))
     }
 
+    /// The state root of the rebuilt genesis (what an escape before the first batch proves
+    /// against: the contract's `batch(0).stateRoot`).
+    pub fn genesis_state_root(&self) -> Result<B256> {
+        Ok(self.db.header(0)?.ok_or(crate::Error::MissingBlock(0))?.state_root)
+    }
+
     /// The last batch verified (0: none yet).
     pub fn verified_batches(&self) -> u64 {
         self.chain.built().len() as u64
@@ -264,8 +270,16 @@ impl Verifier {
             .into());
         }
         let mut verified = Verified { index: batch, blocks: 0, transactions: 0, deposits: 0 };
+        // A deposit that differs from the verifier's view of L1 is reported only once the batch
+        // itself checks out: the contract already held the batch to L1's deposits (its
+        // depositsHash), so a batch that credited other deposits fails the batch hash below
+        // (grounds for a dispute), while one that passes it means the verifier's view of L1 is
+        // what is wrong (a reorg, a lagging RPC): no ground for a dispute.
+        let mut deposit_mismatch = None;
         for block in &blocks {
-            self.check_deposits(batch, block, l1_deposit)?;
+            if deposit_mismatch.is_none() {
+                deposit_mismatch = self.check_deposits(batch, block, l1_deposit).err();
+            }
             let executed = self
                 .executor
                 .execute(&block.payload(), block.consensus_hash, &|_: &B256| None::<Address>)
@@ -330,6 +344,9 @@ impl Verifier {
                 return Err(mismatch(last, field, claimed.to_string(), computed.to_string()).into());
             }
         }
+        if let Some(mismatch) = deposit_mismatch {
+            return Err(mismatch.into());
+        }
         match (accepted.balances_root, &derived.balances) {
             (None, None) => {}
             (Some(claimed), Some(balances)) if claimed == balances.root => {}
@@ -360,8 +377,10 @@ impl Verifier {
                     block: Some(block.number),
                     field: format!("deposit {}", deposit.nonce),
                     claimed: format!("{deposit:?}"),
-                    computed: on_l1.map_or("no such deposit on L1".into(), |d| format!("{d:?} on L1")),
-                    signed_data: true,
+                    computed: on_l1.map_or("no such deposit on L1 as the verifier reads it".into(), |d| {
+                        format!("{d:?} on L1 as the verifier reads it (a reorg or a lagging L1 RPC?)")
+                    }),
+                    signed_data: false,
                 });
             }
         }

@@ -25,7 +25,7 @@
 use crate::bindings::FlashLayer;
 use alloy::{
     eips::BlockNumberOrTag,
-    primitives::{Address, B256},
+    primitives::{Address, B256, U256},
     providers::{DynProvider, Provider},
     rpc::types::Filter,
     sol_types::SolEvent,
@@ -398,8 +398,13 @@ async fn settled_at(
     let l2_block = contract.lastBlock().block(at.into()).call().await?;
     let final_batch = contract.settled().block(at.into()).call().await?;
     let epoch = contract.epoch().block(at.into()).call().await?;
-    let disputed_from = contract.disputedFrom().block(at.into()).call().await?;
-    let escape = contract.escapeStatus().block(at.into()).call().await?;
+    // A contract from before disputes and the escape (a resumed development layer) has
+    // neither: read as none, rather than stopping settlement.
+    let disputed_from = contract.disputedFrom().block(at.into()).call().await.unwrap_or_default();
+    let escape = match contract.escapeStatus().block(at.into()).call().await {
+        Ok(escape) => escape,
+        Err(_) => FlashLayer::escapeStatusReturn { open: false, index: batch_index, opensAt: U256::MAX },
+    };
     Ok(Settled {
         batch_index,
         batch_hash,

@@ -107,6 +107,29 @@ pub async fn dispose(
                     if latest { "accepted but not finalized" } else { "not accepted" }
                 );
             }
+            // Until the final batch's window is over a watcher may dispute it, and then users
+            // escape with proofs of the state before it, which this node (or its archive) holds.
+            let provider = ProviderBuilder::new()
+                .connect_http(url.parse().wrap_err_with(|| format!("L1 RPC URL {url:?}"))?);
+            let contract = FlashLayer::new(l1.contract, provider);
+            let disputed = contract.disputedFrom().call().await.unwrap_or_default();
+            let last = contract.batch(contract.lastBatchIndex().call().await?).call().await?;
+            let window_ends = last.acceptedAt + contract.challengeWindow().call().await?;
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+            if archive.is_none() && !force {
+                if disputed != 0 {
+                    bail!(
+                        "a watcher disputed batch {disputed}: users escape with proofs of batch {}'s state, which this node holds; keep it running, or dispose with --archive and publish the archive (claim --escape --archive)",
+                        disputed - 1
+                    );
+                }
+                if now < window_ends {
+                    bail!(
+                        "the final batch's challenge window runs until {window_ends} (L1 time, {} s from now): a watcher may still dispute it, and users would then need this node's state to escape; wait, or dispose with --archive and publish the archive",
+                        window_ends - now
+                    );
+                }
+            }
         }
         (Some(_), None) if !force => {
             bail!("the layer settles on L1: pass --l1-rpc to check it is settled (or --force)")

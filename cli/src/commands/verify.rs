@@ -196,6 +196,14 @@ impl VerifyCommand {
             "the layer description's genesis block is {genesis}, the contract's is {genesis_on_l1}: \
              this is not the layer description of {contract}"
         );
+        // The owner supplied the state an escape before the first batch pays from.
+        let genesis_state = verifier.genesis_state_root()?;
+        let escape_genesis = flash.batch(0).call().await?.stateRoot;
+        if escape_genesis != genesis_state {
+            bail!(
+                "MISMATCH in the genesis: the contract's escape pays from state root {escape_genesis}, the layer's genesis state is {genesis_state}"
+            );
+        }
 
         let mut l1_view = L1View::new(provider.clone(), contract, l1.deployed_at);
         let mut totals = (0u64, 0u64, 0u64); // blocks, transactions, deposits
@@ -206,7 +214,30 @@ impl VerifyCommand {
                 l1_view.batch(verifier.verified_batches() + 1).filter(|b| last.is_none_or(|l| b.index <= l))
             {
                 let accepted = accepted.clone();
-                let data = source.fetch(accepted.index, &l1_view).await?;
+                let data = match source.fetch(accepted.index, &l1_view).await {
+                    Ok(data) => data,
+                    // A watcher keeps asking while the batch's window runs; data still withheld
+                    // near its end is itself grounds for a dispute (nobody could check the batch).
+                    Err(e) if self.follow && watcher.is_some() => {
+                        let key = watcher.as_ref().expect("checked");
+                        let (left, closes_at) = window_left(&flash, accepted.index).await?;
+                        let margin = (l1.challenge_window_secs / 4).max(30);
+                        if left > margin {
+                            eprintln!(
+                                "verify: batch {}'s data is not available ({e:#}); asking again, {left} s left in its challenge window (closes at {closes_at})",
+                                accepted.index
+                            );
+                            break;
+                        }
+                        let disputed =
+                            dispute(&self.l1_rpc, contract, key, accepted.index, accepted.batch_hash).await;
+                        bail!(
+                            "DATA WITHHELD for batch {} ({e:#}) with {left} s left in its challenge window\n{disputed}",
+                            accepted.index
+                        )
+                    }
+                    Err(e) => return Err(e),
+                };
                 let deposits = l1_view.deposits.clone();
                 let t = Instant::now();
                 let outcome = tokio::task::block_in_place(|| {
@@ -230,7 +261,9 @@ impl VerifyCommand {
                     }
                     Err(VerifyError::Mismatch(m)) => {
                         let disputed = match &watcher {
-                            Some(key) if m.signed_data => dispute(&self.l1_rpc, contract, key, m.batch).await,
+                            Some(key) if m.signed_data => {
+                                dispute(&self.l1_rpc, contract, key, m.batch, accepted.batch_hash).await
+                            }
                             Some(_) => "not disputed: the data served does not match what the batch commits to, so its source is at fault, not the batch; verify from another source".to_string(),
                             None => "run with --dispute and a watcher's key to dispute it on L1".to_string(),
                         };
@@ -249,8 +282,13 @@ impl VerifyCommand {
                     tokio::task::block_in_place(|| write_proofs(&verifier, &accepted, &out))?;
                 }
             }
-            let settled = l1_view.settled;
-            if !self.follow || settled {
+            // Settled, and every accepted batch checked (or up to `last`): nothing more to follow.
+            let done = l1_view.settled
+                && l1_view
+                    .batch(verifier.verified_batches() + 1)
+                    .filter(|b| last.is_none_or(|l| b.index <= l))
+                    .is_none();
+            if !self.follow || done {
                 break;
             }
             tokio::time::sleep(Duration::from_secs(self.poll_secs.max(1))).await;
@@ -319,6 +357,7 @@ async fn dispute(
     contract: Address,
     key: &alloy::signers::local::PrivateKeySigner,
     index: u64,
+    checked: B256,
 ) -> String {
     let attempt = async {
         let url = l1_rpc.parse()?;
@@ -326,6 +365,14 @@ async fn dispute(
             .wallet(alloy::network::EthereumWallet::from(key.clone()))
             .connect_http(url);
         let flash = FlashLayer::new(contract, provider);
+        // The batch L1 holds at this index now must be the one checked: after an L1 reorg
+        // another batch may stand there, and a dispute is final.
+        let now = flash.batch(index).call().await?.batchHash;
+        if now != checked {
+            return Ok(format!(
+                "NOT DISPUTED: L1 now holds batch {index} with hash {now}, not the checked {checked} (an L1 reorg?); verify again"
+            ));
+        }
         let call = flash.dispute(index);
         if let Err(e) = call.call().await {
             return Ok(match e.as_decoded_interface_error::<FlashLayer::FlashLayerErrors>() {
@@ -353,6 +400,25 @@ async fn dispute(
         })
     };
     attempt.await.unwrap_or_else(|e: eyre::Report| format!("NOT DISPUTED: sending the dispute failed: {e:#}"))
+}
+
+/// Seconds left in batch `index`'s challenge window by the L1's latest block, and when it
+/// closes (L1 Unix time).
+async fn window_left(
+    flash: &FlashLayer::FlashLayerInstance<DynProvider>,
+    index: u64,
+) -> eyre::Result<(u64, u64)> {
+    let record = flash.batch(index).call().await?;
+    let window = flash.challengeWindow().call().await?;
+    let now = flash
+        .provider()
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await?
+        .ok_or_else(|| eyre::eyre!("the L1 has no latest block"))?
+        .header
+        .timestamp;
+    let closes_at = record.acceptedAt + window;
+    Ok((closes_at.saturating_sub(now), closes_at))
 }
 
 /// One account of a `--proofs-at` file: `eth_getProof`'s fields (EIP-1186) and the hashed

@@ -459,3 +459,40 @@ async fn every_account_escapes_after_the_operators_vanish() {
         parse_ether("2").unwrap()
     );
 }
+
+/// A committee layer whose operators will not serve a batch's data to the watcher: it asks
+/// while the batch's window runs, and disputes the batch before the window closes (nobody could
+/// check it). Here the watcher's data source is simply gone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_watcher_disputes_a_batch_whose_data_is_withheld() {
+    let anvil = Anvil::start_l1().await;
+    let watcher = funded_key(&anvil);
+    let watcher_s = watcher.address().to_string();
+    let settlement: Vec<&str> =
+        SETTLEMENT.iter().copied().chain(["--challenge-window", "40", "--watcher", &watcher_s]).collect();
+    let cluster = Cluster::start_with_l1(4, &anvil, &settlement).await;
+    let contract: Address = cluster.layer()["l1"]["contract"].as_str().unwrap().parse().unwrap();
+    let layer = cluster.dir.path().join("layer.json").display().to_string();
+    let out = output(
+        Command::new(flashlayer_bin())
+            .args([
+                "verify",
+                "--l1-rpc",
+                &anvil.rpc_url(),
+                "--layer",
+                &layer,
+                "--data-rpc",
+                "http://127.0.0.1:9",
+            ])
+            .args(["--follow", "--poll-secs", "1", "--dispute"])
+            .env("FLASHLAYER_WATCHER_KEY", key_hex(&watcher)),
+    );
+    let said = text(&out);
+    println!("{said}");
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("data is not available") && said.contains("asking again"), "{said}");
+    let flash = flash(&anvil, contract);
+    let disputed = flash.disputedFrom().call().await.unwrap();
+    assert_eq!(disputed, 1, "{said}");
+    assert!(said.contains("DATA WITHHELD for batch 1") && said.contains("DISPUTED batch 1 on L1"), "{said}");
+}

@@ -400,7 +400,7 @@ async fn a_node_refuses_a_contract_that_does_not_back_its_layer_description() {
     let cluster = Cluster::start_with_l1(4, &anvil, SETTLEMENT).await;
     let layer = cluster.layer();
     type Mutation = fn(&mut serde_json::Value);
-    let cases: [(&str, Mutation); 4] = [
+    let cases: [(&str, Mutation); 6] = [
         ("genesisSupply", |l| {
             let alloc = l["chain"]["genesis"]["alloc"].as_object_mut().unwrap();
             let account = alloc.values_mut().next().unwrap();
@@ -412,6 +412,12 @@ async fn a_node_refuses_a_contract_that_does_not_back_its_layer_description() {
         }),
         ("signers", |l| {
             l["l1"]["threshold"] = 4.into();
+        }),
+        ("gracePeriod", |l| {
+            l["l1"]["grace_period_secs"] = 12_345.into();
+        }),
+        ("watchers", |l| {
+            l["l1"]["watchers"] = serde_json::json!(["0x00000000000000000000000000000000000000aa"]);
         }),
         ("consensus_key", |l| {
             let sequencers = l["sequencers"].as_array_mut().unwrap();
