@@ -245,10 +245,17 @@ pub async fn print_status(
             }
         }
     }
+    // txpool_status's shape: quantities in hex (`0x1a`); printed for people.
+    let count = |path: &str| match v(path) {
+        serde_json::Value::String(hex) => {
+            u64::from_str_radix(hex.trim_start_matches("0x"), 16).map(|n| n.to_string()).unwrap_or(hex)
+        }
+        other => other.to_string(),
+    };
     println!(
         "  mempool            {} pending · {} queued",
-        text("/mempool/pending"),
-        text("/mempool/queued")
+        count("/mempool/pending"),
+        count("/mempool/queued")
     );
     Ok(())
 }

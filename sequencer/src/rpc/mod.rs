@@ -179,6 +179,18 @@ pub struct RpcConfig {
     pub admin: bool,
 }
 
+/// Subscription ids as geth sends them: `0x` and 16 random bytes in hex, a JSON string.
+/// jsonrpsee's default is a JSON number, which clients that match notifications to
+/// subscriptions by the id string (viem) never match: they drop every notification.
+#[derive(Debug, Clone, Copy)]
+struct HexIdProvider;
+
+impl jsonrpsee::server::IdProvider for HexIdProvider {
+    fn next_id(&self) -> jsonrpsee::types::SubscriptionId<'static> {
+        jsonrpsee::types::SubscriptionId::Str(format!("0x{}", hex::encode(rand::random::<[u8; 16]>())).into())
+    }
+}
+
 /// Starts the server with every namespace; returns its bound address and handle.
 pub async fn start(config: RpcConfig, ctx: RpcContext) -> eyre::Result<(SocketAddr, ServerHandle)> {
     let server_config = ServerConfig::builder()
@@ -186,6 +198,7 @@ pub async fn start(config: RpcConfig, ctx: RpcContext) -> eyre::Result<(SocketAd
         .max_response_body_size(64 * 1024 * 1024)
         .max_connections(config.max_connections)
         .max_subscriptions_per_connection(1024)
+        .set_id_provider(HexIdProvider)
         .build();
     let server = Server::builder().set_config(server_config).build(config.addr).await?;
     let addr = server.local_addr()?;

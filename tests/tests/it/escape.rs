@@ -271,6 +271,8 @@ async fn a_colluding_quorum_is_disputed_and_every_account_escapes() {
     assert_eq!(flash.lastBatchIndex().call().await.unwrap(), landed, "a batch landed after the dispute");
     let status = flashlayer(&["status", "--rpc", &honest.rpc_url()]);
     assert!(text(&status).contains(&format!("batch {disputed} DISPUTED on L1")), "{}", text(&status));
+    // Counts for people, not JSON-RPC quantities.
+    assert!(text(&status).contains("mempool            0 pending · 0 queued"), "{}", text(&status));
     assert!(cluster.log(3).contains("DISPUTED"), "the honest node did not notice the dispute");
 
     // The escape opens once the last good batch's window is over.

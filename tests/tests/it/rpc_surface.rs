@@ -10,7 +10,11 @@ use alloy::{
 };
 use flashlayer_tests::{TestNode, forge_create};
 use futures::StreamExt;
-use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
+use jsonrpsee::{
+    core::client::{ClientT, SubscriptionClientT},
+    http_client::HttpClientBuilder,
+    rpc_params,
+};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -20,6 +24,24 @@ async fn subscriptions_filters_lookups_and_errors() {
     let provider = node.provider();
     let wallet = node.wallet(&accounts[0]);
     let http = HttpClientBuilder::default().build(node.rpc_url()).unwrap();
+
+    // Subscription ids as geth, reth and anvil send them: `0x` and hex digits, a JSON string
+    // (viem matches notifications to subscriptions by that string).
+    let raw = jsonrpsee::ws_client::WsClientBuilder::default().build(node.ws_url()).await.unwrap();
+    let sub: jsonrpsee::core::client::Subscription<serde_json::Value> =
+        raw.subscribe("eth_subscribe", rpc_params!["newHeads"], "eth_unsubscribe").await.unwrap();
+    match sub.kind() {
+        jsonrpsee::core::client::SubscriptionKind::Subscription(jsonrpsee::types::SubscriptionId::Str(
+            id,
+        )) => {
+            assert!(
+                id.len() == 34 && id.starts_with("0x") && id[2..].bytes().all(|b| b.is_ascii_hexdigit()),
+                "subscription id {id:?}"
+            );
+        }
+        other => panic!("subscription id {other:?}: not a hex string"),
+    }
+    sub.unsubscribe().await.unwrap();
 
     let ws = ProviderBuilder::new().connect_ws(WsConnect::new(node.ws_url())).await.unwrap();
     let mut heads = ws.subscribe_blocks().await.unwrap().into_stream();
