@@ -218,7 +218,14 @@ impl VerifyCommand {
                     Ok(data) => data,
                     // A watcher keeps asking while the batch's window runs; data still withheld
                     // near its end is itself grounds for a dispute (nobody could check the batch).
-                    Err(e) if self.follow && watcher.is_some() => {
+                    // Only a committee's data can be withheld: an L1 layer's data is on L1 by the
+                    // contract's own check, so failing to read it is the reader's trouble.
+                    Err(e)
+                        if self.follow
+                            && watcher.is_some()
+                            && l1.data_availability == DataAvailability::Committee
+                            && matches!(source, DataSource::Rpc(..)) =>
+                    {
                         let key = watcher.as_ref().expect("checked");
                         let (left, closes_at) = window_left(&flash, accepted.index).await?;
                         let margin = (l1.challenge_window_secs / 4).max(30);
