@@ -133,7 +133,11 @@ pub async fn check_contract(
     // The state an escape before the first good batch pays from: the owner supplied it at
     // creation and nothing on L1 can check it, so every operator does.
     let genesis_record = contract.batch(0).call().await.map_err(|e| unreachable(&e))?;
-    if genesis_record.stateRoot != genesis_state_root {
+    if genesis_record.stateRoot.is_zero() {
+        tracing::warn!(
+            "the layer contract predates disputes and the escape (no genesis state root): users of this layer have no escape if the committee fails"
+        );
+    } else if genesis_record.stateRoot != genesis_state_root {
         return Err(ContractCheck::Mismatch(format!(
             "genesis state root: the contract's escape pays from state {}, this layer description's genesis state is {genesis_state_root}{}",
             genesis_record.stateRoot,
@@ -144,7 +148,19 @@ pub async fn check_contract(
             }
         )));
     }
-    if l1.grace_period_secs != 0 {
+    let escape = !genesis_record.stateRoot.is_zero();
+    if escape {
+        // Whatever the description says, a grace shorter than a few batch intervals would
+        // open the escape on this live layer.
+        let grace = contract.gracePeriod().call().await.map_err(|e| unreachable(&e))?;
+        let min_grace = 4 * (l1.batch_interval_secs + l1.submit_timeout_secs);
+        if grace < min_grace {
+            return Err(ContractCheck::Mismatch(format!(
+                "gracePeriod: the contract opens the escape after {grace} s without a batch, shorter than four batch intervals and submitter timeouts ({min_grace} s): a live layer would be cut off"
+            )));
+        }
+    }
+    if escape && l1.grace_period_secs != 0 {
         let grace = contract.gracePeriod().call().await.map_err(|e| unreachable(&e))?;
         if grace != l1.grace_period_secs {
             return Err(ContractCheck::Mismatch(format!(
@@ -153,11 +169,12 @@ pub async fn check_contract(
             )));
         }
     }
-    let mut watchers = contract.watchers().call().await.map_err(|e| unreachable(&e))?;
+    let mut watchers =
+        if escape { contract.watchers().call().await.map_err(|e| unreachable(&e))? } else { Vec::new() };
     let mut described = l1.watchers.clone();
     watchers.sort();
     described.sort();
-    if watchers != described {
+    if escape && watchers != described {
         return Err(ContractCheck::Mismatch(format!(
             "watchers: the contract lets {watchers:?} dispute batches, this layer description names {described:?}"
         )));

@@ -199,7 +199,11 @@ impl VerifyCommand {
         // The owner supplied the state an escape before the first batch pays from.
         let genesis_state = verifier.genesis_state_root()?;
         let escape_genesis = flash.batch(0).call().await?.stateRoot;
-        if escape_genesis != genesis_state {
+        if escape_genesis.is_zero() {
+            eprintln!(
+                "verify: the contract predates disputes and the escape (no genesis state root): it has no escape to check"
+            );
+        } else if escape_genesis != genesis_state {
             bail!(
                 "MISMATCH in the genesis: the contract's escape pays from state root {escape_genesis}, the layer's genesis state is {genesis_state}"
             );
@@ -208,6 +212,8 @@ impl VerifyCommand {
         let mut l1_view = L1View::new(provider.clone(), contract, l1.deployed_at);
         let mut totals = (0u64, 0u64, 0u64); // blocks, transactions, deposits
         let mut exec_time = Duration::ZERO;
+        // When this process first heard an operator refuse each batch's data.
+        let mut withheld_since: BTreeMap<u64, Instant> = BTreeMap::new();
         loop {
             l1_view.refresh().await?;
             while let Some(accepted) =
@@ -220,6 +226,9 @@ impl VerifyCommand {
                     // near its end is itself grounds for a dispute (nobody could check the batch).
                     // Only a committee's data can be withheld: an L1 layer's data is on L1 by the
                     // contract's own check, so failing to read it is the reader's trouble.
+                    // Only an operator's explicit "no data" counts, seen for a quarter of the
+                    // window at least; anything else (a transport error, a node restarting) is
+                    // retried and never disputed.
                     Err(e)
                         if self.follow
                             && watcher.is_some()
@@ -227,9 +236,24 @@ impl VerifyCommand {
                             && matches!(source, DataSource::Rpc(..)) =>
                     {
                         let key = watcher.as_ref().expect("checked");
-                        let (left, closes_at) = window_left(&flash, accepted.index).await?;
+                        let (left, closes_at) = match window_left(&flash, accepted.index).await {
+                            Ok(window) => window,
+                            Err(l1_error) => {
+                                eprintln!(
+                                    "verify: reading batch {}'s window failed ({l1_error:#}); asking again",
+                                    accepted.index
+                                );
+                                break;
+                            }
+                        };
+                        let withheld = e.downcast_ref::<Withheld>().is_some();
+                        let since = *withheld_since.entry(accepted.index).or_insert_with(Instant::now);
+                        if !withheld {
+                            withheld_since.remove(&accepted.index);
+                        }
+                        let quarter = Duration::from_secs(l1.challenge_window_secs / 4);
                         let margin = (l1.challenge_window_secs / 4).max(30);
-                        if left > margin {
+                        if !withheld || left > margin || since.elapsed() < quarter {
                             eprintln!(
                                 "verify: batch {}'s data is not available ({e:#}); asking again, {left} s left in its challenge window (closes at {closes_at})",
                                 accepted.index
@@ -613,6 +637,26 @@ enum DataSource {
     Blobs(DynProvider, String),
 }
 
+/// An operator answered that it has no data for a batch L1 accepted: the one failure a watcher
+/// may hold against the committee (a transport error is nobody's proven fault).
+#[derive(Debug)]
+struct Withheld {
+    index: u64,
+    url: String,
+}
+
+impl std::fmt::Display for Withheld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the operator at {} answers it has no data for batch {} (L1 accepted it: it should)",
+            self.url, self.index
+        )
+    }
+}
+
+impl std::error::Error for Withheld {}
+
 /// A beacon API `blobs` answer.
 #[derive(serde::Deserialize)]
 struct BeaconBlobs {
@@ -648,11 +692,7 @@ impl DataSource {
                     .request("flash_batchData", jsonrpsee::rpc_params![U64::from(index)])
                     .await
                     .wrap_err_with(|| format!("flash_batchData({index}) at {url}"))?;
-                let answer = answer.ok_or_else(|| {
-                    eyre::eyre!(
-                        "the operator at {url} has no data for batch {index} (L1 accepted it: it should)"
-                    )
-                })?;
+                let answer = answer.ok_or_else(|| eyre::Report::new(Withheld { index, url: url.clone() }))?;
                 Ok(answer.data.to_vec())
             }
             Self::Archive(batches) => batches

@@ -462,9 +462,19 @@ async fn every_account_escapes_after_the_operators_vanish() {
     );
 }
 
-/// A committee layer whose operators will not serve a batch's data to the watcher: it asks
-/// while the batch's window runs, and disputes the batch before the window closes (nobody could
-/// check it). Here the watcher's data source is simply gone.
+/// An operator that answers `flash_batchData` with "no data" for every batch: a committee
+/// withholding what it signed.
+async fn withholding_operator() -> (String, jsonrpsee::server::ServerHandle) {
+    let server = jsonrpsee::server::ServerBuilder::default().build("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", server.local_addr().unwrap());
+    let mut module = jsonrpsee::RpcModule::new(());
+    module.register_method("flash_batchData", |_, _, _| Option::<serde_json::Value>::None).unwrap();
+    (url, server.start(module))
+}
+
+/// A committee layer whose operator answers it has no data for a batch L1 accepted: the watcher
+/// asks while the batch's window runs, and disputes it before the window closes (nobody could
+/// check it). A watcher that merely cannot reach its operator never disputes.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_watcher_disputes_a_batch_whose_data_is_withheld() {
     let anvil = Anvil::start_l1().await;
@@ -475,26 +485,31 @@ async fn a_watcher_disputes_a_batch_whose_data_is_withheld() {
     let cluster = Cluster::start_with_l1(4, &anvil, &settlement).await;
     let contract: Address = cluster.layer()["l1"]["contract"].as_str().unwrap().parse().unwrap();
     let layer = cluster.dir.path().join("layer.json").display().to_string();
-    let out = output(
+    let watch = |data_rpc: &str, name: &str| {
         Command::new(flashlayer_bin())
-            .args([
-                "verify",
-                "--l1-rpc",
-                &anvil.rpc_url(),
-                "--layer",
-                &layer,
-                "--data-rpc",
-                "http://127.0.0.1:9",
-            ])
+            .args(["verify", "--l1-rpc", &anvil.rpc_url(), "--layer", &layer, "--data-rpc", data_rpc])
             .args(["--follow", "--poll-secs", "1", "--dispute"])
-            .env("FLASHLAYER_WATCHER_KEY", key_hex(&watcher)),
-    );
-    let said = text(&out);
+            .env("FLASHLAYER_WATCHER_KEY", key_hex(&watcher))
+            .stdout(std::fs::File::create(cluster.dir.path().join(format!("{name}.out"))).unwrap())
+            .stderr(std::fs::File::create(cluster.dir.path().join(format!("{name}.err"))).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    // A watcher whose operator is unreachable: it keeps asking, and never disputes for that.
+    let mut unreachable = watch("http://127.0.0.1:9", "unreachable");
+    let (withholding, _server) = withholding_operator().await;
+    let mut follower = watch(&withholding, "withheld");
+    let status =
+        wait_for("the watcher to dispute", Duration::from_secs(120), async || follower.try_wait().unwrap())
+            .await;
+    let said = std::fs::read_to_string(cluster.dir.path().join("withheld.err")).unwrap();
     println!("{said}");
-    assert!(!out.status.success(), "{said}");
-    assert!(said.contains("data is not available") && said.contains("asking again"), "{said}");
+    assert!(!status.success(), "{said}");
+    assert!(said.contains("has no data for batch 1") && said.contains("asking again"), "{said}");
     let flash = flash(&anvil, contract);
-    let disputed = flash.disputedFrom().call().await.unwrap();
-    assert_eq!(disputed, 1, "{said}");
+    assert_eq!(flash.disputedFrom().call().await.unwrap(), 1, "{said}");
     assert!(said.contains("DATA WITHHELD for batch 1") && said.contains("DISPUTED batch 1 on L1"), "{said}");
+    unreachable.kill().unwrap();
+    let other = std::fs::read_to_string(cluster.dir.path().join("unreachable.err")).unwrap();
+    assert!(other.contains("asking again") && !other.contains("DISPUTED"), "{other}");
 }
