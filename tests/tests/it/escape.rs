@@ -510,6 +510,7 @@ async fn a_watcher_disputes_a_batch_whose_data_is_withheld() {
     assert_eq!(flash.disputedFrom().call().await.unwrap(), 1, "{said}");
     assert!(said.contains("DATA WITHHELD for batch 1") && said.contains("DISPUTED batch 1 on L1"), "{said}");
     unreachable.kill().unwrap();
+    unreachable.wait().unwrap();
     let other = std::fs::read_to_string(cluster.dir.path().join("unreachable.err")).unwrap();
     assert!(other.contains("asking again") && !other.contains("DISPUTED"), "{other}");
 }
