@@ -9,7 +9,6 @@ use crate::{
     args::{LayerContract, PrivateKey},
 };
 use alloy::{
-    network::EthereumWallet,
     primitives::{Address, U256},
     providers::ProviderBuilder,
     signers::local::PrivateKeySigner,
@@ -117,9 +116,7 @@ pub async fn claim(
     wait: Duration,
 ) -> eyre::Result<U256> {
     let deadline = Instant::now() + wait;
-    let url = l1_rpc.parse().wrap_err_with(|| format!("L1 RPC URL {l1_rpc:?}"))?;
-    let provider = ProviderBuilder::new().wallet(EthereumWallet::from(payer.clone())).connect_http(url);
-    let layer = FlashLayer::new(contract, provider);
+    let layer = FlashLayer::new(contract, crate::l1::wallet(l1_rpc, payer)?);
     while !layer.settled().call().await.wrap_err("reading the layer contract")? {
         ensure!(Instant::now() < deadline, "the layer is not settled on L1 after {} s", wait.as_secs());
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -212,9 +209,7 @@ pub async fn escape(
     wait: Duration,
 ) -> eyre::Result<U256> {
     let deadline = Instant::now() + wait;
-    let url = l1_rpc.parse().wrap_err_with(|| format!("L1 RPC URL {l1_rpc:?}"))?;
-    let provider = ProviderBuilder::new().wallet(EthereumWallet::from(payer.clone())).connect_http(url);
-    let layer = FlashLayer::new(contract, provider);
+    let layer = FlashLayer::new(contract, crate::l1::wallet(l1_rpc, payer)?);
     let status = loop {
         let status =
             layer.escapeStatus().call().await.wrap_err("reading the layer contract's escape status")?;

@@ -391,11 +391,7 @@ async fn dispute(
     checked: B256,
 ) -> String {
     let attempt = async {
-        let url = l1_rpc.parse()?;
-        let provider = ProviderBuilder::new()
-            .wallet(alloy::network::EthereumWallet::from(key.clone()))
-            .connect_http(url);
-        let flash = FlashLayer::new(contract, provider);
+        let flash = FlashLayer::new(contract, crate::l1::wallet(l1_rpc, key)?);
         // The batch L1 holds at this index now must be the one checked: after an L1 reorg
         // another batch may stand there, and a dispute is final.
         let now = flash.batch(index).call().await?.batchHash;

@@ -161,6 +161,44 @@ async fn escape_everyone(
     gas
 }
 
+/// `flashlayer bridge deposit` of `ether` by a fresh L1 key to its own address on L2; returns
+/// the key and the deposit's nonce.
+fn deposit(anvil: &Anvil, contract: Address, ether: &str) -> (PrivateKeySigner, u64) {
+    let depositor = funded_key(anvil);
+    let out = flashlayer(&[
+        "bridge",
+        "deposit",
+        "--l1-rpc",
+        &anvil.rpc_url(),
+        "--contract",
+        &contract.to_string(),
+        "--private-key",
+        &key_hex(&depositor),
+        "--amount",
+        ether,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let nonce = text(&out).rsplit("deposit nonce ").next().unwrap().trim().parse().expect("deposit nonce");
+    (depositor, nonce)
+}
+
+/// `flashlayer bridge refund` of deposit `nonce`, paid by a fresh L1 key.
+fn refund(anvil: &Anvil, contract: Address, nonce: u64) -> std::process::Output {
+    let payer = funded_key(anvil);
+    flashlayer(&[
+        "bridge",
+        "refund",
+        "--l1-rpc",
+        &anvil.rpc_url(),
+        "--contract",
+        &contract.to_string(),
+        "--private-key",
+        &key_hex(&payer),
+        "--nonce",
+        &nonce.to_string(),
+    ])
+}
+
 fn median(mut v: Vec<u64>) -> u64 {
     v.sort_unstable();
     v[v.len() / 2]
@@ -225,22 +263,7 @@ async fn a_colluding_quorum_is_disputed_and_every_account_escapes() {
     std::fs::write(&trigger, (now + 3).to_string()).unwrap();
     // A deposit right after the turn is set: credited in a bad batch (refunded) or, if L1
     // confirmed it first, in the last good one (its balance escapes).
-    let depositor = funded_key(&anvil);
-    let out = flashlayer(&[
-        "bridge",
-        "deposit",
-        "--l1-rpc",
-        &anvil.rpc_url(),
-        "--contract",
-        &contract.to_string(),
-        "--private-key",
-        &key_hex(&depositor),
-        "--amount",
-        "3",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-    let deposit_nonce: u64 =
-        text(&out).rsplit("deposit nonce ").next().unwrap().trim().parse().expect("deposit nonce");
+    let (depositor, deposit_nonce) = deposit(&anvil, contract, "3");
     let late = transfers(&honest.wallet(&accounts[4]), 0x80, 1, |_| parse_ether("0.5").unwrap()).await;
     assert!(late > now);
 
@@ -322,19 +345,7 @@ async fn a_colluding_quorum_is_disputed_and_every_account_escapes() {
     // A deposit after the escape batch goes back to its sender; one it credited was escaped.
     let before = l1(&anvil).get_balance(depositor.address()).await.unwrap();
     let credited = deposit_nonce <= good.lastDepositNonce;
-    let payer = funded_key(&anvil);
-    let out = flashlayer(&[
-        "bridge",
-        "refund",
-        "--l1-rpc",
-        &anvil.rpc_url(),
-        "--contract",
-        &contract.to_string(),
-        "--private-key",
-        &key_hex(&payer),
-        "--nonce",
-        &deposit_nonce.to_string(),
-    ]);
+    let out = refund(&anvil, contract, deposit_nonce);
     if credited {
         assert!(!out.status.success() && text(&out).contains("not refundable"), "{}", text(&out));
     } else {
@@ -378,22 +389,7 @@ async fn every_account_escapes_after_the_operators_vanish() {
     }
     let last = flash.lastBatchIndex().call().await.unwrap();
     // A deposit nobody will credit.
-    let depositor = funded_key(&anvil);
-    let contract_s = contract.to_string();
-    let out = flashlayer(&[
-        "bridge",
-        "deposit",
-        "--l1-rpc",
-        &anvil.rpc_url(),
-        "--contract",
-        &contract_s,
-        "--private-key",
-        &key_hex(&depositor),
-        "--amount",
-        "2",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-    let nonce: u64 = text(&out).rsplit("deposit nonce ").next().unwrap().trim().parse().unwrap();
+    let (depositor, nonce) = deposit(&anvil, contract, "2");
 
     // The L1 tells when the escape opens, then that it is open.
     let status_args =
@@ -455,19 +451,7 @@ async fn every_account_escapes_after_the_operators_vanish() {
     println!("escape gas per account (median of {}): {}", gas.len(), median(gas));
 
     let before = l1(&anvil).get_balance(depositor.address()).await.unwrap();
-    let payer = funded_key(&anvil);
-    let out = flashlayer(&[
-        "bridge",
-        "refund",
-        "--l1-rpc",
-        &anvil.rpc_url(),
-        "--contract",
-        &contract_s,
-        "--private-key",
-        &key_hex(&payer),
-        "--nonce",
-        &nonce.to_string(),
-    ]);
+    let out = refund(&anvil, contract, nonce);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(
         l1(&anvil).get_balance(depositor.address()).await.unwrap() - before,
