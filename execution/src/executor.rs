@@ -448,7 +448,7 @@ fn cache_changes(cache: revm::database::Cache) -> StateChanges {
 }
 
 /// Adds `amount` to `to`'s balance (a deposit: no code runs, it cannot fail).
-fn credit(db: &mut CacheDB<StateReader>, to: Address, amount: U256) -> Result<()> {
+pub(crate) fn credit(db: &mut CacheDB<StateReader>, to: Address, amount: U256) -> Result<()> {
     let mut info = revm::Database::basic(db, to)?.unwrap_or_default();
     info.balance = info.balance.saturating_add(amount);
     let mut account = revm::state::Account::from(info);

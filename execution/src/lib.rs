@@ -16,6 +16,7 @@
 //! - [`BlockExecutor`]: genesis initialisation and block execution on revm (through alloy-evm).
 //! - [`state_root`]: the state trie root of a block's changes over the stored state.
 //! - [`simulate`]: `eth_call` / `eth_estimateGas` against the latest state.
+//! - [`trace`]: `debug_trace*`, blocks and calls re-executed under revm-inspectors' tracers.
 //! - [`recover_senders`]: parallel libsecp256k1 sender recovery for transactions whose sender
 //!   is not already known.
 
@@ -27,6 +28,7 @@ pub mod messages;
 mod payload;
 mod simulate;
 pub mod state_root;
+pub mod trace;
 
 pub use config::{ChainConfig, FeeMode, SPEC};
 pub use error::{Error, Result};

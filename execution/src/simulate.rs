@@ -49,15 +49,10 @@ pub enum SimulateError {
 /// `eth_call` and `eth_estimateGas`.
 pub fn simulate(
     state: &StateReader,
-    mut env: EvmEnv,
+    env: EvmEnv,
     tx: TxEnv,
 ) -> Result<ExecutionResult<HaltReason>, SimulateError> {
-    // As geth: a call that names no gas price is not held to the base fee.
-    if tx.gas_price == 0 && tx.gas_priority_fee.unwrap_or_default() == 0 {
-        env.cfg_env.disable_base_fee = true;
-    }
-    // Calls default to nonce checks off: the caller's nonce is not what is being asked about.
-    env.cfg_env.disable_nonce_check = true;
+    let env = call_env(env, &tx);
     let mut evm = EthEvmFactory::default().create_evm(CacheDB::new(state.clone()), env);
     match evm.transact(tx) {
         Ok(out) => Ok(out.result),
@@ -65,4 +60,16 @@ pub fn simulate(
         Err(EVMError::Database(e)) => Err(e.into()),
         Err(e) => Err(SimulateError::Evm(e.to_string())),
     }
+}
+
+/// The environment a call runs in (`eth_call`, `eth_estimateGas`, `debug_traceCall`): `env`
+/// with the checks that do not apply to a call turned off.
+pub(crate) fn call_env(mut env: EvmEnv, tx: &TxEnv) -> EvmEnv {
+    // As geth: a call that names no gas price is not held to the base fee.
+    if tx.gas_price == 0 && tx.gas_priority_fee.unwrap_or_default() == 0 {
+        env.cfg_env.disable_base_fee = true;
+    }
+    // Calls default to nonce checks off: the caller's nonce is not what is being asked about.
+    env.cfg_env.disable_nonce_check = true;
+    env
 }

@@ -204,6 +204,7 @@ fn rpc_node() -> &'static RpcNode {
             settlement: None,
             lifecycle: Lifecycle::new(None, None, None, db),
             sequencers: Vec::new(),
+            traces: Default::default(),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)

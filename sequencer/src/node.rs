@@ -67,6 +67,8 @@ pub struct NodeOptions {
     pub peer_limits: PeerLimits,
     /// Blocks of state history kept below the head (state reads and proofs at recent blocks).
     pub state_history: u64,
+    /// The longest a `debug_trace*` request may run.
+    pub trace_timeout: std::time::Duration,
 }
 
 /// Most gossiped transaction batches being admitted at once (each on a blocking thread:
@@ -258,6 +260,10 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
             .iter()
             .map(|s| (s.consensus_key.clone(), s.settlement_address))
             .collect(),
+        traces: rpc::debug::TraceLimits::new(
+            rpc::debug::TraceLimits::default_concurrency(),
+            options.trace_timeout,
+        ),
     };
     let (rpc_addr, rpc_handle) = rpc::start(
         RpcConfig {

@@ -38,6 +38,10 @@ pub struct NodeCommand {
     /// "historical state ... is not available".
     #[arg(long, value_name = "BLOCKS", default_value_t = flashlayer_storage::history::DEFAULT_HISTORY_BLOCKS)]
     state_history: u64,
+    /// The longest a `debug_trace*` request may run, in seconds (a request's `timeout` option
+    /// may ask for less; geth's default of 5 s applies when it names none).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    rpc_trace_timeout: u64,
     /// p2p listen address (multiaddr); defaults to this node's entry in the layer.
     #[arg(long)]
     p2p_addr: Option<libp2p::Multiaddr>,
@@ -136,6 +140,7 @@ impl NodeCommand {
             inbound_limits: self.limits.inbound(),
             peer_limits: self.limits.peers(),
             state_history: self.state_history,
+            trace_timeout: std::time::Duration::from_secs(self.rpc_trace_timeout),
         };
         // actix actors (the executor) and tokio tasks (RPC) share one multi-threaded runtime.
         actix::System::with_tokio_rt(|| super::runtime().expect("building the tokio runtime"))

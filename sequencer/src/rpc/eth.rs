@@ -16,8 +16,7 @@ use alloy::{
     },
 };
 use alloy_evm::rpc::TryIntoTxEnv;
-use flashlayer_execution::{ExecutedBlock, SimulateError, evm_env, simulate};
-use flashlayer_storage::StateReader;
+use flashlayer_execution::{ExecutedBlock, SimulateError, simulate};
 use jsonrpsee::{
     PendingSubscriptionSink, SubscriptionMessage,
     core::{SubscriptionResult, async_trait},
@@ -198,26 +197,7 @@ impl EthApi {
         gas: Option<u64>,
         at: Option<u64>,
     ) -> Result<ExecutionResult, RpcError> {
-        let (env, state) = match at {
-            None => {
-                let head = self.ctx.db.header(self.ctx.head()?)?.ok_or(RpcError::HeaderNotFound)?;
-                let env = evm_env(
-                    &self.ctx.chain,
-                    head.number + 1,
-                    head.timestamp,
-                    self.ctx.mempool.next_base_fee(),
-                    head.mix_hash,
-                );
-                (env, StateReader::new(self.ctx.db.clone()))
-            }
-            Some(n) => {
-                // geth runs a call at block N on N's state, in N's own block context.
-                let header = self.ctx.db.header(n)?.ok_or(RpcError::HeaderNotFound)?;
-                let base_fee = header.base_fee_per_gas.unwrap_or_default();
-                let env = evm_env(&self.ctx.chain, n, header.timestamp, base_fee, header.mix_hash);
-                (env, StateReader::at(self.ctx.db.clone(), n))
-            }
-        };
+        let (env, state) = self.ctx.call_env(at)?;
         let cap = self.ctx.chain.max_tx_gas();
         request.gas = Some(gas.or(request.gas).unwrap_or(cap).min(cap));
         let tx = request.try_into_tx_env(&env).map_err(|e| RpcError::InvalidParams(e.to_string()))?;

@@ -2,11 +2,12 @@
 //! against a node unchanged.
 //!
 //! One API trait and handler per namespace: [`eth`] (chain reads, calls, transactions, logs,
-//! filters, subscriptions), [`misc`] (`net_*`, `web3_*`, `txpool_*`, `flash_*`). Errors use
+//! filters, subscriptions), [`debug`] (`debug_trace*`, off the hot threads), [`misc`] (`net_*`, `web3_*`, `txpool_*`, `flash_*`). Errors use
 //! geth's codes and messages ([`error`]). [`convert`] turns stored blocks and receipts into
 //! alloy's RPC types.
 
 pub mod convert;
+pub mod debug;
 pub mod error;
 pub mod eth;
 pub mod filters;
@@ -17,8 +18,9 @@ use alloy::{
     eips::{BlockId, BlockNumberOrTag},
     primitives::BlockNumber,
 };
+use flashlayer_execution::evm_env;
 use flashlayer_execution::{ChainConfig, ExecutedBlock};
-use flashlayer_storage::{ConsensusStore, Db};
+use flashlayer_storage::{ConsensusStore, Db, StateReader};
 use jsonrpsee::{
     RpcModule,
     server::{Server, ServerConfig, ServerHandle},
@@ -56,6 +58,8 @@ pub struct RpcContext {
     pub lifecycle: crate::lifecycle::Lifecycle,
     /// The sequencer set: consensus key (hex) and settlement address.
     pub sequencers: Vec<(String, alloy::primitives::Address)>,
+    /// How many `debug_trace*` run at once, and for how long at most.
+    pub traces: debug::TraceLimits,
 }
 
 /// How far a peer's advertised height may run ahead of ours before we call ourselves behind:
@@ -139,6 +143,31 @@ impl RpcContext {
         })
     }
 
+    /// The environment and state a call at block `at` runs in (`None`: the head, in the
+    /// context of the next block, as before; geth runs a call at block N on N's state, in N's
+    /// own block context).
+    pub fn call_env(&self, at: Option<u64>) -> Result<(alloy_evm::EvmEnv, StateReader), error::RpcError> {
+        Ok(match at {
+            None => {
+                let head = self.db.header(self.head()?)?.ok_or(error::RpcError::HeaderNotFound)?;
+                let env = evm_env(
+                    &self.chain,
+                    head.number + 1,
+                    head.timestamp,
+                    self.mempool.next_base_fee(),
+                    head.mix_hash,
+                );
+                (env, StateReader::new(self.db.clone()))
+            }
+            Some(n) => {
+                let header = self.db.header(n)?.ok_or(error::RpcError::HeaderNotFound)?;
+                let base_fee = header.base_fee_per_gas.unwrap_or_default();
+                let env = evm_env(&self.chain, n, header.timestamp, base_fee, header.mix_hash);
+                (env, StateReader::at(self.db.clone(), n))
+            }
+        })
+    }
+
     /// Resolves a block id to a block number (`None`: no such block).
     pub fn resolve(&self, id: BlockId) -> Result<Option<BlockNumber>, error::RpcError> {
         match id {
@@ -210,6 +239,7 @@ pub async fn start(config: RpcConfig, ctx: RpcContext) -> eyre::Result<(SocketAd
 pub fn module(ctx: RpcContext, admin: bool) -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
     let mut module = RpcModule::new(());
     module.merge(eth::EthApiServer::into_rpc(eth::EthApi::new(ctx.clone())))?;
+    module.merge(debug::DebugApiServer::into_rpc(debug::Debug::new(ctx.clone())))?;
     module.merge(misc::NetApiServer::into_rpc(misc::Misc::new(ctx.clone())))?;
     module.merge(misc::Web3ApiServer::into_rpc(misc::Misc::new(ctx.clone())))?;
     module.merge(misc::TxpoolApiServer::into_rpc(misc::Misc::new(ctx.clone())))?;

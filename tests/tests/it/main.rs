@@ -3,6 +3,7 @@
 mod admission;
 mod adversary;
 mod cast_flow;
+mod clients;
 mod cluster;
 mod contracts;
 mod crash;
@@ -16,4 +17,5 @@ mod restart;
 mod rpc_surface;
 mod settlement;
 mod tokens;
+mod trace;
 mod verify;
