@@ -7,13 +7,15 @@
 //! them, then every earlier transaction of the block replayed. Tracing is CPU-heavy and
 //! bounded: each request has a deadline (geth's `timeout` option, five seconds by default as in
 //! geth), checked between transactions and every few thousand EVM steps inside one; past it
-//! the run stops with [`TraceError::Timeout`]. Which thread runs it is the caller's choice (the
-//! node's RPC runs traces on blocking threads, away from admission and consensus).
+//! the run stops with [`TraceError::Timeout`]. Its size is bounded too: a trace whose JSON would
+//! pass [`MAX_TRACE_BYTES`] stops with [`TraceError::TooLarge`], before it fills the node's
+//! memory. Which thread runs it is the caller's choice (the node's RPC runs traces on blocking
+//! threads, away from admission and consensus).
 
 use crate::{BlockExecutor, ChainConfig, evm_env, simulate::call_env};
 use alloy::{
     consensus::Transaction,
-    primitives::{Address, B256},
+    primitives::{Address, B256, U256},
     rpc::types::trace::{
         common::TraceResult,
         geth::{
@@ -26,13 +28,25 @@ use alloy_evm::{Evm, EvmEnv, EvmFactory, FromRecoveredTx, eth::EthEvmFactory};
 use flashlayer_storage::{Db, StateReader, StoredBlock};
 use revm::{
     DatabaseCommit, Inspector,
+    bytecode::opcode,
     context::TxEnv,
     context_interface::result::{EVMError, ResultAndState},
     database::CacheDB,
-    interpreter::{InstructionResult, Interpreter, InterpreterTypes},
+    interpreter::{
+        InstructionResult, Interpreter,
+        interpreter::EthInterpreter,
+        interpreter_types::{InputsTr, Jumps, MemoryTr},
+    },
 };
-use revm_inspectors::tracing::{TracingInspector, TracingInspectorConfig};
-use std::time::{Duration, Instant};
+use revm_inspectors::tracing::{TraceLimitBehavior, TraceLimits, TracingInspector, TracingInspectorConfig};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 /// How long a trace may run when the request names no `timeout` (geth's default).
 pub const DEFAULT_TRACE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -41,9 +55,10 @@ pub const DEFAULT_TRACE_TIMEOUT: Duration = Duration::from_secs(5);
 /// rarely enough that the clock costs nothing next to the step recording.
 const STEPS_PER_CLOCK_CHECK: u64 = 4096;
 
-/// The most steps a struct-log trace records: about a gigabyte of steps and stack snapshots
-/// at worst. geth has no such bound; a larger transaction is traced with `callTracer`.
-pub const MAX_STRUCT_LOG_STEPS: u64 = 2_000_000;
+/// The largest trace this node makes: its largest JSON-RPC response (64 MiB), beyond which the
+/// answer could not be sent anyway. geth has no such bound; a larger transaction is traced with
+/// `callTracer`, or with fewer struct-log fields (`disableStack`, `disableStorage`).
+pub const MAX_TRACE_BYTES: usize = 64 << 20;
 
 /// Why a trace produced no result.
 #[derive(Debug, thiserror::Error)]
@@ -59,9 +74,11 @@ pub enum TraceError {
     /// The deadline passed (geth's message).
     #[error("execution timeout")]
     Timeout,
-    /// A struct-log trace ran past [`MAX_STRUCT_LOG_STEPS`].
-    #[error("the trace has more than {0} steps: trace it with the callTracer")]
-    TooManySteps(u64),
+    /// The trace grew past [`MAX_TRACE_BYTES`] (in MiB).
+    #[error(
+        "the trace is larger than {0} MiB: trace it with the callTracer, or with disableStack / disableStorage"
+    )]
+    TooLarge(usize),
     /// Block 0 has no transactions and no parent state (geth's message).
     #[error("genesis is not traceable")]
     Genesis,
@@ -115,6 +132,18 @@ impl Tracer {
         })
     }
 
+    /// What each step adds to a struct-log trace (`None`: the tracer records no steps).
+    fn step_cost(&self) -> Option<StepCost> {
+        match self {
+            Self::StructLog(opts) => Some(StepCost {
+                stack: !opts.disable_stack.unwrap_or_default(),
+                memory: opts.enable_memory.unwrap_or_default(),
+                storage: !opts.disable_storage.unwrap_or_default(),
+            }),
+            _ => None,
+        }
+    }
+
     fn inspector_config(&self) -> TracingInspectorConfig {
         match self {
             Self::StructLog(opts) => TracingInspectorConfig::from_geth_config(opts),
@@ -125,20 +154,27 @@ impl Tracer {
     }
 }
 
+/// Checks `opts` without running anything: the tracer is one this node runs and its config
+/// parses (so that a bad request is refused before it waits for a trace slot).
+pub fn check_options(opts: &GethDebugTracingOptions) -> Result<(), TraceError> {
+    Tracer::new(opts).map(|_| ())
+}
+
 /// The deadline of one request, as a request's `timeout` (a Go duration string, as geth
 /// takes it) asks, never past `max`.
 pub fn deadline(
     opts: &GethDebugTracingOptions,
     started: Instant,
     max: Duration,
-) -> Result<Instant, TraceError> {
+) -> Result<Deadline, TraceError> {
     let asked = match &opts.timeout {
         None => DEFAULT_TRACE_TIMEOUT,
         Some(text) => go_duration(text).ok_or_else(|| {
             TraceError::InvalidOptions(format!("timeout {text:?} is not a duration such as \"5s\""))
         })?,
     };
-    Ok(started + asked.min(max))
+    let at = started.checked_add(asked.min(max)).unwrap_or(started);
+    Ok(Deadline::new(at))
 }
 
 /// Parses a Go duration (`300ms`, `1.5s`, `1m30s`), the format geth's `timeout` option takes.
@@ -172,38 +208,107 @@ fn go_duration(text: &str) -> Option<Duration> {
     Duration::try_from_secs_f64(total).ok()
 }
 
+/// When a trace must stop: at its deadline, or as soon as its caller has gone away.
+#[derive(Debug, Clone)]
+pub struct Deadline {
+    at: Instant,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl Deadline {
+    /// A deadline at `at`, not cancelled.
+    pub fn new(at: Instant) -> Self {
+        Self { at, cancelled: Arc::default() }
+    }
+
+    /// Stops the trace at its next check (the request was dropped: nobody waits for it).
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    /// Time left until the deadline.
+    pub fn remaining(&self) -> Duration {
+        self.at.saturating_duration_since(Instant::now())
+    }
+
+    /// Whether the trace must stop now.
+    pub fn passed(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed) || Instant::now() >= self.at
+    }
+}
+
 /// Why a run was stopped before its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stop {
     Deadline,
-    Steps,
+    TooLarge,
 }
 
-/// Stops the EVM once the deadline has passed, or once a struct-log trace has recorded
-/// [`MAX_STRUCT_LOG_STEPS`] (each step keeps a stack snapshot: an unbounded loop would
-/// otherwise fill the node's memory well before any deadline). Every frame halts (out of gas)
-/// at its next step, and the run is reported as an error.
+/// What a struct log holds beside its fixed fields, for the budget to count.
 #[derive(Debug, Clone, Copy)]
+struct StepCost {
+    stack: bool,
+    memory: bool,
+    storage: bool,
+}
+
+/// Stops the EVM once the deadline has passed or the trace has grown past
+/// [`MAX_TRACE_BYTES`]. Every frame halts (out of gas) at its next step, and the run is
+/// reported as an error.
+///
+/// The size of a struct-log trace is counted here, step by step, as its JSON will be: each
+/// step carries a copy of the stack (and of memory, and of the contract's storage touched so
+/// far, when asked), which revm-inspectors' own byte limit does not count. Without this one loop
+/// over a deep stack would fill the node's memory long before any deadline.
+#[derive(Debug, Clone)]
 struct Budget {
-    at: Instant,
-    max_steps: u64,
+    deadline: Deadline,
+    step_cost: Option<StepCost>,
+    bytes: usize,
     steps: u64,
+    /// Storage slots each contract touched so far (struct logs carry them at each SLOAD/SSTORE).
+    slots: HashMap<Address, HashSet<U256>>,
     stop: Option<Stop>,
 }
 
 impl Budget {
-    fn new(at: Instant, max_steps: u64) -> Self {
-        Self { at, max_steps, steps: 0, stop: None }
+    fn new(deadline: Deadline, step_cost: Option<StepCost>, spent: usize) -> Self {
+        Self { deadline, step_cost, bytes: spent, steps: 0, slots: HashMap::new(), stop: None }
+    }
+
+    /// About what one struct log of the step about to run comes to in JSON: the fixed fields,
+    /// then every stack word, memory word and storage slot as a quoted 0x-hex string.
+    fn step_bytes(&mut self, cost: StepCost, interp: &Interpreter<EthInterpreter>) -> usize {
+        const WORD: usize = 70;
+        let mut bytes = 120;
+        if cost.stack {
+            bytes += interp.stack.len() * WORD;
+        }
+        if cost.memory {
+            bytes += interp.memory.size().div_ceil(32) * WORD;
+        }
+        if cost.storage
+            && matches!(interp.bytecode.opcode(), opcode::SLOAD | opcode::SSTORE)
+            && let Some(slot) = interp.stack.data().last()
+        {
+            let slots = self.slots.entry(interp.input.target_address()).or_default();
+            slots.insert(*slot);
+            bytes += slots.len() * 2 * WORD;
+        }
+        bytes
     }
 }
 
-impl<CTX, INTR: InterpreterTypes> Inspector<CTX, INTR> for Budget {
-    fn step(&mut self, interp: &mut Interpreter<INTR>, _context: &mut CTX) {
+impl<CTX> Inspector<CTX, EthInterpreter> for Budget {
+    fn step(&mut self, interp: &mut Interpreter<EthInterpreter>, _context: &mut CTX) {
         self.steps += 1;
         if self.stop.is_none() {
-            if self.steps > self.max_steps {
-                self.stop = Some(Stop::Steps);
-            } else if self.steps.is_multiple_of(STEPS_PER_CLOCK_CHECK) && Instant::now() >= self.at {
+            if let Some(cost) = self.step_cost {
+                self.bytes = self.bytes.saturating_add(self.step_bytes(cost, interp));
+            }
+            if self.bytes > MAX_TRACE_BYTES {
+                self.stop = Some(Stop::TooLarge);
+            } else if self.steps.is_multiple_of(STEPS_PER_CLOCK_CHECK) && self.deadline.passed() {
                 self.stop = Some(Stop::Deadline);
             }
         }
@@ -215,32 +320,47 @@ impl<CTX, INTR: InterpreterTypes> Inspector<CTX, INTR> for Budget {
 
 type TracingEvm = <EthEvmFactory as EvmFactory>::Evm<CacheDB<StateReader>, (TracingInspector, Budget)>;
 
-fn tracing_evm(state: StateReader, env: EvmEnv, deadline: Instant) -> TracingEvm {
-    let inspector = (TracingInspector::new(TracingInspectorConfig::none()), Budget::new(deadline, u64::MAX));
+fn tracing_evm(state: StateReader, env: EvmEnv, deadline: &Deadline) -> TracingEvm {
+    let inspector =
+        (TracingInspector::new(TracingInspectorConfig::none()), Budget::new(deadline.clone(), None, 0));
     EthEvmFactory::default().create_evm_with_inspector(CacheDB::new(state), env, inspector)
 }
 
-/// Runs `tx` under `tracer` without committing it; returns the trace and the run's result.
+/// Runs `tx` under `tracer` without committing it, on top of `spent` bytes of trace already
+/// made; returns the trace, the run's result and the bytes spent now.
 fn trace_tx(
     evm: &mut TracingEvm,
     tx: TxEnv,
     tracer: &Tracer,
-) -> Result<(GethTrace, ResultAndState), TraceError> {
+    spent: usize,
+) -> Result<(GethTrace, ResultAndState, usize), TraceError> {
     let gas_limit = tx.gas_limit;
-    let at = evm.inspector().1.at;
-    let max_steps = if matches!(tracer, Tracer::StructLog(_)) { MAX_STRUCT_LOG_STEPS } else { u64::MAX };
-    *evm.inspector_mut() = (TracingInspector::new(tracer.inspector_config()), Budget::new(at, max_steps));
-    let outcome = match evm.transact(tx) {
+    let deadline = evm.inspector().1.deadline.clone();
+    if deadline.passed() {
+        return Err(TraceError::Timeout);
+    }
+    // revm-inspectors' own byte limit bounds what it copies (call inputs, memory, return data);
+    // the budget bounds the rest.
+    let limits = TraceLimits::default()
+        .set_max_recorded_bytes(Some(MAX_TRACE_BYTES))
+        .set_behavior(TraceLimitBehavior::Halt);
+    let recorder = TracingInspector::new(tracer.inspector_config()).with_limits(limits);
+    *evm.inspector_mut() = (recorder, Budget::new(deadline, tracer.step_cost(), spent));
+    let result = evm.transact(tx);
+    let (recorder, budget) = evm.inspector();
+    if recorder.limit_exceeded() || budget.stop == Some(Stop::TooLarge) {
+        return Err(TraceError::TooLarge(MAX_TRACE_BYTES >> 20));
+    }
+    if budget.stop == Some(Stop::Deadline) {
+        return Err(TraceError::Timeout);
+    }
+    let spent = budget.bytes;
+    let outcome = match result {
         Ok(outcome) => outcome,
         Err(EVMError::Transaction(e)) => return Err(TraceError::Invalid(e.to_string())),
         Err(EVMError::Database(e)) => return Err(e.into()),
         Err(e) => return Err(TraceError::Evm(e.to_string())),
     };
-    match evm.inspector().1.stop {
-        Some(Stop::Deadline) => return Err(TraceError::Timeout),
-        Some(Stop::Steps) => return Err(TraceError::TooManySteps(MAX_STRUCT_LOG_STEPS)),
-        None => {}
-    }
     evm.inspector_mut().0.set_transaction_gas_limit(gas_limit);
     let (db, (inspector, _), _) = evm.components();
     let gas_used = outcome.result.tx_gas_used();
@@ -256,7 +376,7 @@ fn trace_tx(
         }
         Tracer::Noop => NoopFrame::default().into(),
     };
-    Ok((trace, outcome))
+    Ok((trace, outcome, spent))
 }
 
 /// The EVM set up as block `block` began: its parent's state, its environment, its deposits
@@ -265,20 +385,23 @@ fn block_start(
     db: &Db,
     config: &ChainConfig,
     block: &StoredBlock,
-    deadline: Instant,
+    deadline: &Deadline,
 ) -> Result<TracingEvm, TraceError> {
     let number = block.header.number;
     if number == 0 {
         return Err(TraceError::Genesis);
     }
     let header = &block.header;
-    let env = evm_env(
+    let mut env = evm_env(
         config,
         number,
         header.timestamp,
         header.base_fee_per_gas.unwrap_or_default(),
         header.mix_hash,
     );
+    // What the block was made with, whatever the configuration says today.
+    env.block_env.beneficiary = header.beneficiary;
+    env.block_env.gas_limit = header.gas_limit;
     let mut evm = tracing_evm(StateReader::at(db.clone(), number - 1), env, deadline);
     let settlement = BlockExecutor::settlement_of(db, number)?;
     for deposit in &settlement.deposits {
@@ -295,20 +418,26 @@ pub fn trace_transaction(
     block: &StoredBlock,
     index: usize,
     opts: &GethDebugTracingOptions,
-    deadline: Instant,
+    deadline: &Deadline,
 ) -> Result<GethTrace, TraceError> {
     let tracer = Tracer::new(opts)?;
+    let (Some(tx), Some(sender)) = (block.transactions.get(index), block.senders.get(index)) else {
+        return Err(crate::Error::Corrupt(format!(
+            "block {} has no transaction {index}",
+            block.header.number
+        ))
+        .into());
+    };
     let mut evm = block_start(db, config, block, deadline)?;
     evm.disable_inspector();
     for (tx, sender) in block.transactions.iter().zip(&block.senders).take(index) {
-        if Instant::now() >= deadline {
+        if deadline.passed() {
             return Err(TraceError::Timeout);
         }
         replay(&mut evm, tx, *sender)?;
     }
     evm.enable_inspector();
-    let (tx, sender) = (&block.transactions[index], block.senders[index]);
-    Ok(trace_tx(&mut evm, TxEnv::from_recovered_tx(tx, sender), &tracer)?.0)
+    Ok(trace_tx(&mut evm, TxEnv::from_recovered_tx(tx, *sender), &tracer, 0)?.0)
 }
 
 /// Traces every transaction of `block`, in order, each on the state the ones before left.
@@ -317,13 +446,17 @@ pub fn trace_block(
     config: &ChainConfig,
     block: &StoredBlock,
     opts: &GethDebugTracingOptions,
-    deadline: Instant,
+    deadline: &Deadline,
 ) -> Result<Vec<TraceResult<GethTrace, String>>, TraceError> {
     let tracer = Tracer::new(opts)?;
     let mut evm = block_start(db, config, block, deadline)?;
     let mut traces = Vec::with_capacity(block.transactions.len());
+    // One budget for the whole answer: the block's traces together stay under the bound.
+    let mut spent = 0;
     for (tx, sender) in block.transactions.iter().zip(&block.senders) {
-        let (trace, outcome) = trace_tx(&mut evm, TxEnv::from_recovered_tx(tx, *sender), &tracer)?;
+        let (trace, outcome, now_spent) =
+            trace_tx(&mut evm, TxEnv::from_recovered_tx(tx, *sender), &tracer, spent)?;
+        spent = now_spent;
         evm.db_mut().commit(outcome.state);
         traces.push(TraceResult::Success { result: trace, tx_hash: Some(*tx.tx_hash()) });
     }
@@ -337,11 +470,11 @@ pub fn trace_call(
     env: EvmEnv,
     tx: TxEnv,
     opts: &GethDebugTracingOptions,
-    deadline: Instant,
+    deadline: &Deadline,
 ) -> Result<GethTrace, TraceError> {
     let tracer = Tracer::new(opts)?;
     let mut evm = tracing_evm(state, call_env(env, &tx), deadline);
-    Ok(trace_tx(&mut evm, tx, &tracer)?.0)
+    Ok(trace_tx(&mut evm, tx, &tracer, 0)?.0)
 }
 
 /// Re-executes a stored transaction and commits it. It executed when its block was made, so
@@ -382,9 +515,15 @@ mod tests {
     fn the_timeout_asked_for_is_capped_by_the_node() {
         let now = Instant::now();
         let mut opts = GethDebugTracingOptions::default();
-        assert_eq!(deadline(&opts, now, Duration::from_secs(60)).unwrap(), now + DEFAULT_TRACE_TIMEOUT);
+        assert_eq!(deadline(&opts, now, Duration::from_secs(60)).unwrap().at, now + DEFAULT_TRACE_TIMEOUT);
         opts.timeout = Some("2m".into());
-        assert_eq!(deadline(&opts, now, Duration::from_secs(60)).unwrap(), now + Duration::from_secs(60));
+        assert_eq!(deadline(&opts, now, Duration::from_secs(60)).unwrap().at, now + Duration::from_secs(60));
+        opts.timeout = Some("18000000000000000000s".into());
+        assert_eq!(
+            deadline(&opts, now, Duration::MAX).unwrap().at,
+            now,
+            "an overflowing deadline is now, not a panic"
+        );
         opts.timeout = Some("five seconds".into());
         assert!(matches!(deadline(&opts, now, Duration::from_secs(60)), Err(TraceError::InvalidOptions(_))));
     }

@@ -40,7 +40,7 @@ pub struct NodeCommand {
     state_history: u64,
     /// The longest a `debug_trace*` request may run, in seconds (a request's `timeout` option
     /// may ask for less; geth's default of 5 s applies when it names none).
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     rpc_trace_timeout: u64,
     /// p2p listen address (multiaddr); defaults to this node's entry in the layer.
     #[arg(long)]

@@ -208,8 +208,9 @@ async fn traces_and_cast_run_match_anvil() {
     );
 }
 
-/// Tracing is bounded: a request past its timeout gets geth's "execution timeout" and the
-/// node goes on serving; tracers it does not run are refused with invalid params.
+/// Tracing is bounded: a request past its timeout gets geth's "execution timeout", one that
+/// would outgrow the largest answer is stopped, and the node goes on serving; tracers it does
+/// not run are refused with invalid params, as are options it does not take.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_trace_stops_at_its_timeout_and_unknown_tracers_are_refused() {
     let node = TestNode::start().await;
@@ -229,9 +230,18 @@ async fn a_trace_stops_at_its_timeout_and_unknown_tracers_are_refused() {
     let receipt: Value = serde_json::from_slice(&out.stdout).expect("receipt");
     let looper = receipt["contractAddress"].as_str().expect("contractAddress").to_string();
 
+    // The loop under the call tracer (no steps recorded) for as much gas as a call may have:
+    // millions of steps, stopped by a 10 ms deadline.
     let call = json!({ "from": account.address, "to": looper, "gas": "0x1c9c380" });
-    let error = rpc_error(&url, "debug_traceCall", json!([call, "latest", { "timeout": "200ms" }]));
+    let error = rpc_error(
+        &url,
+        "debug_traceCall",
+        json!([call, "latest", { "tracer": "callTracer", "timeout": "10ms" }]),
+    );
     assert!(error.contains("execution timeout"), "{error}");
+    // Under the struct logger with time to spare, the trace outgrows the largest answer first.
+    let error = rpc_error(&url, "debug_traceCall", json!([call, "latest", { "timeout": "20s" }]));
+    assert!(error.contains("larger than 64 MiB"), "{error}");
     // The node still answers, and a trace with room to finish does finish.
     assert!(cast(&["block-number", "--rpc-url", &url]).parse::<u64>().unwrap() > 0);
     let small = json!({ "from": account.address, "to": looper, "gas": "0x10000" });
@@ -246,6 +256,8 @@ async fn a_trace_stops_at_its_timeout_and_unknown_tracers_are_refused() {
     }
     let error = rpc_error(&url, "debug_traceCall", json!([small, "latest", { "timeout": "soon" }]));
     assert!(error.contains("not a duration"), "{error}");
+    let error = rpc_error(&url, "debug_traceCall", json!([small, "latest", { "txIndex": "0x0" }]));
+    assert!(error.contains("txIndex") && error.contains("-32602"), "{error}");
     let error = rpc_error(&url, "debug_traceTransaction", json!([format!("0x{}", "ab".repeat(32)), {}]));
     assert!(error.contains("transaction not found"), "{error}");
     let error = rpc_error(&url, "debug_traceBlockByNumber", json!(["0x0", {}]));
