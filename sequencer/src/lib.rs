@@ -15,9 +15,10 @@
 //! - [`mempool`]: admission rules (geth's), nonce queues, the journal, block selection in the
 //!   layer's ordering policy.
 //! - [`executor`]: the actor that executes committed blocks and fans out their effects.
-//! - [`rpc`]: Ethereum JSON-RPC over HTTP and WebSocket (`eth`, `net`, `web3`, `txpool`,
-//!   `flash`, `admin`).
+//! - [`rpc`]: Ethereum JSON-RPC over HTTP and WebSocket (`eth`, `debug`, `net`, `web3`,
+//!   `txpool`, `flash`, `admin`).
 //! - [`metrics`]: Prometheus `/metrics` and `/health`.
+//! - [`live`]: the layer's live page and explorer, on the metrics port.
 //! - [`settle`]: the L1 watcher as consensus's L1 view, and the settlement service's feeds.
 //! - [`lifecycle`]: where the layer is in its life as this node sees it (live, closing,
 //!   settled), and turning transactions away once its end is due.
@@ -28,6 +29,7 @@ pub mod executor;
 pub mod keys;
 pub mod layer;
 pub mod lifecycle;
+pub mod live;
 pub mod mempool;
 pub mod metrics;
 pub mod node;

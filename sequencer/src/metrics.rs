@@ -127,14 +127,15 @@ async fn health(State(s): State<Served>) -> impl IntoResponse {
     (code, axum::Json(body))
 }
 
-/// Serves `/metrics` and `/health` on `addr` until the task is dropped; returns the bound
-/// address.
+/// Serves `/metrics` and `/health` on `addr`, and the live page (`/`, [`crate::live`]) over
+/// `live`'s methods when given, until the task is dropped; returns the bound address.
 pub async fn serve(
     addr: SocketAddr,
     metrics_: Metrics,
     mempool: Arc<Mempool>,
     consensus: ConsensusStore,
     db: Db,
+    live: Option<jsonrpsee::RpcModule<()>>,
 ) -> eyre::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let gauge = |name: &str, help: &str| -> eyre::Result<IntGauge> {
         let g = IntGauge::new(name, help)?;
@@ -150,7 +151,11 @@ pub async fn serve(
         consensus,
         db,
     };
-    let app = Router::new().route("/metrics", get(metrics)).route("/health", get(health)).with_state(served);
+    let mut app =
+        Router::new().route("/metrics", get(metrics)).route("/health", get(health)).with_state(served);
+    if let Some(methods) = live {
+        app = app.merge(crate::live::router(methods));
+    }
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let task = tokio::spawn(async move {

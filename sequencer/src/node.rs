@@ -265,6 +265,7 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
             options.trace_timeout,
         ),
     };
+    let page_methods = rpc::module(ctx.clone(), false).wrap_err("building the live page's methods")?;
     let (rpc_addr, rpc_handle) = rpc::start(
         RpcConfig {
             addr: options.rpc_addr,
@@ -276,11 +277,17 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
     )
     .await
     .wrap_err_with(|| format!("starting JSON-RPC on {}", options.rpc_addr))?;
-    let (metrics_addr, metrics_task) =
-        metrics::serve(options.metrics_addr, metrics, mempool, db.consensus_store(), db.clone())
-            .await
-            .wrap_err_with(|| format!("starting metrics on {}", options.metrics_addr))?;
-    tracing::info!(rpc = %format!("http://{rpc_addr}"), ws = %format!("ws://{rpc_addr}"), metrics = %format!("http://{metrics_addr}/metrics"), "node running");
+    let (metrics_addr, metrics_task) = metrics::serve(
+        options.metrics_addr,
+        metrics,
+        mempool,
+        db.consensus_store(),
+        db.clone(),
+        Some(page_methods),
+    )
+    .await
+    .wrap_err_with(|| format!("starting metrics on {}", options.metrics_addr))?;
+    tracing::info!(rpc = %format!("http://{rpc_addr}"), ws = %format!("ws://{rpc_addr}"), metrics = %format!("http://{metrics_addr}/metrics"), live = %format!("http://{metrics_addr}/"), "node running");
 
     shutdown.await;
     tracing::info!("shutting down");

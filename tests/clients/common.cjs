@@ -15,11 +15,12 @@ function env(name) {
   return value;
 }
 
+// Read when used: a check that needs no contracts need not name them.
 const config = {
-  http: env('FL_HTTP'),
-  ws: env('FL_WS'),
-  key: env('FL_KEY'),
-  artifacts: env('FL_ARTIFACTS'),
+  get http() { return env('FL_HTTP'); },
+  get ws() { return env('FL_WS'); },
+  get key() { return env('FL_KEY'); },
+  get artifacts() { return env('FL_ARTIFACTS'); },
 };
 
 /** forge's artifact of `name`: its ABI and creation bytecode. */

@@ -2,7 +2,8 @@
 //! `scripts/setup`), driven against a 4-node `flashlayer devnet` and, with the same scripts,
 //! against anvil: viem and ethers v6 over HTTP and WebSocket, and web3.py. Passing against
 //! anvil shows the scripts (`tests/clients/`) ask only for standard Ethereum behaviour;
-//! passing against the layer shows the layer gives it.
+//! passing against the layer shows the layer gives it. Then the layer's own live page, in a
+//! headless browser.
 
 use flashlayer_tests::{cast, flashlayer_bin, output, repo_root, tool};
 use std::{
@@ -153,4 +154,38 @@ async fn the_client_scripts_pass_against_anvil() {
         let at = Endpoint { http: anvil.rpc_url(), ws: anvil.rpc_url().replace("http://", "ws://"), key };
         run_client(client, &at, &artifacts);
     }
+}
+
+/// The live page every node serves, in a real headless browser (Debian's chromium through
+/// playwright-core): it loads, its charts draw, a transaction sent during the test shows in its
+/// explorer with its status and call trace, and its RPC refuses writes.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_live_page_draws_and_finds_a_transaction_in_a_browser() {
+    let chromium = std::env::var("FL_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} not found: run scripts/setup first (it installs chromium)"
+    );
+    let devnet = Devnet::start(4).await;
+    let node = &devnet.info["nodes"][1];
+    let page = node["metrics"].as_str().expect("metrics").trim_end_matches("metrics").to_string();
+    let at = devnet.endpoint(1, 3);
+    let modules = repo_root().join(".tools/node_modules");
+    assert!(
+        modules.join("playwright-core").exists(),
+        "playwright-core not found in {}: run scripts/setup first",
+        modules.display()
+    );
+    let out = output(
+        Command::new("node")
+            .arg(repo_root().join("tests/clients/live.cjs"))
+            .env("NODE_PATH", modules)
+            .env("FL_PAGE", &page)
+            .env("FL_HTTP", &at.http)
+            .env("FL_KEY", &at.key)
+            .env("FL_CHROMIUM", &chromium),
+    );
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("--- live page at {page} ---\n{text}");
+    assert!(out.status.success() && text.contains("all checks passed"), "the live page at {page}:\n{text}");
 }

@@ -1,0 +1,93 @@
+// The live page in a real browser (Debian's chromium, driven by playwright-core): it loads,
+// its charts draw, a transaction sent during the test shows in the explorer with its status and
+// call trace, and the page's RPC refuses anything but reads.
+//
+// Inputs (environment): FL_PAGE (the node's page, http://host:metrics-port/), FL_HTTP (its
+// JSON-RPC), FL_KEY (a funded key); FL_SCREENSHOT (optional): where to save a screenshot;
+// FL_CHROMIUM (optional): the browser, /usr/bin/chromium by default.
+'use strict';
+const { chromium } = require('playwright-core');
+const { ethers } = require('ethers');
+const { config, check, step, run } = require('./common.cjs');
+
+const CHROMIUM = process.env.FL_CHROMIUM || '/usr/bin/chromium';
+
+run(async () => {
+  const pageUrl = process.env.FL_PAGE;
+  check(pageUrl, 'FL_PAGE is set');
+  // The flags this machine's closed network needs (no background connections, no QUIC).
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()} ${r.failure() && r.failure().errorText}`));
+    await page.goto(pageUrl);
+    await page.waitForFunction(() => /^\d+$/.test(document.getElementById('latest').textContent), null, { timeout: 30_000 });
+    const phase = await page.textContent('#phase');
+    step(`the page loads: phase ${phase}, latest block ${await page.textContent('#latest')}`);
+
+    // Traffic for the charts, and the transaction to find.
+    const provider = new ethers.JsonRpcProvider(config.http, undefined, { polling: true, pollingInterval: 250 });
+    const wallet = new ethers.NonceManager(new ethers.Wallet(config.key, provider));
+    const to = ethers.Wallet.createRandom().address;
+    const burst = await Promise.all(Array.from({ length: 20 }, () => wallet.sendTransaction({ to, value: 1n })));
+    await Promise.all(burst.map((tx) => tx.wait()));
+    const sent = await wallet.sendTransaction({ to, value: ethers.parseEther('0.25') });
+    const receipt = await sent.wait();
+    step(`sent ${burst.length + 1} transfers; the last, ${sent.hash.slice(0, 12)}..., is in block ${receipt.blockNumber}`);
+
+    // The charts draw: points and painted pixels on each canvas.
+    await page.waitForFunction(
+      () => ['tps-chart', 'interval-chart', 'mempool-chart'].every((id) => Number(document.getElementById(id).dataset.points) >= 2),
+      null,
+      { timeout: 30_000 },
+    );
+    const painted = await page.evaluate(() => ['tps-chart', 'interval-chart', 'mempool-chart'].map((id) => {
+      const c = document.getElementById(id);
+      const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let blue = 0;
+      for (let i = 0; i < data.length; i += 4) if (data[i + 2] > 200 && data[i] < 120 && data[i + 3] > 0) blue++;
+      return blue;
+    }));
+    check(painted.every((n) => n > 20), `every chart draws its line (blue pixels ${painted})`);
+    await page.waitForFunction((n) => document.getElementById('blocks').textContent.includes(String(n)), receipt.blockNumber, { timeout: 30_000 });
+    step(`charts draw (line pixels ${painted.join(', ')}); block ${receipt.blockNumber} is in the recent blocks`);
+
+    // The explorer finds the transaction, with its status and call trace, then its recipient.
+    await page.fill('#explorer-input', sent.hash);
+    await page.press('#explorer-input', 'Enter');
+    await page.waitForSelector('#tx-status', { timeout: 30_000 });
+    check((await page.textContent('#tx-status')) === 'success', 'the explorer shows the transaction succeeded');
+    const trace = JSON.parse(await page.textContent('#tx-trace'));
+    check(trace.type === 'CALL' && trace.to.toLowerCase() === to.toLowerCase() && BigInt(trace.value) === ethers.parseEther('0.25'), `call trace ${JSON.stringify(trace)}`);
+    await page.click(`#explorer-result a[data-q="${to}"], #explorer-result a[data-q="${to.toLowerCase()}"]`);
+    await page.waitForSelector('#address-balance', { timeout: 30_000 });
+    const balance = await page.textContent('#address-balance');
+    check(balance.startsWith('0.250000'), `the recipient's balance ${balance}`);
+    step(`explorer: ${sent.hash.slice(0, 12)}... success, call trace to ${to.slice(0, 10)}..., its balance ${balance}`);
+
+    // The page's RPC takes reads only.
+    const refused = await page.evaluate(async () => {
+      const res = await fetch('/rpc', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_sendRawTransaction', params: ['0x00'] }) });
+      return res.json();
+    });
+    check(refused.error && refused.error.code === -32601, `eth_sendRawTransaction refused: ${JSON.stringify(refused)}`);
+    step('the page\'s RPC refuses eth_sendRawTransaction (-32601)');
+
+    if (process.env.FL_SCREENSHOT) {
+      await page.fill('#explorer-input', sent.hash);
+      await page.press('#explorer-input', 'Enter');
+      await page.waitForSelector('#tx-status');
+      await page.screenshot({ path: process.env.FL_SCREENSHOT, fullPage: true });
+      step(`screenshot: ${process.env.FL_SCREENSHOT}`);
+    }
+    check(errors.length === 0, `no page errors: ${errors.join('; ')}`);
+    provider.destroy();
+  } finally {
+    await browser.close();
+  }
+});
