@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use revm::context_interface::cfg::gas::calculate_initial_tx_gas;
 use std::{
     cmp::Reverse,
-    collections::{BinaryHeap, HashSet},
+    collections::{BinaryHeap, HashSet, VecDeque},
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -176,6 +176,7 @@ pub fn prepare(chain: &ChainConfig, raw: &[u8]) -> Result<(TxEnvelope, PooledTx)
         cost,
         raw: Bytes::copy_from_slice(raw),
         journaled: false,
+        admitted: Instant::now(),
     };
     Ok((tx, pooled))
 }
@@ -199,6 +200,28 @@ pub struct Mempool {
     /// Transactions this node acknowledged, by when to gossip them again (see
     /// [`due_for_regossip`](Self::due_for_regossip)).
     regossip: Mutex<BinaryHeap<Reverse<(Instant, B256, u8)>>>,
+    /// When each recently included transaction was executed, and how long after this node took
+    /// it in (the latency a submitter sees from this node, gossip and ordering included).
+    latencies: Mutex<VecDeque<(Instant, Duration)>>,
+}
+
+/// How far back inclusion latencies are kept.
+const LATENCY_WINDOW: Duration = Duration::from_secs(60);
+/// Most latency samples kept (the newest): enough for a minute at several thousand tx/s.
+const MAX_LATENCY_SAMPLES: usize = 200_000;
+
+/// Inclusion latency over a recent window: what `flash_status` reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InclusionLatency {
+    /// The window, in seconds.
+    pub window_secs: u64,
+    /// Transactions included in it that this node held before.
+    pub samples: u64,
+    /// Median latency from this node taking a transaction in to executing it, in milliseconds.
+    pub p50_ms: u64,
+    /// 95th percentile, in milliseconds.
+    pub p95_ms: u64,
 }
 
 /// Nice value of the admission threads.
@@ -247,6 +270,31 @@ impl Mempool {
             on_local_admit: std::sync::OnceLock::new(),
             admission: admission_pool(),
             regossip: Mutex::new(BinaryHeap::new()),
+            latencies: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Inclusion latency of the transactions executed in the last `window` (at most a minute).
+    pub fn inclusion_latency(&self, window: Duration) -> InclusionLatency {
+        let since = Instant::now().checked_sub(window.min(LATENCY_WINDOW));
+        let mut recent: Vec<Duration> = self
+            .latencies
+            .lock()
+            .iter()
+            .rev()
+            .take_while(|(at, _)| since.is_none_or(|since| *at >= since))
+            .map(|(_, latency)| *latency)
+            .collect();
+        if recent.is_empty() {
+            return InclusionLatency { window_secs: window.as_secs(), ..Default::default() };
+        }
+        recent.sort_unstable();
+        let at = |q: f64| recent[((recent.len() - 1) as f64 * q).round() as usize].as_millis() as u64;
+        InclusionLatency {
+            window_secs: window.as_secs(),
+            samples: recent.len() as u64,
+            p50_ms: at(0.5),
+            p95_ms: at(0.95),
         }
     }
 
@@ -420,7 +468,29 @@ impl Mempool {
             self.chain.next_base_fee(header.gas_used, header.base_fee_per_gas.unwrap_or_default()),
             Ordering::Relaxed,
         );
-        let superseded = self.pool.lock().on_executed(&removed, &executed.sender_nonces);
+        let now = Instant::now();
+        let mut pool = self.pool.lock();
+        let included: Vec<Duration> = executed
+            .block
+            .transactions
+            .iter()
+            .filter_map(|tx| {
+                pool.get(tx.tx_hash()).map(|pooled| now.saturating_duration_since(pooled.admitted))
+            })
+            .collect();
+        let superseded = pool.on_executed(&removed, &executed.sender_nonces);
+        drop(pool);
+        if !included.is_empty() {
+            let mut latencies = self.latencies.lock();
+            latencies.extend(included.into_iter().map(|latency| (now, latency)));
+            while latencies.len() > MAX_LATENCY_SAMPLES
+                || latencies
+                    .front()
+                    .is_some_and(|(at, _)| now.saturating_duration_since(*at) > LATENCY_WINDOW)
+            {
+                latencies.pop_front();
+            }
+        }
         if !superseded.is_empty()
             && let Err(e) = self.db.journal_delete(superseded)
         {

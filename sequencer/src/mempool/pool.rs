@@ -78,6 +78,9 @@ pub struct PooledTx {
     /// In this node's journal: admitted through its RPC (gossiped transactions are journaled
     /// by the node that acknowledged them).
     pub journaled: bool,
+    /// When this node took it in (admission, gossip, or the journal at start-up): inclusion
+    /// latency is measured from here.
+    pub admitted: std::time::Instant,
 }
 
 /// Why the pool refused a transaction. Messages are geth's, since wallets match on them.
@@ -382,6 +385,7 @@ mod tests {
             cost: U256::from(21_000u128 * fee),
             raw,
             journaled: false,
+            admitted: std::time::Instant::now(),
         }
     }
 

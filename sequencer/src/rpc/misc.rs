@@ -64,6 +64,8 @@ pub struct FlashStatus {
     pub head_hash: B256,
     /// Mempool counts.
     pub mempool: TxpoolStatus,
+    /// How long transactions this node held took to be executed, over the last 10 seconds.
+    pub inclusion_latency: crate::mempool::InclusionLatency,
     /// Connected peers.
     pub peers: Vec<PeerView>,
     /// How far execution trails the committed chain (blocks); non-zero while catching up.
@@ -403,6 +405,7 @@ impl FlashApiServer for Misc {
             executed_height,
             head_hash,
             mempool: self.txpool(),
+            inclusion_latency: self.ctx.mempool.inclusion_latency(std::time::Duration::from_secs(10)),
             peers,
             role: if self.ctx.full_node { "full" } else { "validator" },
             sync: SyncView {
