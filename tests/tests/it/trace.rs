@@ -9,15 +9,13 @@ use std::process::Command;
 /// Gas limit of every traced transaction, the same on both chains.
 const GAS: &str = "300000";
 
+/// `cast rpc --raw` of `method` with `params`.
+fn cast_rpc(url: &str, method: &str, params: &Value) -> std::process::Output {
+    output(Command::new(tool("cast")).args(["rpc", "--rpc-url", url, "--raw", method, &params.to_string()]))
+}
+
 fn rpc(url: &str, method: &str, params: Value) -> Value {
-    let out = output(Command::new(tool("cast")).args([
-        "rpc",
-        "--rpc-url",
-        url,
-        "--raw",
-        method,
-        &params.to_string(),
-    ]));
+    let out = cast_rpc(url, method, &params);
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{method} {params} on {url}: {text}");
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method}: not JSON ({e}): {text}"))
@@ -25,14 +23,7 @@ fn rpc(url: &str, method: &str, params: Value) -> Value {
 
 /// The JSON-RPC error a call gets, as `cast rpc` prints it.
 fn rpc_error(url: &str, method: &str, params: Value) -> String {
-    let out = output(Command::new(tool("cast")).args([
-        "rpc",
-        "--rpc-url",
-        url,
-        "--raw",
-        method,
-        &params.to_string(),
-    ]));
+    let out = cast_rpc(url, method, &params);
     assert!(!out.status.success(), "{method} {params} succeeded: {}", String::from_utf8_lossy(&out.stdout));
     String::from_utf8_lossy(&out.stderr).to_string()
 }
