@@ -401,6 +401,8 @@ pub struct DevnetL1Options {
     pub anvil: PathBuf,
     /// Deployment and batch parameters (its `rpc` is filled in once anvil runs).
     pub setup: L1Setup,
+    /// The L1 explorer the nodes' live pages link to (`flashlayer node --l1-explorer`).
+    pub explorer: Option<String>,
 }
 
 /// Starts anvil for a devnet on a free port, its chain kept in `dir/l1/state.json` (loaded at
@@ -650,6 +652,9 @@ impl Devnet {
             let mut args: Vec<std::ffi::OsString> = vec!["node".into()];
             if let Some(rpc) = &l1_rpc {
                 args.extend(["--l1-rpc".into(), rpc.into()]);
+            }
+            if let Some(explorer) = options.l1.as_ref().and_then(|l1| l1.explorer.as_ref()) {
+                args.extend(["--l1-explorer".into(), explorer.into()]);
             }
             args.extend([
                 "--layer".into(),

@@ -447,6 +447,7 @@ pub async fn run(options: NemesisOptions) -> eyre::Result<NemesisReport> {
         log_format: "human".into(),
         l1: Some(DevnetL1Options {
             anvil: options.anvil.clone(),
+            explorer: None,
             setup: L1Setup {
                 rpc: String::new(),
                 deployer: dev_key,

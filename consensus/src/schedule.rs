@@ -100,12 +100,26 @@ pub fn data_hash(payload: &[u8], record: &[u8]) -> B256 {
 pub struct CommittedLeader {
     /// The view it was proposed in.
     pub view: u64,
+    /// Its consensus height (L2 block number - 1).
+    pub height: u64,
     /// Its proposer.
     pub proposer: VerifyingKey,
     /// Leaders it recorded as skipped.
     pub skipped: Vec<VerifyingKey>,
     /// Validators whose votes its certificate (for its parent) carries.
     pub voters: Vec<VerifyingKey>,
+}
+
+/// What one validator last did in the committed chain ([`Reputation::activity`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValidatorActivity {
+    /// Its consensus key.
+    pub key: VerifyingKey,
+    /// (view, consensus height) of the newest committed block whose certificate carries its
+    /// vote (the vote was for that block's parent).
+    pub last_vote: Option<(u64, u64)>,
+    /// (view, consensus height) of the newest committed block it proposed.
+    pub last_proposal: Option<(u64, u64)>,
 }
 
 /// Leader reputation over the committed chain (see the module docs); a plain state machine.
@@ -142,6 +156,35 @@ impl Reputation {
     /// Whether nothing was observed.
     pub fn is_empty(&self) -> bool {
         self.blocks.is_empty()
+    }
+
+    /// What each of `validators` last did in the committed blocks observed: the newest block
+    /// whose certificate carries its vote, and the newest block it proposed. A certificate
+    /// holds the first quorum of votes its leader received, so a slow validator can vote and
+    /// still be missing from many: "last vote" is the last one that counted.
+    pub fn activity(&self, validators: &[VerifyingKey]) -> Vec<ValidatorActivity> {
+        let mut activity: Vec<ValidatorActivity> = validators
+            .iter()
+            .map(|key| ValidatorActivity { key: *key, last_vote: None, last_proposal: None })
+            .collect();
+        let mut left = 2 * activity.len();
+        // Newest first; stop once every validator's vote and proposal are found.
+        for block in self.blocks.iter().rev() {
+            if left == 0 {
+                break;
+            }
+            for entry in activity.iter_mut() {
+                if entry.last_vote.is_none() && block.voters.contains(&entry.key) {
+                    entry.last_vote = Some((block.view, block.height));
+                    left -= 1;
+                }
+                if entry.last_proposal.is_none() && block.proposer == entry.key {
+                    entry.last_proposal = Some((block.view, block.height));
+                    left -= 1;
+                }
+            }
+        }
+        activity
     }
 
     /// The validators of `validators` (in their order) that may lead run `run`.
@@ -273,6 +316,7 @@ impl FlashSchedule {
         };
         Some(CommittedLeader {
             view: record.view,
+            height: self.store.block_height(block).ok()??.int(),
             proposer: key(&record.proposer)?,
             skipped: record.skipped.iter().filter_map(key).collect(),
             voters,
@@ -289,6 +333,13 @@ impl FlashSchedule {
     ) -> Vec<VerifyingKey> {
         let validators: Vec<VerifyingKey> = validators.validators().copied().collect();
         self.reputation.lock().skipped_between(parent_view, view, &validators, proposer)
+    }
+
+    /// What each validator of `validators` last did in the committed chain (for status
+    /// reports; see [`Reputation::activity`]).
+    pub fn activity(&self, validators: &ValidatorSet) -> Vec<ValidatorActivity> {
+        let validators: Vec<VerifyingKey> = validators.validators().copied().collect();
+        self.reputation.lock().activity(&validators)
     }
 
     /// The validators of `validators` eligible to lead `view`'s run (for status reports).
@@ -344,7 +395,8 @@ mod tests {
             let proposer = r.leader(view, validators);
             let parent = r.blocks.back().map(|b| b.view);
             let skipped = r.skipped_between(parent, view, validators, &proposer);
-            r.observe(CommittedLeader { view, proposer, skipped, voters: voters.to_vec() });
+            let height = r.blocks.back().map_or(0, |b| b.height + 1);
+            r.observe(CommittedLeader { view, height, proposer, skipped, voters: voters.to_vec() });
         }
     }
 
@@ -419,7 +471,13 @@ mod tests {
         // A dead leader's run is recorded as skipped by a block only `ahead` has committed.
         let skipped = ahead.leader(100, &v);
         let proposer = ahead.leader(104, &v);
-        ahead.observe(CommittedLeader { view: 104, proposer, skipped: vec![skipped], voters: v.clone() });
+        ahead.observe(CommittedLeader {
+            view: 104,
+            height: 100,
+            proposer,
+            skipped: vec![skipped],
+            voters: v.clone(),
+        });
         commit_views(&mut ahead, 105..108, &v, &v);
         // Wherever both are in step (each committed a block within LAG_VIEWS of the view),
         // they agree: the blocks that decide are ones both have.
@@ -435,10 +493,41 @@ mod tests {
     }
 
     #[test]
+    fn activity_names_each_validators_last_counted_vote_and_proposal() {
+        let v = keys(4);
+        let silent = v[3];
+        let others: Vec<VerifyingKey> = v[..3].to_vec();
+        let mut r = Reputation::default();
+        commit_views(&mut r, 0..40, &v, &v);
+        // The fourth validator stops voting; its last counted vote is in block 39's certificate.
+        commit_views(&mut r, 40..80, &v, &others);
+        let activity = r.activity(&v);
+        assert_eq!(activity.len(), 4);
+        for a in &activity {
+            if a.key == silent {
+                assert_eq!(a.last_vote, Some((39, 39)));
+            } else {
+                assert_eq!(a.last_vote, Some((79, 79)), "{a:?}");
+            }
+            let (view, height) = a.last_proposal.expect("everyone led a run");
+            assert_eq!(r.blocks[height as usize].proposer, a.key);
+            assert!(view >= 80 - 4 * LEADER_RUN, "the newest proposal, not an old one: view {view}");
+        }
+        // Nothing observed: nothing known.
+        assert!(Reputation::default().activity(&v).iter().all(|a| a.last_vote.is_none()));
+    }
+
+    #[test]
     fn everyone_excluded_means_everyone_eligible() {
         let v = keys(4);
         let mut r = Reputation::default();
-        r.observe(CommittedLeader { view: 100, proposer: v[0], skipped: v.clone(), voters: Vec::new() });
+        r.observe(CommittedLeader {
+            view: 100,
+            height: 0,
+            proposer: v[0],
+            skipped: v.clone(),
+            voters: Vec::new(),
+        });
         assert_eq!(r.eligible(1_000, &v).len(), 4);
     }
 

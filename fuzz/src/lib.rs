@@ -205,6 +205,7 @@ fn rpc_node() -> &'static RpcNode {
             lifecycle: Lifecycle::new(None, None, None, db),
             sequencers: Vec::new(),
             traces: Default::default(),
+            l1_explorer: None,
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)

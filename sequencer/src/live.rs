@@ -38,7 +38,41 @@ pub const PAGE_METHODS: &[&str] = &[
     "txpool_status",
     "flash_status",
     "debug_traceTransaction",
+    "flash_batches",
+    "flash_claims",
 ];
+
+/// The block explorer of the public L1s whose explorer is well known, by chain id: the
+/// default of `--l1-explorer`.
+pub fn known_l1_explorer(chain_id: u64) -> Option<&'static str> {
+    match chain_id {
+        1 => Some("https://etherscan.io"),
+        11_155_111 => Some("https://sepolia.etherscan.io"),
+        17_000 => Some("https://holesky.etherscan.io"),
+        560_048 => Some("https://hoodi.etherscan.io"),
+        _ => None,
+    }
+}
+
+/// Checks an `--l1-explorer` URL: `http(s)://host[/path]` without a query or fragment (the
+/// page appends `/tx/<hash>` and puts it in links). Returns it without a trailing slash.
+pub fn parse_explorer_url(url: &str) -> Result<String, String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("{url:?} is not an http:// or https:// URL"))?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!("{url:?} names no host"));
+    }
+    if let Some(c) =
+        rest.chars().find(|c| matches!(c, '?' | '#' | '"' | '\'' | '<' | '>' | ' ') || c.is_control())
+    {
+        return Err(format!(
+            "{url:?} contains {c:?}: give the explorer's base URL, e.g. https://sepolia.etherscan.io"
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
 
 /// Routes of the live page over `methods` (the node's JSON-RPC method table).
 pub fn router(methods: RpcModule<()>) -> Router {
@@ -87,4 +121,30 @@ async fn rpc(State(methods): State<Arc<RpcModule<()>>>, body: String) -> impl In
 fn error(id: serde_json::Value, code: i64, message: &str) -> String {
     serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } })
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explorer_urls_are_plain_http_bases() {
+        assert_eq!(parse_explorer_url("https://sepolia.etherscan.io/").unwrap(), "https://sepolia.etherscan.io");
+        assert_eq!(parse_explorer_url("http://10.0.0.5:4000/l1").unwrap(), "http://10.0.0.5:4000/l1");
+        for bad in [
+            "javascript:alert(1)",
+            "ftp://x",
+            "https://",
+            "https:///path",
+            "https://x/?q=1",
+            "https://x/#a",
+            "https://x/\"onclick=",
+            "https://x/<b>",
+            "sepolia.etherscan.io",
+        ] {
+            assert!(parse_explorer_url(bad).is_err(), "{bad} accepted");
+        }
+        assert_eq!(known_l1_explorer(11_155_111), Some("https://sepolia.etherscan.io"));
+        assert_eq!(known_l1_explorer(31_337), None);
+    }
 }

@@ -69,6 +69,9 @@ pub struct NodeOptions {
     pub state_history: u64,
     /// The longest a `debug_trace*` request may run.
     pub trace_timeout: std::time::Duration,
+    /// Base URL of an L1 block explorer the live page links batches and claims to (unset:
+    /// Etherscan for the public L1s it knows, else none).
+    pub l1_explorer: Option<String>,
 }
 
 /// Most gossiped transaction batches being admitted at once (each on a blocking thread:
@@ -264,6 +267,9 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
             rpc::debug::TraceLimits::default_concurrency(),
             options.trace_timeout,
         ),
+        l1_explorer: options.l1_explorer.clone().or_else(|| {
+            layer.l1.as_ref().and_then(|l1| crate::live::known_l1_explorer(l1.chain_id)).map(Into::into)
+        }),
     };
     let page_methods = rpc::module(ctx.clone(), false).wrap_err("building the live page's methods")?;
     let (rpc_addr, rpc_handle) = rpc::start(

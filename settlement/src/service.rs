@@ -26,7 +26,7 @@ use crate::{
 };
 use alloy::{
     network::EthereumWallet,
-    primitives::{Address, B256, Bytes},
+    primitives::{Address, B256, Bytes, U256},
     providers::{Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
     sol_types::Eip712Domain,
@@ -155,6 +155,10 @@ pub struct SettlementStatus {
     /// When the escape opens (L1 Unix time; `u64::MAX`: not while the layer is live and
     /// undisputed, nor once it settled undisputed).
     pub escape_opens_at: u64,
+    /// Each signer's newest batch signature checked here since the node started: (signer,
+    /// batch index, Unix time). A batch settled on L1 before this node saw a signer's
+    /// signature of it is not counted (late signatures of settled batches are not checked).
+    pub last_signatures: Vec<(Address, u64, u64)>,
 }
 
 /// What a relayer needs to relay one L2->L1 message on L1.
@@ -217,6 +221,23 @@ struct State {
     last_fees: BTreeMap<Item, Fees>,
     submitted: Option<(u64, B256)>,
     last_gossip: Option<Instant>,
+    /// Each signer's newest batch signature checked here: (batch index, Unix time it was
+    /// checked), for the live page's sequencer set.
+    last_signed: BTreeMap<Address, (u64, u64)>,
+}
+
+impl State {
+    /// Notes that `signer`'s signature of batch `index` checked out.
+    fn signed(&mut self, signer: Address, index: u64) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let entry = self.last_signed.entry(signer).or_insert((index, now));
+        if index > entry.0 {
+            *entry = (index, now);
+        }
+    }
 }
 
 /// The settlement service of one node. Cheap to clone.
@@ -269,6 +290,7 @@ impl Settlement {
             last_fees: BTreeMap::new(),
             submitted: None,
             last_gossip: None,
+            last_signed: BTreeMap::new(),
         };
         Self { config: Arc::new(config), domain, state: Arc::new(Mutex::new(state)), watcher, db, gossip }
     }
@@ -276,6 +298,16 @@ impl Settlement {
     /// The watcher this service reads L1 through.
     pub fn watcher(&self) -> &L1Watcher {
         &self.watcher
+    }
+
+    /// The layer's contract on L1.
+    pub fn contract(&self) -> Address {
+        self.config.contract
+    }
+
+    /// The L1's chain id.
+    pub fn l1_chain_id(&self) -> u64 {
+        self.config.l1_chain_id
     }
 
     /// Derives the batches closed by blocks up to `head`, signs and gossips them.
@@ -360,7 +392,9 @@ impl Settlement {
             if let Some(key) = self.member_key(&built.signers.members) {
                 match sign_digest(&digest, key) {
                     Ok(signature) => {
-                        let _ = set.add(key.address(), &signature);
+                        if set.add(key.address(), &signature).is_ok() {
+                            state.signed(key.address(), index);
+                        }
                         let message = BatchSignature { kind: BATCH, index, signer: key.address(), signature };
                         (self.gossip)(alloy::rlp::encode(&message));
                     }
@@ -368,8 +402,11 @@ impl Settlement {
                 }
             }
             for early in state.early.remove(&index).unwrap_or_default() {
-                if let Err(e) = set.add(early.signer, &early.signature) {
-                    tracing::warn!(error = %e, index, signer = %early.signer, "settlement: signature does not match our batch");
+                match set.add(early.signer, &early.signature) {
+                    Ok(_) => state.signed(early.signer, index),
+                    Err(e) => {
+                        tracing::warn!(error = %e, index, signer = %early.signer, "settlement: signature does not match our batch")
+                    }
                 }
             }
             if set.has_quorum() {
@@ -428,6 +465,7 @@ impl Settlement {
                     if set.has_quorum() {
                         state.quorum_at.entry((BATCH, message.index)).or_insert_with(Instant::now);
                     }
+                    state.signed(message.signer, message.index);
                     true
                 }
                 Err(e) => {
@@ -647,7 +685,7 @@ impl Settlement {
                     "settlement: installing the new signer set"
                 );
                 contract
-                    .updateSigners(members, alloy::primitives::U256::from(threshold), after_batch, signatures)
+                    .updateSigners(members, U256::from(threshold), after_batch, signatures)
                     .clear_decoder()
             }
         };
@@ -748,7 +786,17 @@ impl Settlement {
             escape_open: settled.escape_open,
             escape_batch: settled.escape_batch,
             escape_opens_at: settled.escape_opens_at,
+            last_signatures: state.last_signed.iter().map(|(a, (i, t))| (*a, *i, *t)).collect(),
         }
+    }
+
+    /// The final batch's index, how many accounts it pays and their total (wei), once built
+    /// here: what claims count against, without copying the balances.
+    pub fn final_totals(&self) -> Option<(u64, usize, U256)> {
+        let state = self.state.lock();
+        let last = state.chain.final_batch()?;
+        let balances = last.balances.as_ref()?;
+        Some((last.batch.index, balances.accounts.len(), balances.total()))
     }
 
     /// The final batch and its balances, once built here.

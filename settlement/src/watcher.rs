@@ -18,6 +18,10 @@
 //! checks against its own, so such a batch never lands and no unbacked ETH can leave the bridge
 //! (settlement stops instead, which an operator sees as `WrongDepositsHash`).
 //!
+//! - the settlement record an explorer shows: every `BatchAccepted` (with its L1 transaction
+//!   and time) and the exits once the layer ends (`Claimed`, `Escaped`, `DepositRefunded`,
+//!   `MessageRelayed`), counted in full and the most recent kept ([`L1Batch`], [`Exit`]).
+//!
 //! A membership change becomes usable at the first confirmed L1 block whose timestamp has
 //! reached its `effectiveAt` (the contract's announcement plus its membership delay): L1
 //! facts, so every node decides the same.
@@ -79,6 +83,77 @@ pub struct Settled {
     pub escape_opens_at: u64,
 }
 
+/// A batch the contract accepted, as its `BatchAccepted` event and transaction show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct L1Batch {
+    /// Batch index (1, 2, ...).
+    pub index: u64,
+    /// Its hash (the contract's batch hash).
+    pub hash: B256,
+    /// First and last L2 block it covers.
+    pub first_block: u64,
+    /// Last L2 block it covers.
+    pub last_block: u64,
+    /// The L2 state root after its last block.
+    pub state_root: B256,
+    /// The L1 block and transaction that submitted it.
+    pub l1_block: u64,
+    /// The submitting transaction.
+    pub l1_tx: B256,
+    /// The L1 block's timestamp (the contract's `acceptedAt`).
+    pub accepted_at: u64,
+    /// Whether it was the final batch (`Settled` in the same transaction).
+    pub final_batch: bool,
+}
+
+/// What an [`Exit`] paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ExitKind {
+    /// `claim`/`claimTo`: a final balance.
+    Claim,
+    /// `escape`/`escapeTo`: a balance proved against the last good batch.
+    Escape,
+    /// `refundDeposit`: a deposit L2 never credited.
+    Refund,
+    /// `relayMessage`: an L2->L1 message (a withdrawal or a call).
+    Relay,
+}
+
+impl ExitKind {
+    /// The name the RPC uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Claim => "claim",
+            Self::Escape => "escape",
+            Self::Refund => "refund",
+            Self::Relay => "relay",
+        }
+    }
+}
+
+/// One payment out of the bridge on L1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    /// What paid it.
+    pub kind: ExitKind,
+    /// The L2 account it is for (a relay: the message's target).
+    pub account: Address,
+    /// Who was paid, when not the account (escapes; claims to a recipient show the account).
+    pub payee: Option<Address>,
+    /// Wei paid.
+    pub amount: U256,
+    /// The L1 block and transaction.
+    pub l1_block: u64,
+    /// The transaction.
+    pub l1_tx: B256,
+}
+
+/// Exits kept in full for the explorer; older ones are only counted.
+pub const RECENT_EXITS: usize = 512;
+
+/// The bridge's payments so far, by kind: (count, wei).
+pub type ExitTotals = BTreeMap<ExitKind, (u64, U256)>;
+
 /// What the watcher knows, shared with consensus, RPC and the submitter.
 #[derive(Debug, Default)]
 struct View {
@@ -96,6 +171,13 @@ struct View {
     finalized: Settled,
     last_poll: Option<Instant>,
     last_error: Option<String>,
+    /// Accepted batches by index, as of the confirmed block.
+    batches: BTreeMap<u64, L1Batch>,
+    /// The most recent exits, oldest first (at most [`RECENT_EXITS`]).
+    exits: std::collections::VecDeque<Exit>,
+    exit_totals: ExitTotals,
+    /// The contract's challenge window (seconds), read once.
+    challenge_window: Option<u64>,
 }
 
 /// How long a confirmed L1 block must have been known here before this node, as leader, names
@@ -255,6 +337,33 @@ impl L1Watcher {
         self.view.read().last_error.clone()
     }
 
+    /// Accepted batches, newest first, at most `limit`.
+    pub fn batches(&self, limit: usize) -> Vec<L1Batch> {
+        self.view.read().batches.values().rev().take(limit).cloned().collect()
+    }
+
+    /// How many batches the contract accepted (as of the confirmed block).
+    pub fn batch_count(&self) -> usize {
+        self.view.read().batches.len()
+    }
+
+    /// Exits paid on L1, newest first, at most `limit` (of the last [`RECENT_EXITS`]), and
+    /// the totals of all of them.
+    pub fn exits(&self, limit: usize) -> (Vec<Exit>, ExitTotals) {
+        let view = self.view.read();
+        (view.exits.iter().rev().take(limit).cloned().collect(), view.exit_totals.clone())
+    }
+
+    /// The contract's challenge window in seconds, once read.
+    pub fn challenge_window(&self) -> Option<u64> {
+        self.view.read().challenge_window
+    }
+
+    /// The timestamp of the newest confirmed L1 block known here.
+    pub fn l1_time(&self) -> Option<u64> {
+        self.view.read().hashes.last_key_value().map(|(_, (_, _, time))| *time)
+    }
+
     /// Time since the last successful poll.
     pub fn since_last_poll(&self) -> Option<Duration> {
         self.view.read().last_poll.map(|t| t.elapsed())
@@ -274,19 +383,30 @@ async fn poll(
         let mut start = from;
         while start <= confirmed {
             let end = (start + LOG_RANGE - 1).min(confirmed);
-            // Deposits and membership changes in one query, told apart by their topic.
+            // Deposits, membership changes and the settlement record in one query, told apart
+            // by their topic.
             let filter = Filter::new()
                 .address(config.contract)
                 .event_signature(vec![
                     FlashLayer::Deposit::SIGNATURE_HASH,
                     FlashLayer::MembershipChanged::SIGNATURE_HASH,
+                    FlashLayer::BatchAccepted::SIGNATURE_HASH,
+                    FlashLayer::Settled::SIGNATURE_HASH,
+                    FlashLayer::Claimed::SIGNATURE_HASH,
+                    FlashLayer::Escaped::SIGNATURE_HASH,
+                    FlashLayer::DepositRefunded::SIGNATURE_HASH,
+                    FlashLayer::MessageRelayed::SIGNATURE_HASH,
                 ])
                 .from_block(start)
                 .to_block(end);
             let mut fresh = Vec::new();
             let mut changes = Vec::new();
+            let mut record = Record::default();
             for log in provider.get_logs(&filter).await? {
                 let block = log.block_number.unwrap_or(end);
+                if record.take(&log, block) {
+                    continue;
+                }
                 if log.topic0() == Some(&FlashLayer::Deposit::SIGNATURE_HASH) {
                     match FlashLayer::Deposit::decode_log(&log.inner) {
                         Ok(event) => fresh.push((
@@ -325,7 +445,9 @@ async fn poll(
                     Err(e) => tracing::warn!(error = %e, "L1 watcher: undecodable MembershipChanged log"),
                 }
             }
+            record.stamp(provider, view).await?;
             let mut v = view.write();
+            record.apply(&mut v);
             for (deposit, block) in fresh {
                 tracing::info!(nonce = deposit.nonce, to = %deposit.to, amount = %deposit.amount, l1_block = block, "L1 deposit confirmed");
                 v.deposits.insert(deposit.nonce, (deposit, block));
@@ -370,6 +492,10 @@ async fn poll(
     }
 
     let contract = FlashLayer::new(config.contract, provider.clone());
+    if view.read().challenge_window.is_none() {
+        let window = contract.challengeWindow().call().await?;
+        view.write().challenge_window = Some(window);
+    }
     let latest_settled = settled_at(&contract, BlockNumberOrTag::Latest).await?;
     // Not every L1 serves a `finalized` block (or it may predate the contract): then nothing
     // is finalized yet.
@@ -387,6 +513,105 @@ async fn poll(
     v.finalized = finalized;
     v.last_poll = Some(Instant::now());
     Ok(())
+}
+
+/// The settlement record found in one `eth_getLogs` range, before it joins the view.
+#[derive(Debug, Default)]
+struct Record {
+    batches: Vec<L1Batch>,
+    /// Indices of final batches (`Settled`).
+    settled: Vec<u64>,
+    exits: Vec<Exit>,
+}
+
+impl Record {
+    /// Takes `log` if it is part of the settlement record (`true`), else leaves it.
+    fn take(&mut self, log: &alloy::rpc::types::Log, block: u64) -> bool {
+        let tx = log.transaction_hash.unwrap_or_default();
+        let exit =
+            |kind, account, payee, amount| Exit { kind, account, payee, amount, l1_block: block, l1_tx: tx };
+        let Some(topic) = log.topic0() else { return false };
+        let taken = match *topic {
+            FlashLayer::BatchAccepted::SIGNATURE_HASH => FlashLayer::BatchAccepted::decode_log(&log.inner)
+                .map(|e| {
+                    self.batches.push(L1Batch {
+                        index: e.index,
+                        hash: e.batchHash,
+                        first_block: e.firstBlock,
+                        last_block: e.lastBlock,
+                        state_root: e.stateRoot,
+                        l1_block: block,
+                        l1_tx: tx,
+                        accepted_at: log.block_timestamp.unwrap_or_default(),
+                        final_batch: false,
+                    })
+                }),
+            FlashLayer::Settled::SIGNATURE_HASH => {
+                FlashLayer::Settled::decode_log(&log.inner).map(|e| self.settled.push(e.index))
+            }
+            FlashLayer::Claimed::SIGNATURE_HASH => FlashLayer::Claimed::decode_log(&log.inner)
+                .map(|e| self.exits.push(exit(ExitKind::Claim, e.account, None, e.amount))),
+            FlashLayer::Escaped::SIGNATURE_HASH => FlashLayer::Escaped::decode_log(&log.inner).map(|e| {
+                let payee = (e.payee != e.account).then_some(e.payee);
+                self.exits.push(exit(ExitKind::Escape, e.account, payee, e.amount))
+            }),
+            FlashLayer::DepositRefunded::SIGNATURE_HASH => {
+                FlashLayer::DepositRefunded::decode_log(&log.inner)
+                    .map(|e| self.exits.push(exit(ExitKind::Refund, e.from, None, e.amount)))
+            }
+            FlashLayer::MessageRelayed::SIGNATURE_HASH => FlashLayer::MessageRelayed::decode_log(&log.inner)
+                .map(|e| self.exits.push(exit(ExitKind::Relay, e.target, None, e.value))),
+            _ => return false,
+        };
+        if let Err(e) = taken {
+            tracing::warn!(error = %e, "L1 watcher: undecodable settlement log");
+        }
+        true
+    }
+
+    /// Fills in the acceptance time of batches whose log came without one (not every L1
+    /// node sends `blockTimestamp` in logs): from the recent hashes, else the block header.
+    async fn stamp(
+        &mut self,
+        provider: &DynProvider,
+        view: &RwLock<View>,
+    ) -> Result<(), alloy::contract::Error> {
+        for batch in self.batches.iter_mut().filter(|b| b.accepted_at == 0) {
+            let known = view.read().hashes.get(&batch.l1_block).map(|(_, _, time)| *time);
+            batch.accepted_at = match known {
+                Some(time) => time,
+                None => provider
+                    .get_block_by_number(BlockNumberOrTag::Number(batch.l1_block))
+                    .await?
+                    .map(|b| b.header.timestamp)
+                    .unwrap_or_default(),
+            };
+        }
+        Ok(())
+    }
+
+    /// Adds the record to the view. A batch index seen again (resubmitted after an L1
+    /// reorganisation) takes the newer record.
+    fn apply(self, view: &mut View) {
+        for batch in self.batches {
+            tracing::debug!(index = batch.index, l1_tx = %batch.l1_tx, "L1 watcher: batch accepted");
+            view.batches.insert(batch.index, batch);
+        }
+        for index in self.settled {
+            if let Some(batch) = view.batches.get_mut(&index) {
+                batch.final_batch = true;
+            }
+        }
+        for exit in self.exits {
+            let total = view.exit_totals.entry(exit.kind).or_default();
+            total.0 += 1;
+            total.1 = total.1.saturating_add(exit.amount);
+            view.exits.push_back(exit);
+            if view.exits.len() > RECENT_EXITS {
+                view.exits.pop_front();
+            }
+        }
+    }
 }
 
 async fn settled_at(
@@ -416,4 +641,77 @@ async fn settled_at(
         escape_batch: escape.index,
         escape_opens_at: escape.opensAt.saturating_to(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::primitives::address;
+
+    fn log(event: &impl SolEvent, block: u64, tx: u8, timestamp: Option<u64>) -> alloy::rpc::types::Log {
+        alloy::rpc::types::Log {
+            inner: alloy::primitives::Log {
+                address: address!("0x00000000000000000000000000000000000000aa"),
+                data: event.encode_log_data(),
+            },
+            block_number: Some(block),
+            block_timestamp: timestamp,
+            transaction_hash: Some(B256::repeat_byte(tx)),
+            ..Default::default()
+        }
+    }
+
+    fn accepted(index: u64) -> FlashLayer::BatchAccepted {
+        FlashLayer::BatchAccepted {
+            index,
+            batchHash: B256::repeat_byte(index as u8),
+            firstBlock: index * 10 - 9,
+            lastBlock: index * 10,
+            lastBlockHash: B256::ZERO,
+            stateRoot: B256::repeat_byte(0x50 + index as u8),
+            messagesRoot: B256::ZERO,
+            txDataHash: B256::ZERO,
+        }
+    }
+
+    #[test]
+    fn the_record_keeps_batches_by_index_and_counts_every_exit() {
+        let mut view = View::default();
+        let mut record = Record::default();
+        let alice = address!("0x00000000000000000000000000000000000000a1");
+        let bob = address!("0x00000000000000000000000000000000000000b0");
+        let deposit = FlashLayer::Deposit { nonce: 1, from: alice, to: alice, amount: U256::from(5) };
+        assert!(!record.take(&log(&deposit, 9, 1, None), 9), "deposits are not the record's");
+        assert!(record.take(&log(&accepted(1), 10, 2, Some(1_000)), 10));
+        assert!(record.take(&log(&accepted(2), 12, 3, Some(1_024)), 12));
+        assert!(record.take(&log(&FlashLayer::Settled { index: 2, balancesRoot: B256::ZERO }, 12, 3, None), 12));
+        record.apply(&mut view);
+        let batches: Vec<&L1Batch> = view.batches.values().collect();
+        assert_eq!(batches.len(), 2);
+        assert_eq!(
+            (batches[1].index, batches[1].first_block, batches[1].last_block, batches[1].l1_block),
+            (2, 11, 20, 12)
+        );
+        assert_eq!((batches[1].l1_tx, batches[1].accepted_at), (B256::repeat_byte(3), 1_024));
+        assert!(batches[1].final_batch && !batches[0].final_batch);
+
+        // Batch 2 resubmitted after an L1 reorganisation: the newer record replaces it.
+        let mut record = Record::default();
+        record.take(&log(&accepted(2), 15, 4, Some(1_060)), 15);
+        // More exits than are kept: all counted, the newest kept.
+        for i in 0..RECENT_EXITS as u64 + 10 {
+            record.take(&log(&FlashLayer::Claimed { account: alice, amount: U256::from(i) }, 16, 5, None), 16);
+        }
+        let escaped = FlashLayer::Escaped { account: bob, payee: alice, batchIndex: 1, amount: U256::from(7) };
+        record.take(&log(&escaped, 17, 6, None), 17);
+        record.apply(&mut view);
+        assert_eq!(view.batches[&2].l1_tx, B256::repeat_byte(4));
+        assert_eq!(view.batches.len(), 2);
+        let n = RECENT_EXITS as u64 + 10;
+        assert_eq!(view.exit_totals[&ExitKind::Claim], (n, U256::from(n * (n - 1) / 2)));
+        assert_eq!(view.exit_totals[&ExitKind::Escape], (1, U256::from(7)));
+        assert_eq!(view.exits.len(), RECENT_EXITS);
+        let last = view.exits.back().unwrap();
+        assert_eq!((last.kind, last.account, last.payee), (ExitKind::Escape, bob, Some(alice)));
+    }
 }

@@ -2,15 +2,70 @@
 // its charts draw, a transaction sent during the test shows in the explorer with its status and
 // call trace, and the page's RPC refuses anything but reads.
 //
+// With an L1 (FL_L1 set), the settlement parts too: every operator's last vote and batch
+// signature, the batches on L1 linked to the explorer (each link's transaction is checked on
+// the L1), then the owner closes the layer and the page shows the final batch and a claim
+// made with `flashlayer claim`.
+//
 // Inputs (environment): FL_PAGE (the node's page, http://host:metrics-port/), FL_HTTP (its
 // JSON-RPC), FL_KEY (a funded key); FL_SCREENSHOT (optional): where to save a screenshot;
-// FL_CHROMIUM (optional): the browser, /usr/bin/chromium by default.
+// FL_CHROMIUM (optional): the browser, /usr/bin/chromium by default. With an L1: FL_L1 (its
+// JSON-RPC), FL_CONTRACT (the layer's contract), FL_EXPLORER (the --l1-explorer the nodes
+// got), FL_OWNER_KEY (the layer owner's L1 key: closes the layer), FL_BIN (flashlayer).
 'use strict';
+const { execFileSync } = require('node:child_process');
 const { chromium } = require('playwright-core');
 const { ethers } = require('ethers');
 const { config, check, step, run } = require('./common.cjs');
 
 const CHROMIUM = process.env.FL_CHROMIUM || '/usr/bin/chromium';
+
+// The settlement parts of the page on a layer with an L1 (see the top of the file).
+async function settlement(page, wallet) {
+  const l1 = new ethers.JsonRpcProvider(process.env.FL_L1);
+  const contract = process.env.FL_CONTRACT.toLowerCase();
+  const explorer = process.env.FL_EXPLORER;
+
+  // Every operator votes and signs batches: the sequencer set shows each one's last.
+  await page.waitForFunction(() => {
+    const rows = [...document.querySelectorAll('#sequencers tr.sequencer')];
+    return rows.length === 4 && rows.every((r) => /^block \d+/.test(r.querySelector('.last-vote').textContent)
+      && /^batch \d+/.test(r.querySelector('.last-signature').textContent));
+  }, null, { timeout: 60_000 });
+  const operators = await page.$$eval('#sequencers tr.sequencer', (rows) => rows.map((r) => `${r.querySelector('.last-vote').textContent} / ${r.querySelector('.last-signature').textContent}`));
+  step(`sequencer set: last vote / last batch signature of each operator: ${operators.join('; ')}`);
+
+  // Batches on L1, each linked to its L1 transaction, which is the layer's contract accepting it.
+  await page.waitForSelector('#batches tr.batch a.l1-link', { timeout: 60_000 });
+  const links = await page.$$eval('#batches tr.batch a.l1-link', (as) => as.map((a) => a.href));
+  check(links.length >= 1, 'at least one batch is listed');
+  for (const href of links.slice(0, 3)) {
+    check(href.startsWith(`${explorer}/tx/0x`), `the batch links to the explorer: ${href}`);
+    const receipt = await l1.getTransactionReceipt(href.slice(`${explorer}/tx/`.length));
+    check(receipt && receipt.status === 1 && receipt.to.toLowerCase() === contract, `L1 transaction ${href} is the contract accepting a batch`);
+  }
+  step(`batches on L1: ${links.length} listed, linked to ${explorer}/tx/..., each a successful transaction to the contract`);
+
+  // The owner closes the layer; the page shows the final batch, then a claim.
+  const owner = new ethers.Wallet(process.env.FL_OWNER_KEY, l1);
+  const close = await new ethers.Contract(contract, ['function close()'], owner).close();
+  await close.wait();
+  await page.waitForFunction(() => !document.getElementById('claims-section').hidden
+    && /^final batch \d+/.test(document.getElementById('claims-summary').textContent), null, { timeout: 120_000 });
+  step(`the owner closed the layer; the page shows ${(await page.textContent('#claims-summary')).split(' · ')[0]}`);
+  const account = (await wallet.getAddress()).toLowerCase();
+  const out = execFileSync(process.env.FL_BIN, ['claim', '--l1-rpc', process.env.FL_L1, '--contract', contract,
+    '--private-key', config.key, '--rpc', config.http, '--wait', '120'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  await page.waitForFunction((a) => [...document.querySelectorAll('#claims tr.exit')].some((r) => r.textContent.toLowerCase().includes(a)), account, { timeout: 60_000 });
+  const row = await page.$$eval('#claims tr.exit', (rows, a) => rows.find((r) => r.textContent.toLowerCase().includes(a)).innerText, account);
+  check(/^claim/.test(row) && row.includes('ETH'), `the claim row: ${row}`);
+  const href = await page.$$eval('#claims tr.exit a.l1-link', (as) => as[0].href);
+  const receipt = await l1.getTransactionReceipt(href.slice(`${explorer}/tx/`.length));
+  check(receipt && receipt.status === 1 && receipt.from.toLowerCase() === account, `the claim links to its L1 transaction ${href}`);
+  check(Number(await page.textContent('#claimed-count')) >= 1, 'the claimed count');
+  step(`flashlayer claim (${out.trim().split('\n').pop()}); the page lists it: ${row.replace(/\s+/g, ' ')}`);
+  l1.destroy();
+}
 
 run(async () => {
   const pageUrl = process.env.FL_PAGE;
@@ -81,6 +136,8 @@ run(async () => {
     });
     check(refused.error && refused.error.code === -32601, `eth_sendRawTransaction refused: ${JSON.stringify(refused)}`);
     step('the page\'s RPC refuses eth_sendRawTransaction (-32601)');
+
+    if (process.env.FL_L1) await settlement(page, wallet);
 
     if (process.env.FL_SCREENSHOT) {
       await page.fill('#explorer-input', sent.hash);

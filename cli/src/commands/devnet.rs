@@ -54,6 +54,10 @@ pub struct DevnetCommand {
     /// Share of chunks lost on every p2p link (each costs a 200 ms retransmission).
     #[arg(long, default_value_t = 0.0)]
     link_loss: f64,
+    /// Base URL of an L1 block explorer the nodes' live pages link batches and claims to
+    /// (anvil has none; for an explorer run against the devnet's anvil).
+    #[arg(long, value_name = "URL", conflicts_with = "no_l1", value_parser = flashlayer_node::live::parse_explorer_url)]
+    l1_explorer: Option<String>,
     #[command(flatten)]
     settlement: SettlementArgs,
 }
@@ -63,6 +67,7 @@ impl DevnetCommand {
     pub fn execute(self) -> eyre::Result<()> {
         let l1 = (!self.no_l1).then(|| devnet::DevnetL1Options {
             anvil: self.anvil,
+            explorer: self.l1_explorer,
             setup: self
                 .settlement
                 .setup(String::new(), devnet::dev_accounts(1).expect("dev key").remove(0).0),

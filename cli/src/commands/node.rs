@@ -42,6 +42,11 @@ pub struct NodeCommand {
     /// may ask for less; geth's default of 5 s applies when it names none).
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     rpc_trace_timeout: u64,
+    /// Base URL of an L1 block explorer (e.g. https://sepolia.etherscan.io): the live page
+    /// links batches and claims to its `/tx/<hash>` pages. Default: Etherscan for mainnet,
+    /// Sepolia, Holesky and Hoodi; none for other L1s (hashes are shown unlinked).
+    #[arg(long, value_name = "URL", value_parser = flashlayer_node::live::parse_explorer_url)]
+    l1_explorer: Option<String>,
     /// p2p listen address (multiaddr); defaults to this node's entry in the layer.
     #[arg(long)]
     p2p_addr: Option<libp2p::Multiaddr>,
@@ -141,6 +146,7 @@ impl NodeCommand {
             peer_limits: self.limits.peers(),
             state_history: self.state_history,
             trace_timeout: std::time::Duration::from_secs(self.rpc_trace_timeout),
+            l1_explorer: self.l1_explorer,
         };
         // actix actors (the executor) and tokio tasks (RPC) share one multi-threaded runtime.
         actix::System::with_tokio_rt(|| super::runtime().expect("building the tokio runtime"))

@@ -125,7 +125,138 @@ pub struct SequencerView {
     pub consensus_key: String,
     /// Settlement address.
     pub settlement_address: Address,
+    /// The newest committed block whose certificate carries its vote (a certificate holds the
+    /// first quorum of votes, so a slow validator's votes may not count); absent: none in the
+    /// committed blocks this node's leader schedule looks at.
+    pub last_vote: Option<ChainPoint>,
+    /// The newest committed block it proposed.
+    pub last_proposal: Option<ChainPoint>,
+    /// Its newest batch signature this node checked (absent: none since the node started).
+    pub last_batch_signature: Option<BatchSignatureView>,
 }
+
+/// A committed block, by view and L2 number.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainPoint {
+    /// The HotStuff view it was proposed in.
+    pub view: u64,
+    /// Its L2 block number.
+    pub block: u64,
+}
+
+/// One operator's batch signature in [`SequencerView`].
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchSignatureView {
+    /// The batch it signed.
+    pub batch: u64,
+    /// When this node checked the signature (Unix seconds).
+    pub at: u64,
+}
+
+/// `flash_batches`: the batches the L1 contract accepted.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchesView {
+    /// The layer's contract on L1.
+    pub contract: Address,
+    /// The L1's chain id.
+    pub l1_chain_id: u64,
+    /// Base URL of an L1 block explorer (`/tx/<hash>`, `/address/<address>`), if one is set
+    /// (`--l1-explorer`) or known for the L1.
+    pub l1_explorer: Option<String>,
+    /// Seconds after acceptance before a batch is final (the contract's challenge window).
+    pub challenge_window_secs: Option<u64>,
+    /// Timestamp of the newest confirmed L1 block this node knows.
+    pub l1_time: Option<u64>,
+    /// How many batches the contract accepted (as of the confirmed L1 block).
+    pub total: u64,
+    /// The newest first, as many as asked.
+    pub batches: Vec<L1BatchView>,
+}
+
+/// One accepted batch in [`BatchesView`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct L1BatchView {
+    /// Batch index.
+    pub index: u64,
+    /// Batch hash.
+    pub hash: B256,
+    /// First L2 block it covers.
+    pub first_block: u64,
+    /// Last L2 block it covers.
+    pub last_block: u64,
+    /// L2 state root after its last block.
+    pub state_root: B256,
+    /// L1 block it was accepted in.
+    pub l1_block: u64,
+    /// The L1 transaction that submitted it.
+    pub l1_tx: B256,
+    /// When it was accepted (L1 Unix time).
+    pub accepted_at: u64,
+    /// When its challenge window ends (L1 Unix time).
+    pub final_at: Option<u64>,
+    /// `challenge` (in its window), `final`, or `disputed` (it or an earlier batch was
+    /// disputed: it never pays out).
+    pub status: &'static str,
+    /// Whether it is the layer's final batch.
+    pub final_batch: bool,
+}
+
+/// `flash_claims`: what the bridge paid out on L1, and what the final batch lets accounts
+/// claim.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimsView {
+    /// The final batch, once built here.
+    pub final_batch: Option<u64>,
+    /// Accounts with a balance to claim in it.
+    pub claimable_accounts: Option<u64>,
+    /// Their total (wei).
+    pub claimable_wei: Option<U256>,
+    /// Exits paid so far, by kind (`claim`, `escape`, `refund`, `relay`): count and wei.
+    pub totals: Vec<ExitTotalView>,
+    /// The most recent exits, newest first, as many as asked.
+    pub recent: Vec<ExitView>,
+}
+
+/// One kind's total in [`ClaimsView`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExitTotalView {
+    /// `claim`, `escape`, `refund` or `relay`.
+    pub kind: &'static str,
+    /// How many.
+    pub count: u64,
+    /// Wei paid.
+    pub wei: U256,
+}
+
+/// One payment out of the bridge in [`ClaimsView`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExitView {
+    /// `claim`, `escape`, `refund` or `relay`.
+    pub kind: &'static str,
+    /// The L2 account (a relay: the message's target).
+    pub account: Address,
+    /// Who was paid, when another address than the account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payee: Option<Address>,
+    /// Wei paid.
+    pub amount: U256,
+    /// L1 block.
+    pub l1_block: u64,
+    /// L1 transaction.
+    pub l1_tx: B256,
+}
+
+/// Most entries `flash_batches` and `flash_claims` return at once.
+pub const MAX_LISTED: u64 = 1_000;
+/// Entries they return when the count is not given.
+pub const DEFAULT_LISTED: u64 = 50;
 
 /// `flash_claimProof`: what `FlashLayer.claim` takes for one account.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -306,6 +437,16 @@ pub trait FlashApi {
     /// nothing to claim.
     #[method(name = "claimProof")]
     fn claim_proof(&self, account: Address) -> RpcResult<Option<ClaimProofView>>;
+
+    /// `flash_batches`: the newest `count` batches the L1 contract accepted (default 50, at
+    /// most 1000), with their L1 transactions and where each stands in its challenge window.
+    #[method(name = "batches")]
+    fn batches(&self, count: Option<U64>) -> RpcResult<BatchesView>;
+
+    /// `flash_claims`: what the final batch lets accounts claim, the bridge's payments so far
+    /// (claims, escapes, refunds, relayed messages) and the newest `count` of them.
+    #[method(name = "claims")]
+    fn claims(&self, count: Option<U64>) -> RpcResult<ClaimsView>;
 }
 
 /// Handler of the small namespaces.
@@ -426,9 +567,23 @@ impl FlashApiServer for Misc {
                 .ctx
                 .sequencers
                 .iter()
-                .map(|(key, address)| SequencerView {
-                    consensus_key: key.clone(),
-                    settlement_address: *address,
+                .map(|(key, address)| {
+                    let activity = consensus.activity.iter().find(|a| key_hex(&a.key) == *key);
+                    let point = |p: Option<(u64, u64)>| {
+                        p.map(|(view, height)| ChainPoint { view, block: height + 1 })
+                    };
+                    SequencerView {
+                        consensus_key: key.clone(),
+                        settlement_address: *address,
+                        last_vote: point(activity.and_then(|a| a.last_vote)),
+                        last_proposal: point(activity.and_then(|a| a.last_proposal)),
+                        last_batch_signature: settlement_status.as_ref().and_then(|s| {
+                            s.last_signatures
+                                .iter()
+                                .find(|(signer, _, _)| signer == address)
+                                .map(|(_, batch, at)| BatchSignatureView { batch: *batch, at: *at })
+                        }),
+                    }
                 })
                 .collect(),
             settlement: self.ctx.settlement.as_ref().zip(settlement_status).map(|(s, status)| {
@@ -507,9 +662,97 @@ impl FlashApiServer for Misc {
     fn claim_proof(&self, account: Address) -> RpcResult<Option<ClaimProofView>> {
         self.claim_proof_of(account)
     }
+
+    fn batches(&self, count: Option<U64>) -> RpcResult<BatchesView> {
+        let settlement = self.settlement()?;
+        let count = listed(count)?;
+        let watcher = settlement.watcher();
+        let window = watcher.challenge_window();
+        let l1_time = watcher.l1_time();
+        let disputed_from = watcher.settled().disputed_from;
+        let batches = watcher
+            .batches(count)
+            .into_iter()
+            .map(|b| {
+                let final_at = window.map(|w| b.accepted_at.saturating_add(w));
+                let status = if disputed_from != 0 && b.index >= disputed_from {
+                    "disputed"
+                } else if final_at.zip(l1_time).is_some_and(|(at, now)| now >= at) {
+                    "final"
+                } else {
+                    "challenge"
+                };
+                L1BatchView {
+                    index: b.index,
+                    hash: b.hash,
+                    first_block: b.first_block,
+                    last_block: b.last_block,
+                    state_root: b.state_root,
+                    l1_block: b.l1_block,
+                    l1_tx: b.l1_tx,
+                    accepted_at: b.accepted_at,
+                    final_at,
+                    status,
+                    final_batch: b.final_batch,
+                }
+            })
+            .collect();
+        Ok(BatchesView {
+            contract: settlement.contract(),
+            l1_chain_id: settlement.l1_chain_id(),
+            l1_explorer: self.ctx.l1_explorer.clone(),
+            challenge_window_secs: window,
+            l1_time,
+            total: watcher.batch_count() as u64,
+            batches,
+        })
+    }
+
+    fn claims(&self, count: Option<U64>) -> RpcResult<ClaimsView> {
+        let settlement = self.settlement()?;
+        let count = listed(count)?;
+        let totals = settlement.final_totals();
+        let (recent, by_kind) = settlement.watcher().exits(count);
+        Ok(ClaimsView {
+            final_batch: totals.map(|(index, _, _)| index),
+            claimable_accounts: totals.map(|(_, accounts, _)| accounts as u64),
+            claimable_wei: totals.map(|(_, _, wei)| wei),
+            totals: by_kind
+                .into_iter()
+                .map(|(kind, (count, wei))| ExitTotalView { kind: kind.name(), count, wei })
+                .collect(),
+            recent: recent
+                .into_iter()
+                .map(|e| ExitView {
+                    kind: e.kind.name(),
+                    account: e.account,
+                    payee: e.payee,
+                    amount: e.amount,
+                    l1_block: e.l1_block,
+                    l1_tx: e.l1_tx,
+                })
+                .collect(),
+        })
+    }
+}
+
+/// How many entries a list method returns: `count`, or the default; at most [`MAX_LISTED`].
+fn listed(count: Option<U64>) -> Result<usize, RpcError> {
+    match count.map(|c| c.saturating_to::<u64>()) {
+        None => Ok(DEFAULT_LISTED as usize),
+        Some(c) if (1..=MAX_LISTED).contains(&c) => Ok(c as usize),
+        Some(c) => Err(RpcError::InvalidParams(format!("count {c} is out of range 1..={MAX_LISTED}"))),
+    }
 }
 
 impl Misc {
+    fn settlement(&self) -> Result<&flashlayer_settlement::service::Settlement, RpcError> {
+        self.ctx
+            .settlement
+            .as_ref()
+            .ok_or_else(|| RpcError::InvalidParams("this layer does not settle on L1".into()))
+    }
+
     fn claim_proof_of(&self, account: Address) -> RpcResult<Option<ClaimProofView>> {
         let Some(settlement) = &self.ctx.settlement else {
             return Err(RpcError::InvalidParams("this layer does not settle on L1".into()).into());
@@ -566,5 +809,20 @@ impl AdminApiServer for Misc {
         let (p2p, peer) = self.peer(&peer_id)?;
         p2p.unblock(peer);
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_counts_default_and_are_bounded() {
+        assert_eq!(listed(None).unwrap(), DEFAULT_LISTED as usize);
+        assert_eq!(listed(Some(U64::from(1))).unwrap(), 1);
+        assert_eq!(listed(Some(U64::from(MAX_LISTED))).unwrap(), MAX_LISTED as usize);
+        for bad in [0, MAX_LISTED + 1, u64::MAX] {
+            assert!(listed(Some(U64::from(bad))).is_err(), "{bad}");
+        }
     }
 }

@@ -60,6 +60,8 @@ pub struct RpcContext {
     pub sequencers: Vec<(String, alloy::primitives::Address)>,
     /// How many `debug_trace*` run at once, and for how long at most.
     pub traces: debug::TraceLimits,
+    /// Base URL of the L1 block explorer `flash_batches` names, if any.
+    pub l1_explorer: Option<String>,
 }
 
 /// How far a peer's advertised height may run ahead of ours before we call ourselves behind:

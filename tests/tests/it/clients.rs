@@ -78,10 +78,16 @@ struct Devnet {
 
 impl Devnet {
     async fn start(nodes: usize) -> Self {
+        Self::start_with(nodes, &[]).await
+    }
+
+    /// A devnet with `extra` flags.
+    async fn start_with(nodes: usize, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let child = Command::new(flashlayer_bin())
             .args(["devnet", "--nodes", &nodes.to_string(), "--anvil"])
             .arg(tool("anvil"))
+            .args(extra)
             .arg("--dir")
             .arg(dir.path())
             .stdin(Stdio::null())
@@ -158,7 +164,9 @@ async fn the_client_scripts_pass_against_anvil() {
 
 /// The live page every node serves, in a real headless browser (Debian's chromium through
 /// playwright-core): it loads, its charts draw, a transaction sent during the test shows in its
-/// explorer with its status and call trace, and its RPC refuses writes.
+/// explorer with its status and call trace, and its RPC refuses writes. Then settlement: each
+/// operator's last vote and batch signature, the batches on L1 linked to the explorer, and
+/// once the owner closes the layer the final batch and a claim.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_live_page_draws_and_finds_a_transaction_in_a_browser() {
     let chromium = std::env::var("FL_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -166,7 +174,9 @@ async fn the_live_page_draws_and_finds_a_transaction_in_a_browser() {
         Path::new(&chromium).exists(),
         "{chromium} not found: run scripts/setup first (it installs chromium)"
     );
-    let devnet = Devnet::start(4).await;
+    // No explorer serves anvil: the links are checked by their form and their transactions.
+    let explorer = "http://l1-explorer.test";
+    let devnet = Devnet::start_with(4, &["--l1-explorer", explorer]).await;
     let node = &devnet.info["nodes"][1];
     let page = node["metrics"].as_str().expect("metrics").trim_end_matches("metrics").to_string();
     let at = devnet.endpoint(1, 3);
@@ -183,7 +193,13 @@ async fn the_live_page_draws_and_finds_a_transaction_in_a_browser() {
             .env("FL_PAGE", &page)
             .env("FL_HTTP", &at.http)
             .env("FL_KEY", &at.key)
-            .env("FL_CHROMIUM", &chromium),
+            .env("FL_CHROMIUM", &chromium)
+            .env("FL_L1", devnet.info["l1"]["rpc"].as_str().expect("l1 rpc"))
+            .env("FL_CONTRACT", devnet.info["l1"]["layer_contract"].as_str().expect("layer contract"))
+            .env("FL_EXPLORER", explorer)
+            .env("FL_OWNER_KEY", devnet.info["accounts"][0]["private_key"].as_str().expect("owner key"))
+            .env("FL_BIN", flashlayer_bin())
+            .env("FL_DEADLINE_SECS", "360"),
     );
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     println!("--- live page at {page} ---\n{text}");
