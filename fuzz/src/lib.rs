@@ -206,6 +206,7 @@ fn rpc_node() -> &'static RpcNode {
             sequencers: Vec::new(),
             traces: Default::default(),
             l1_explorer: None,
+            series: Default::default(),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)

@@ -245,6 +245,8 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
         network,
     )?;
 
+    let series = crate::live::SharedSeries::default();
+    tokio::spawn(crate::live::sample(series.clone(), blocks.subscribe(), mempool.clone()));
     let ctx = RpcContext {
         db: db.clone(),
         chain: layer.chain.clone(),
@@ -270,6 +272,7 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
         l1_explorer: options.l1_explorer.clone().or_else(|| {
             layer.l1.as_ref().and_then(|l1| crate::live::known_l1_explorer(l1.chain_id)).map(Into::into)
         }),
+        series,
     };
     let page_methods = rpc::module(ctx.clone(), false).wrap_err("building the live page's methods")?;
     let (rpc_addr, rpc_handle) = rpc::start(

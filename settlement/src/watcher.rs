@@ -684,7 +684,9 @@ mod tests {
         assert!(!record.take(&log(&deposit, 9, 1, None), 9), "deposits are not the record's");
         assert!(record.take(&log(&accepted(1), 10, 2, Some(1_000)), 10));
         assert!(record.take(&log(&accepted(2), 12, 3, Some(1_024)), 12));
-        assert!(record.take(&log(&FlashLayer::Settled { index: 2, balancesRoot: B256::ZERO }, 12, 3, None), 12));
+        assert!(
+            record.take(&log(&FlashLayer::Settled { index: 2, balancesRoot: B256::ZERO }, 12, 3, None), 12)
+        );
         record.apply(&mut view);
         let batches: Vec<&L1Batch> = view.batches.values().collect();
         assert_eq!(batches.len(), 2);
@@ -700,9 +702,11 @@ mod tests {
         record.take(&log(&accepted(2), 15, 4, Some(1_060)), 15);
         // More exits than are kept: all counted, the newest kept.
         for i in 0..RECENT_EXITS as u64 + 10 {
-            record.take(&log(&FlashLayer::Claimed { account: alice, amount: U256::from(i) }, 16, 5, None), 16);
+            record
+                .take(&log(&FlashLayer::Claimed { account: alice, amount: U256::from(i) }, 16, 5, None), 16);
         }
-        let escaped = FlashLayer::Escaped { account: bob, payee: alice, batchIndex: 1, amount: U256::from(7) };
+        let escaped =
+            FlashLayer::Escaped { account: bob, payee: alice, batchIndex: 1, amount: U256::from(7) };
         record.take(&log(&escaped, 17, 6, None), 17);
         record.apply(&mut view);
         assert_eq!(view.batches[&2].l1_tx, B256::repeat_byte(4));

@@ -34,8 +34,9 @@ function check(condition, message) {
   if (!condition) throw new Error(`check failed: ${message}`);
 }
 
+const started = Date.now();
 function step(name) {
-  console.log(`ok - ${name}`);
+  console.log(`ok - ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 }
 
 /** Resolves with what `start(resolve)` passes to resolve, or rejects after `ms`. */

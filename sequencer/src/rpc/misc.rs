@@ -447,6 +447,22 @@ pub trait FlashApi {
     /// (claims, escapes, refunds, relayed messages) and the newest `count` of them.
     #[method(name = "claims")]
     fn claims(&self, count: Option<U64>) -> RpcResult<ClaimsView>;
+
+    /// `flash_liveSeries`: the last five minutes second by second as this node saw them
+    /// (transactions and blocks executed, mempool depth, inclusion latency), with this node's
+    /// time: what the live page charts.
+    #[method(name = "liveSeries")]
+    fn live_series(&self) -> RpcResult<LiveSeriesView>;
+}
+
+/// `flash_liveSeries`'s answer.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveSeriesView {
+    /// This node's time (Unix seconds): the samples' clock.
+    pub now: u64,
+    /// One per second, oldest first.
+    pub samples: Vec<crate::live::Sample>,
 }
 
 /// Handler of the small namespaces.
@@ -706,6 +722,14 @@ impl FlashApiServer for Misc {
             total: watcher.batch_count() as u64,
             batches,
         })
+    }
+
+    fn live_series(&self) -> RpcResult<LiveSeriesView> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        Ok(LiveSeriesView { now, samples: self.ctx.series.lock().samples() })
     }
 
     fn claims(&self, count: Option<U64>) -> RpcResult<ClaimsView> {

@@ -62,6 +62,8 @@ pub struct RpcContext {
     pub traces: debug::TraceLimits,
     /// Base URL of the L1 block explorer `flash_batches` names, if any.
     pub l1_explorer: Option<String>,
+    /// The last minutes, second by second, for the live page's charts (`flash_liveSeries`).
+    pub series: crate::live::SharedSeries,
 }
 
 /// How far a peer's advertised height may run ahead of ours before we call ourselves behind:
