@@ -115,8 +115,8 @@ pub struct CommittedLeader {
 pub struct ValidatorActivity {
     /// Its consensus key.
     pub key: VerifyingKey,
-    /// (view, consensus height) of the newest committed block whose certificate carries its
-    /// vote (the vote was for that block's parent).
+    /// (view, consensus height) of the newest committed block its vote certified (the vote
+    /// rides in the certificate of the block after it).
     pub last_vote: Option<(u64, u64)>,
     /// (view, consensus height) of the newest committed block it proposed.
     pub last_proposal: Option<(u64, u64)>,
@@ -127,6 +127,11 @@ pub struct ValidatorActivity {
 pub struct Reputation {
     /// Committed blocks, oldest first, views strictly increasing.
     blocks: VecDeque<CommittedLeader>,
+    /// Per validator, the (view, height) of the newest block its counted vote certified, and
+    /// of the newest block it proposed (status reports: kept as blocks come, so reading them
+    /// costs nothing under the lock consensus takes for every leader it asks for).
+    last_vote: HashMap<VerifyingKey, (u64, u64)>,
+    last_proposal: HashMap<VerifyingKey, (u64, u64)>,
 }
 
 /// The run a view belongs to.
@@ -141,6 +146,14 @@ impl Reputation {
         if self.blocks.back().is_some_and(|last| last.view >= block.view) {
             return;
         }
+        // The block's certificate carries the votes for its parent: the block before it here,
+        // when that is its parent.
+        if let Some(parent) = self.blocks.back().filter(|p| p.height + 1 == block.height) {
+            for voter in &block.voters {
+                self.last_vote.insert(*voter, (parent.view, parent.height));
+            }
+        }
+        self.last_proposal.insert(block.proposer, (block.view, block.height));
         self.blocks.push_back(block);
         // Cutoffs lag the newest block by a few runs: keep enough beyond HISTORY for them.
         while self.blocks.len() > HISTORY + WINDOW {
@@ -159,32 +172,18 @@ impl Reputation {
     }
 
     /// What each of `validators` last did in the committed blocks observed: the newest block
-    /// whose certificate carries its vote, and the newest block it proposed. A certificate
-    /// holds the first quorum of votes its leader received, so a slow validator can vote and
-    /// still be missing from many: "last vote" is the last one that counted.
+    /// its vote certified (a certificate holds the first quorum of votes its leader received,
+    /// so a slow validator can vote and still be missing from many: "last vote" is the last
+    /// one that counted), and the newest block it proposed.
     pub fn activity(&self, validators: &[VerifyingKey]) -> Vec<ValidatorActivity> {
-        let mut activity: Vec<ValidatorActivity> = validators
+        validators
             .iter()
-            .map(|key| ValidatorActivity { key: *key, last_vote: None, last_proposal: None })
-            .collect();
-        let mut left = 2 * activity.len();
-        // Newest first; stop once every validator's vote and proposal are found.
-        for block in self.blocks.iter().rev() {
-            if left == 0 {
-                break;
-            }
-            for entry in activity.iter_mut() {
-                if entry.last_vote.is_none() && block.voters.contains(&entry.key) {
-                    entry.last_vote = Some((block.view, block.height));
-                    left -= 1;
-                }
-                if entry.last_proposal.is_none() && block.proposer == entry.key {
-                    entry.last_proposal = Some((block.view, block.height));
-                    left -= 1;
-                }
-            }
-        }
-        activity
+            .map(|key| ValidatorActivity {
+                key: *key,
+                last_vote: self.last_vote.get(key).copied(),
+                last_proposal: self.last_proposal.get(key).copied(),
+            })
+            .collect()
     }
 
     /// The validators of `validators` (in their order) that may lead run `run`.
@@ -316,7 +315,9 @@ impl FlashSchedule {
         };
         Some(CommittedLeader {
             view: record.view,
-            height: self.store.block_height(block).ok()??.int(),
+            // For status reports only: a height that cannot be read must not keep the block out
+            // of the reputation.
+            height: self.store.block_height(block).ok().flatten().map_or(0, |h| h.int()),
             proposer: key(&record.proposer)?,
             skipped: record.skipped.iter().filter_map(key).collect(),
             voters,
@@ -499,15 +500,16 @@ mod tests {
         let others: Vec<VerifyingKey> = v[..3].to_vec();
         let mut r = Reputation::default();
         commit_views(&mut r, 0..40, &v, &v);
-        // The fourth validator stops voting; its last counted vote is in block 39's certificate.
+        // The fourth validator stops voting; its last counted vote is in block 39's certificate,
+        // for block 38.
         commit_views(&mut r, 40..80, &v, &others);
         let activity = r.activity(&v);
         assert_eq!(activity.len(), 4);
         for a in &activity {
             if a.key == silent {
-                assert_eq!(a.last_vote, Some((39, 39)));
+                assert_eq!(a.last_vote, Some((38, 38)));
             } else {
-                assert_eq!(a.last_vote, Some((79, 79)), "{a:?}");
+                assert_eq!(a.last_vote, Some((78, 78)), "{a:?}");
             }
             let (view, height) = a.last_proposal.expect("everyone led a run");
             assert_eq!(r.blocks[height as usize].proposer, a.key);

@@ -224,6 +224,8 @@ struct State {
     /// Each signer's newest batch signature checked here: (batch index, Unix time it was
     /// checked), for the live page's sequencer set.
     last_signed: BTreeMap<Address, (u64, u64)>,
+    /// [`Settlement::final_totals`], summed once.
+    final_totals: Option<(u64, usize, U256)>,
 }
 
 impl State {
@@ -291,6 +293,7 @@ impl Settlement {
             submitted: None,
             last_gossip: None,
             last_signed: BTreeMap::new(),
+            final_totals: None,
         };
         Self { config: Arc::new(config), domain, state: Arc::new(Mutex::new(state)), watcher, db, gossip }
     }
@@ -793,10 +796,16 @@ impl Settlement {
     /// The final batch's index, how many accounts it pays and their total (wei), once built
     /// here: what claims count against, without copying the balances.
     pub fn final_totals(&self) -> Option<(u64, usize, U256)> {
-        let state = self.state.lock();
+        let mut state = self.state.lock();
         let last = state.chain.final_batch()?;
+        let index = last.batch.index;
+        if let Some(totals) = state.final_totals.filter(|(cached, _, _)| *cached == index) {
+            return Some(totals);
+        }
         let balances = last.balances.as_ref()?;
-        Some((last.batch.index, balances.accounts.len(), balances.total()))
+        let totals = (index, balances.accounts.len(), balances.total());
+        state.final_totals = Some(totals);
+        Some(totals)
     }
 
     /// The final batch and its balances, once built here.

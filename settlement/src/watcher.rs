@@ -18,9 +18,12 @@
 //! checks against its own, so such a batch never lands and no unbacked ETH can leave the bridge
 //! (settlement stops instead, which an operator sees as `WrongDepositsHash`).
 //!
-//! - the settlement record an explorer shows: every `BatchAccepted` (with its L1 transaction
-//!   and time) and the exits once the layer ends (`Claimed`, `Escaped`, `DepositRefunded`,
-//!   `MessageRelayed`), counted in full and the most recent kept ([`L1Batch`], [`Exit`]).
+//!
+//! A second task reads the settlement record an explorer shows, up to the same confirmed
+//! block: every `BatchAccepted` (with its L1 transaction and time) and the exits once the layer
+//! ends (`Claimed`, `Escaped`, `DepositRefunded`, `MessageRelayed`), counted in full and the
+//! most recent kept ([`L1Batch`], [`Exit`]). It has its own queries and cursor: nothing it
+//! reads or fails to read holds up the deposits and membership changes consensus waits on.
 //!
 //! A membership change becomes usable at the first confirmed L1 block whose timestamp has
 //! reached its `effectiveAt` (the contract's announcement plus its membership delay): L1
@@ -100,8 +103,9 @@ pub struct L1Batch {
     pub l1_block: u64,
     /// The submitting transaction.
     pub l1_tx: B256,
-    /// The L1 block's timestamp (the contract's `acceptedAt`).
-    pub accepted_at: u64,
+    /// The L1 block's timestamp (the contract's `acceptedAt`), once known (logs may come
+    /// without it; it is then read from the block, a few batches per poll).
+    pub accepted_at: Option<u64>,
     /// Whether it was the final batch (`Settled` in the same transaction).
     pub final_batch: bool,
 }
@@ -150,6 +154,10 @@ pub struct Exit {
 
 /// Exits kept in full for the explorer; older ones are only counted.
 pub const RECENT_EXITS: usize = 512;
+/// Accepted batches kept for the explorer (the newest); older ones are only counted.
+pub const RECENT_BATCHES: usize = 1_000;
+/// Acceptance times read from L1 block headers per poll, at most.
+const STAMPS_PER_POLL: usize = 32;
 
 /// The bridge's payments so far, by kind: (count, wei).
 pub type ExitTotals = BTreeMap<ExitKind, (u64, U256)>;
@@ -171,7 +179,8 @@ struct View {
     finalized: Settled,
     last_poll: Option<Instant>,
     last_error: Option<String>,
-    /// Accepted batches by index, as of the confirmed block.
+    /// The newest accepted batches by index (at most [`RECENT_BATCHES`]), as of the confirmed
+    /// block.
     batches: BTreeMap<u64, L1Batch>,
     /// The most recent exits, oldest first (at most [`RECENT_EXITS`]).
     exits: std::collections::VecDeque<Exit>,
@@ -202,6 +211,7 @@ impl L1Watcher {
     pub fn spawn(provider: DynProvider, config: WatcherConfig) -> Self {
         let watcher = Self { view: Arc::new(RwLock::new(View::default())) };
         let view = watcher.view.clone();
+        let (provider_2, config_2) = (provider.clone(), config.clone());
         tokio::spawn(async move {
             let mut scanned = config.deployed_at.saturating_sub(1);
             loop {
@@ -213,6 +223,17 @@ impl L1Watcher {
                     }
                 }
                 tokio::time::sleep(config.poll).await;
+            }
+        });
+        let view = watcher.view.clone();
+        let (provider, config) = (provider_2, config_2);
+        tokio::spawn(async move {
+            let mut scanned = config.deployed_at.saturating_sub(1);
+            loop {
+                if let Err(e) = poll_record(&provider, &config, &view, &mut scanned).await {
+                    tracing::debug!(error = %e, "L1 watcher: reading the settlement record failed; retrying");
+                }
+                tokio::time::sleep(config.poll.max(Duration::from_secs(1))).await;
             }
         });
         watcher
@@ -342,9 +363,10 @@ impl L1Watcher {
         self.view.read().batches.values().rev().take(limit).cloned().collect()
     }
 
-    /// How many batches the contract accepted (as of the confirmed block).
-    pub fn batch_count(&self) -> usize {
-        self.view.read().batches.len()
+    /// How many batches the contract accepted (as of the confirmed block; they are numbered
+    /// 1, 2, ...).
+    pub fn batch_count(&self) -> u64 {
+        self.view.read().batches.last_key_value().map_or(0, |(index, _)| *index)
     }
 
     /// Exits paid on L1, newest first, at most `limit` (of the last [`RECENT_EXITS`]), and
@@ -383,30 +405,19 @@ async fn poll(
         let mut start = from;
         while start <= confirmed {
             let end = (start + LOG_RANGE - 1).min(confirmed);
-            // Deposits, membership changes and the settlement record in one query, told apart
-            // by their topic.
+            // Deposits and membership changes in one query, told apart by their topic.
             let filter = Filter::new()
                 .address(config.contract)
                 .event_signature(vec![
                     FlashLayer::Deposit::SIGNATURE_HASH,
                     FlashLayer::MembershipChanged::SIGNATURE_HASH,
-                    FlashLayer::BatchAccepted::SIGNATURE_HASH,
-                    FlashLayer::Settled::SIGNATURE_HASH,
-                    FlashLayer::Claimed::SIGNATURE_HASH,
-                    FlashLayer::Escaped::SIGNATURE_HASH,
-                    FlashLayer::DepositRefunded::SIGNATURE_HASH,
-                    FlashLayer::MessageRelayed::SIGNATURE_HASH,
                 ])
                 .from_block(start)
                 .to_block(end);
             let mut fresh = Vec::new();
             let mut changes = Vec::new();
-            let mut record = Record::default();
             for log in provider.get_logs(&filter).await? {
                 let block = log.block_number.unwrap_or(end);
-                if record.take(&log, block) {
-                    continue;
-                }
                 if log.topic0() == Some(&FlashLayer::Deposit::SIGNATURE_HASH) {
                     match FlashLayer::Deposit::decode_log(&log.inner) {
                         Ok(event) => fresh.push((
@@ -445,9 +456,7 @@ async fn poll(
                     Err(e) => tracing::warn!(error = %e, "L1 watcher: undecodable MembershipChanged log"),
                 }
             }
-            record.stamp(provider, view).await?;
             let mut v = view.write();
-            record.apply(&mut v);
             for (deposit, block) in fresh {
                 tracing::info!(nonce = deposit.nonce, to = %deposit.to, amount = %deposit.amount, l1_block = block, "L1 deposit confirmed");
                 v.deposits.insert(deposit.nonce, (deposit, block));
@@ -492,10 +501,6 @@ async fn poll(
     }
 
     let contract = FlashLayer::new(config.contract, provider.clone());
-    if view.read().challenge_window.is_none() {
-        let window = contract.challengeWindow().call().await?;
-        view.write().challenge_window = Some(window);
-    }
     let latest_settled = settled_at(&contract, BlockNumberOrTag::Latest).await?;
     // Not every L1 serves a `finalized` block (or it may predate the contract): then nothing
     // is finalized yet.
@@ -512,6 +517,70 @@ async fn poll(
     v.latest = latest_settled;
     v.finalized = finalized;
     v.last_poll = Some(Instant::now());
+    Ok(())
+}
+
+/// Reads the settlement record up to the main task's confirmed block, range by range: each
+/// range joins the view and moves `scanned` past it together, so a failure re-reads only what
+/// was not taken (no exit is counted twice). Then fills in a few missing acceptance times.
+async fn poll_record(
+    provider: &DynProvider,
+    config: &WatcherConfig,
+    view: &RwLock<View>,
+    scanned: &mut u64,
+) -> Result<(), alloy::contract::Error> {
+    let contract = FlashLayer::new(config.contract, provider.clone());
+    if view.read().challenge_window.is_none() {
+        let window = contract.challengeWindow().call().await?;
+        view.write().challenge_window = Some(window);
+    }
+    let Some(confirmed) = view.read().confirmed.map(|c| c.number) else { return Ok(()) };
+    while *scanned < confirmed {
+        let (start, end) = (*scanned + 1, (*scanned + LOG_RANGE).min(confirmed));
+        let filter = Filter::new()
+            .address(config.contract)
+            .event_signature(vec![
+                FlashLayer::BatchAccepted::SIGNATURE_HASH,
+                FlashLayer::Settled::SIGNATURE_HASH,
+                FlashLayer::Claimed::SIGNATURE_HASH,
+                FlashLayer::Escaped::SIGNATURE_HASH,
+                FlashLayer::DepositRefunded::SIGNATURE_HASH,
+                FlashLayer::MessageRelayed::SIGNATURE_HASH,
+            ])
+            .from_block(start)
+            .to_block(end);
+        let mut record = Record::default();
+        for log in provider.get_logs(&filter).await? {
+            let block = log.block_number.unwrap_or(end);
+            record.take(&log, block);
+        }
+        record.apply(&mut view.write());
+        *scanned = end;
+    }
+    // Acceptance times the logs did not carry: from the recent hashes, else the block header,
+    // newest batches first and a few per poll.
+    let missing: Vec<(u64, u64)> = view
+        .read()
+        .batches
+        .values()
+        .rev()
+        .filter(|b| b.accepted_at.is_none())
+        .take(STAMPS_PER_POLL)
+        .map(|b| (b.index, b.l1_block))
+        .collect();
+    for (index, l1_block) in missing {
+        let known = view.read().hashes.get(&l1_block).map(|(_, _, time)| *time);
+        let time = match known {
+            Some(time) => Some(time),
+            None => provider
+                .get_block_by_number(BlockNumberOrTag::Number(l1_block))
+                .await?
+                .map(|b| b.header.timestamp),
+        };
+        if let Some(batch) = view.write().batches.get_mut(&index).filter(|b| b.l1_block == l1_block) {
+            batch.accepted_at = time;
+        }
+    }
     Ok(())
 }
 
@@ -542,7 +611,7 @@ impl Record {
                         state_root: e.stateRoot,
                         l1_block: block,
                         l1_tx: tx,
-                        accepted_at: log.block_timestamp.unwrap_or_default(),
+                        accepted_at: log.block_timestamp,
                         final_batch: false,
                     })
                 }),
@@ -569,33 +638,15 @@ impl Record {
         true
     }
 
-    /// Fills in the acceptance time of batches whose log came without one (not every L1
-    /// node sends `blockTimestamp` in logs): from the recent hashes, else the block header.
-    async fn stamp(
-        &mut self,
-        provider: &DynProvider,
-        view: &RwLock<View>,
-    ) -> Result<(), alloy::contract::Error> {
-        for batch in self.batches.iter_mut().filter(|b| b.accepted_at == 0) {
-            let known = view.read().hashes.get(&batch.l1_block).map(|(_, _, time)| *time);
-            batch.accepted_at = match known {
-                Some(time) => time,
-                None => provider
-                    .get_block_by_number(BlockNumberOrTag::Number(batch.l1_block))
-                    .await?
-                    .map(|b| b.header.timestamp)
-                    .unwrap_or_default(),
-            };
-        }
-        Ok(())
-    }
-
     /// Adds the record to the view. A batch index seen again (resubmitted after an L1
     /// reorganisation) takes the newer record.
     fn apply(self, view: &mut View) {
         for batch in self.batches {
             tracing::debug!(index = batch.index, l1_tx = %batch.l1_tx, "L1 watcher: batch accepted");
             view.batches.insert(batch.index, batch);
+            while view.batches.len() > RECENT_BATCHES {
+                view.batches.pop_first();
+            }
         }
         for index in self.settled {
             if let Some(batch) = view.batches.get_mut(&index) {
@@ -668,7 +719,7 @@ mod tests {
             firstBlock: index * 10 - 9,
             lastBlock: index * 10,
             lastBlockHash: B256::ZERO,
-            stateRoot: B256::repeat_byte(0x50 + index as u8),
+            stateRoot: B256::repeat_byte((index as u8).wrapping_add(0x50)),
             messagesRoot: B256::ZERO,
             txDataHash: B256::ZERO,
         }
@@ -694,7 +745,7 @@ mod tests {
             (batches[1].index, batches[1].first_block, batches[1].last_block, batches[1].l1_block),
             (2, 11, 20, 12)
         );
-        assert_eq!((batches[1].l1_tx, batches[1].accepted_at), (B256::repeat_byte(3), 1_024));
+        assert_eq!((batches[1].l1_tx, batches[1].accepted_at), (B256::repeat_byte(3), Some(1_024)));
         assert!(batches[1].final_batch && !batches[0].final_batch);
 
         // Batch 2 resubmitted after an L1 reorganisation: the newer record replaces it.
@@ -717,5 +768,15 @@ mod tests {
         assert_eq!(view.exits.len(), RECENT_EXITS);
         let last = view.exits.back().unwrap();
         assert_eq!((last.kind, last.account, last.payee), (ExitKind::Escape, bob, Some(alice)));
+
+        // Only the newest batches are kept; the count is the newest index.
+        let mut record = Record::default();
+        for index in 3..=RECENT_BATCHES as u64 + 5 {
+            record.take(&log(&accepted(index), 20 + index, 7, None), 20 + index);
+        }
+        record.apply(&mut view);
+        assert_eq!(view.batches.len(), RECENT_BATCHES);
+        assert_eq!(*view.batches.first_key_value().unwrap().0, 6);
+        assert_eq!(view.batches[&(RECENT_BATCHES as u64 + 5)].accepted_at, None, "read later from L1");
     }
 }

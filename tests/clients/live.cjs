@@ -13,7 +13,8 @@
 // JSON-RPC), FL_CONTRACT (the layer's contract), FL_EXPLORER (the --l1-explorer the nodes
 // got), FL_OWNER_KEY (the layer owner's L1 key: closes the layer), FL_BIN (flashlayer).
 'use strict';
-const { execFileSync } = require('node:child_process');
+const { execFile } = require('node:child_process');
+const { promisify } = require('node:util');
 const { chromium } = require('playwright-core');
 const { ethers } = require('ethers');
 const { config, check, step, run } = require('./common.cjs');
@@ -44,7 +45,10 @@ async function settlement(page, wallet) {
     const receipt = await l1.getTransactionReceipt(href.slice(`${explorer}/tx/`.length));
     check(receipt && receipt.status === 1 && receipt.to.toLowerCase() === contract, `L1 transaction ${href} is the contract accepting a batch`);
   }
-  step(`batches on L1: ${links.length} listed, linked to ${explorer}/tx/..., each a successful transaction to the contract`);
+  // The devnet's challenge window is 0 s: every accepted batch is final at once.
+  const statuses = await page.$$eval('#batches tr.batch .batch-status', (cells) => cells.map((c) => c.textContent));
+  check(statuses.every((s) => s === 'final'), `batch statuses ${statuses}`);
+  step(`batches on L1: ${links.length} listed, final, linked to ${explorer}/tx/..., each a successful transaction to the contract`);
 
   // The owner closes the layer; the page shows the final batch, then a claim.
   const owner = new ethers.Wallet(process.env.FL_OWNER_KEY, l1);
@@ -54,12 +58,14 @@ async function settlement(page, wallet) {
     && /^final batch \d+/.test(document.getElementById('claims-summary').textContent), null, { timeout: 120_000 });
   step(`the owner closed the layer; the page shows ${(await page.textContent('#claims-summary')).split(' · ')[0]}`);
   const account = (await wallet.getAddress()).toLowerCase();
-  const out = execFileSync(process.env.FL_BIN, ['claim', '--l1-rpc', process.env.FL_L1, '--contract', contract,
-    '--private-key', config.key, '--rpc', config.http, '--wait', '120'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const { stdout: out } = await promisify(execFile)(process.env.FL_BIN, ['claim', '--l1-rpc', process.env.FL_L1, '--contract', contract,
+    '--private-key', config.key, '--rpc', config.http, '--wait', '120'], { encoding: 'utf8' });
   await page.waitForFunction((a) => [...document.querySelectorAll('#claims tr.exit')].some((r) => r.textContent.toLowerCase().includes(a)), account, { timeout: 60_000 });
-  const row = await page.$$eval('#claims tr.exit', (rows, a) => rows.find((r) => r.textContent.toLowerCase().includes(a)).innerText, account);
+  const [row, href] = await page.$$eval('#claims tr.exit', (rows, a) => {
+    const mine = rows.find((r) => r.textContent.toLowerCase().includes(a));
+    return [mine.innerText, mine.querySelector('a.l1-link').href];
+  }, account);
   check(/^claim/.test(row) && row.includes('ETH'), `the claim row: ${row}`);
-  const href = await page.$$eval('#claims tr.exit a.l1-link', (as) => as[0].href);
   const receipt = await l1.getTransactionReceipt(href.slice(`${explorer}/tx/`.length));
   check(receipt && receipt.status === 1 && receipt.from.toLowerCase() === account, `the claim links to its L1 transaction ${href}`);
   check(Number(await page.textContent('#claimed-count')) >= 1, 'the claimed count');

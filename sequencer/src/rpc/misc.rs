@@ -125,9 +125,10 @@ pub struct SequencerView {
     pub consensus_key: String,
     /// Settlement address.
     pub settlement_address: Address,
-    /// The newest committed block whose certificate carries its vote (a certificate holds the
-    /// first quorum of votes, so a slow validator's votes may not count); absent: none in the
-    /// committed blocks this node's leader schedule looks at.
+    /// The newest committed block its vote certified (the vote rides in the next block's
+    /// certificate, which holds the first quorum of votes: a slow validator's votes may not
+    /// count); absent: none in the committed blocks this node has seen since it started (and
+    /// the last ones it primed its leader schedule with).
     pub last_vote: Option<ChainPoint>,
     /// The newest committed block it proposed.
     pub last_proposal: Option<ChainPoint>,
@@ -194,12 +195,12 @@ pub struct L1BatchView {
     pub l1_block: u64,
     /// The L1 transaction that submitted it.
     pub l1_tx: B256,
-    /// When it was accepted (L1 Unix time).
-    pub accepted_at: u64,
+    /// When it was accepted (L1 Unix time), once this node read it.
+    pub accepted_at: Option<u64>,
     /// When its challenge window ends (L1 Unix time).
     pub final_at: Option<u64>,
-    /// `challenge` (in its window), `final`, or `disputed` (it or an earlier batch was
-    /// disputed: it never pays out).
+    /// `challenge` (in its window), `final`, `disputed` (it or an earlier batch was disputed:
+    /// it never pays out), or `accepted` (its acceptance time is not read yet).
     pub status: &'static str,
     /// Whether it is the layer's final batch.
     pub final_batch: bool,
@@ -690,9 +691,11 @@ impl FlashApiServer for Misc {
             .batches(count)
             .into_iter()
             .map(|b| {
-                let final_at = window.map(|w| b.accepted_at.saturating_add(w));
+                let final_at = b.accepted_at.zip(window).map(|(at, w)| at.saturating_add(w));
                 let status = if disputed_from != 0 && b.index >= disputed_from {
                     "disputed"
+                } else if final_at.is_none() {
+                    "accepted"
                 } else if final_at.zip(l1_time).is_some_and(|(at, now)| now >= at) {
                     "final"
                 } else {
@@ -719,7 +722,7 @@ impl FlashApiServer for Misc {
             l1_explorer: self.ctx.l1_explorer.clone(),
             challenge_window_secs: window,
             l1_time,
-            total: watcher.batch_count() as u64,
+            total: watcher.batch_count(),
             batches,
         })
     }
