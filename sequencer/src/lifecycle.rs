@@ -60,7 +60,8 @@ pub struct Lifecycle {
 /// How long the cached executed head is used before it is read again.
 const HEAD_CACHE: Duration = Duration::from_millis(100);
 
-fn now_secs() -> u64 {
+/// This machine's clock in Unix seconds.
+pub(crate) fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
 

@@ -130,10 +130,7 @@ pub async fn sample(
                 Err(broadcast::error::RecvError::Closed) => return,
             },
             _ = tick.tick() => {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or_default();
+                let now = crate::lifecycle::now_secs();
                 let (pending, queued) = mempool.counts();
                 let latency = mempool.inclusion_latency(LATENCY_WINDOW);
                 let latency = (latency.samples > 0).then_some((latency.p50_ms, latency.p95_ms));

@@ -86,20 +86,22 @@ pub struct Settled {
     pub escape_opens_at: u64,
 }
 
-/// A batch the contract accepted, as its `BatchAccepted` event and transaction show it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A batch the contract accepted, as its `BatchAccepted` event and transaction show it
+/// (serialized as `flash_batches` lists it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct L1Batch {
     /// Batch index (1, 2, ...).
     pub index: u64,
     /// Its hash (the contract's batch hash).
     pub hash: B256,
-    /// First and last L2 block it covers.
+    /// First L2 block it covers.
     pub first_block: u64,
     /// Last L2 block it covers.
     pub last_block: u64,
     /// The L2 state root after its last block.
     pub state_root: B256,
-    /// The L1 block and transaction that submitted it.
+    /// The L1 block it was accepted in.
     pub l1_block: u64,
     /// The submitting transaction.
     pub l1_tx: B256,
@@ -110,8 +112,9 @@ pub struct L1Batch {
     pub final_batch: bool,
 }
 
-/// What an [`Exit`] paid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// What an [`Exit`] paid (serialized as its lowercase name: `claim`, `escape`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ExitKind {
     /// `claim`/`claimTo`: a final balance.
     Claim,
@@ -123,30 +126,20 @@ pub enum ExitKind {
     Relay,
 }
 
-impl ExitKind {
-    /// The name the RPC uses.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Claim => "claim",
-            Self::Escape => "escape",
-            Self::Refund => "refund",
-            Self::Relay => "relay",
-        }
-    }
-}
-
-/// One payment out of the bridge on L1.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One payment out of the bridge on L1 (serialized as `flash_claims` lists it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Exit {
     /// What paid it.
     pub kind: ExitKind,
     /// The L2 account it is for (a relay: the message's target).
     pub account: Address,
     /// Who was paid, when not the account (escapes; claims to a recipient show the account).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub payee: Option<Address>,
     /// Wei paid.
     pub amount: U256,
-    /// The L1 block and transaction.
+    /// The L1 block it was paid in.
     pub l1_block: u64,
     /// The transaction.
     pub l1_tx: B256,
@@ -210,8 +203,18 @@ impl L1Watcher {
     /// Starts following `config.contract` on `provider` (on the current tokio runtime).
     pub fn spawn(provider: DynProvider, config: WatcherConfig) -> Self {
         let watcher = Self { view: Arc::new(RwLock::new(View::default())) };
+        // The settlement record: its own task, so that nothing it does holds up the poll below.
+        let (record_provider, record_config, view) = (provider.clone(), config.clone(), watcher.view.clone());
+        tokio::spawn(async move {
+            let mut scanned = record_config.deployed_at.saturating_sub(1);
+            loop {
+                if let Err(e) = poll_record(&record_provider, &record_config, &view, &mut scanned).await {
+                    tracing::debug!(error = %e, "L1 watcher: reading the settlement record failed; retrying");
+                }
+                tokio::time::sleep(record_config.poll.max(Duration::from_secs(1))).await;
+            }
+        });
         let view = watcher.view.clone();
-        let (provider_2, config_2) = (provider.clone(), config.clone());
         tokio::spawn(async move {
             let mut scanned = config.deployed_at.saturating_sub(1);
             loop {
@@ -223,17 +226,6 @@ impl L1Watcher {
                     }
                 }
                 tokio::time::sleep(config.poll).await;
-            }
-        });
-        let view = watcher.view.clone();
-        let (provider, config) = (provider_2, config_2);
-        tokio::spawn(async move {
-            let mut scanned = config.deployed_at.saturating_sub(1);
-            loop {
-                if let Err(e) = poll_record(&provider, &config, &view, &mut scanned).await {
-                    tracing::debug!(error = %e, "L1 watcher: reading the settlement record failed; retrying");
-                }
-                tokio::time::sleep(config.poll.max(Duration::from_secs(1))).await;
             }
         });
         watcher

@@ -5,6 +5,7 @@ use super::{
     error::{RpcError, RpcResult},
 };
 use alloy::primitives::{Address, B256, Bytes, U64, U256, keccak256};
+use flashlayer_settlement::watcher::{Exit, ExitKind, L1Batch};
 use jsonrpsee::proc_macros::rpc;
 use serde::Serialize;
 
@@ -177,33 +178,18 @@ pub struct BatchesView {
     pub batches: Vec<L1BatchView>,
 }
 
-/// One accepted batch in [`BatchesView`].
+/// One accepted batch in [`BatchesView`]: the watcher's record and where it stands.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct L1BatchView {
-    /// Batch index.
-    pub index: u64,
-    /// Batch hash.
-    pub hash: B256,
-    /// First L2 block it covers.
-    pub first_block: u64,
-    /// Last L2 block it covers.
-    pub last_block: u64,
-    /// L2 state root after its last block.
-    pub state_root: B256,
-    /// L1 block it was accepted in.
-    pub l1_block: u64,
-    /// The L1 transaction that submitted it.
-    pub l1_tx: B256,
-    /// When it was accepted (L1 Unix time), once this node read it.
-    pub accepted_at: Option<u64>,
+    /// The batch as the L1 showed it.
+    #[serde(flatten)]
+    pub batch: L1Batch,
     /// When its challenge window ends (L1 Unix time).
     pub final_at: Option<u64>,
     /// `challenge` (in its window), `final`, `disputed` (it or an earlier batch was disputed:
     /// it never pays out), or `accepted` (its acceptance time is not read yet).
     pub status: &'static str,
-    /// Whether it is the layer's final batch.
-    pub final_batch: bool,
 }
 
 /// `flash_claims`: what the bridge paid out on L1, and what the final batch lets accounts
@@ -220,7 +206,7 @@ pub struct ClaimsView {
     /// Exits paid so far, by kind (`claim`, `escape`, `refund`, `relay`): count and wei.
     pub totals: Vec<ExitTotalView>,
     /// The most recent exits, newest first, as many as asked.
-    pub recent: Vec<ExitView>,
+    pub recent: Vec<Exit>,
 }
 
 /// One kind's total in [`ClaimsView`].
@@ -228,30 +214,11 @@ pub struct ClaimsView {
 #[serde(rename_all = "camelCase")]
 pub struct ExitTotalView {
     /// `claim`, `escape`, `refund` or `relay`.
-    pub kind: &'static str,
+    pub kind: ExitKind,
     /// How many.
     pub count: u64,
     /// Wei paid.
     pub wei: U256,
-}
-
-/// One payment out of the bridge in [`ClaimsView`].
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExitView {
-    /// `claim`, `escape`, `refund` or `relay`.
-    pub kind: &'static str,
-    /// The L2 account (a relay: the message's target).
-    pub account: Address,
-    /// Who was paid, when another address than the account.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payee: Option<Address>,
-    /// Wei paid.
-    pub amount: U256,
-    /// L1 block.
-    pub l1_block: u64,
-    /// L1 transaction.
-    pub l1_tx: B256,
 }
 
 /// Most entries `flash_batches` and `flash_claims` return at once.
@@ -641,9 +608,7 @@ impl FlashApiServer for Misc {
     }
 
     fn message_proof(&self, message_hash: B256) -> RpcResult<Option<MessageProofView>> {
-        let Some(settlement) = &self.ctx.settlement else {
-            return Err(RpcError::InvalidParams("this layer does not settle on L1".into()).into());
-        };
+        let settlement = self.settlement()?;
         Ok(settlement.message_proof(message_hash).map(|p| MessageProofView {
             batch_index: p.batch_index,
             nonce: p.message.nonce,
@@ -658,9 +623,7 @@ impl FlashApiServer for Misc {
     }
 
     async fn batch_data(&self, index: U64) -> RpcResult<Option<BatchDataView>> {
-        let Some(settlement) = self.ctx.settlement.clone() else {
-            return Err(RpcError::InvalidParams("this layer does not settle on L1".into()).into());
-        };
+        let settlement = self.settlement()?.clone();
         let index = index.to::<u64>();
         // Reads and compresses up to a batch of blocks: off the async workers.
         let found = tokio::task::spawn_blocking(move || settlement.batch_data(index))
@@ -701,19 +664,7 @@ impl FlashApiServer for Misc {
                 } else {
                     "challenge"
                 };
-                L1BatchView {
-                    index: b.index,
-                    hash: b.hash,
-                    first_block: b.first_block,
-                    last_block: b.last_block,
-                    state_root: b.state_root,
-                    l1_block: b.l1_block,
-                    l1_tx: b.l1_tx,
-                    accepted_at: b.accepted_at,
-                    final_at,
-                    status,
-                    final_batch: b.final_batch,
-                }
+                L1BatchView { batch: b, final_at, status }
             })
             .collect();
         Ok(BatchesView {
@@ -728,10 +679,7 @@ impl FlashApiServer for Misc {
     }
 
     fn live_series(&self) -> RpcResult<LiveSeriesView> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
+        let now = crate::lifecycle::now_secs();
         Ok(LiveSeriesView { now, samples: self.ctx.series.lock().samples() })
     }
 
@@ -746,19 +694,9 @@ impl FlashApiServer for Misc {
             claimable_wei: totals.map(|(_, _, wei)| wei),
             totals: by_kind
                 .into_iter()
-                .map(|(kind, (count, wei))| ExitTotalView { kind: kind.name(), count, wei })
+                .map(|(kind, (count, wei))| ExitTotalView { kind, count, wei })
                 .collect(),
-            recent: recent
-                .into_iter()
-                .map(|e| ExitView {
-                    kind: e.kind.name(),
-                    account: e.account,
-                    payee: e.payee,
-                    amount: e.amount,
-                    l1_block: e.l1_block,
-                    l1_tx: e.l1_tx,
-                })
-                .collect(),
+            recent,
         })
     }
 }
@@ -773,6 +711,8 @@ fn listed(count: Option<U64>) -> Result<usize, RpcError> {
 }
 
 impl Misc {
+    /// The settlement service, or the error every settlement method gives on a layer without
+    /// an L1.
     fn settlement(&self) -> Result<&flashlayer_settlement::service::Settlement, RpcError> {
         self.ctx
             .settlement
@@ -781,9 +721,7 @@ impl Misc {
     }
 
     fn claim_proof_of(&self, account: Address) -> RpcResult<Option<ClaimProofView>> {
-        let Some(settlement) = &self.ctx.settlement else {
-            return Err(RpcError::InvalidParams("this layer does not settle on L1".into()).into());
-        };
+        let settlement = self.settlement()?;
         let Some(last) = settlement.final_batch() else { return Ok(None) };
         let balances = last.balances.as_ref().expect("the final batch has balances");
         Ok(balances.proof_of(account).map(|p| ClaimProofView {
