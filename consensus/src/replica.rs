@@ -44,9 +44,6 @@ pub struct ConsensusStatus {
     /// Validators the leader schedule currently rotates through (the others failed recently
     /// or have not voted; see [`crate::schedule`]).
     pub eligible_leaders: Vec<ValidatorKey>,
-    /// What each validator last did in the committed chain (its last counted vote and
-    /// proposal), in the validator set's order; empty without a schedule.
-    pub activity: Vec<crate::schedule::ValidatorActivity>,
 }
 
 /// A running replica. Dropping it stops hotstuff_rs's threads.
@@ -137,9 +134,5 @@ pub fn status(store: &ConsensusStore, schedule: Option<&FlashSchedule>) -> Conse
         validators: set.as_ref().map(|s| s.validators().copied().collect()).unwrap_or_default(),
         leader,
         eligible_leaders: eligible,
-        activity: match (set.as_ref(), schedule) {
-            (Some(s), Some(schedule)) => schedule.activity(s),
-            _ => Vec::new(),
-        },
     }
 }

@@ -336,11 +336,10 @@ impl FlashSchedule {
         self.reputation.lock().skipped_between(parent_view, view, &validators, proposer)
     }
 
-    /// What each validator of `validators` last did in the committed chain (for status
-    /// reports; see [`Reputation::activity`]).
-    pub fn activity(&self, validators: &ValidatorSet) -> Vec<ValidatorActivity> {
-        let validators: Vec<VerifyingKey> = validators.validators().copied().collect();
-        self.reputation.lock().activity(&validators)
+    /// What each of `keys` last did in the committed chain (for status reports; see
+    /// [`Reputation::activity`]). Any keys: an operator that left the set keeps its record.
+    pub fn activity(&self, keys: &[VerifyingKey]) -> Vec<ValidatorActivity> {
+        self.reputation.lock().activity(keys)
     }
 
     /// The validators of `validators` eligible to lead `view`'s run (for status reports).

@@ -263,8 +263,8 @@ pub async fn run(options: NodeOptions, shutdown: impl std::future::Future<Output
         sequencers: layer
             .sequencers
             .iter()
-            .map(|s| (s.consensus_key.clone(), s.settlement_address))
-            .collect(),
+            .map(|s| Ok((s.verifying_key()?, s.settlement_address)))
+            .collect::<eyre::Result<_>>()?,
         traces: rpc::debug::TraceLimits::new(
             rpc::debug::TraceLimits::default_concurrency(),
             options.trace_timeout,

@@ -293,6 +293,13 @@ impl L1Watcher {
         }
     }
 
+    /// Membership changes announced on L1 (confirmed) up to nonce `applied`, the ones the
+    /// chain has applied, in order (for the sequencer set `flash_status` lists).
+    pub fn applied_membership(&self, applied: u64) -> Vec<MembershipChange> {
+        let view = self.view.read();
+        view.membership.range(..=applied).map(|(_, (c, _, _))| c.clone()).collect()
+    }
+
     /// Membership changes announced on L1 (confirmed) and not yet applied by the chain past
     /// nonce `applied`: (change, L1 timestamp from which it applies), for `flashlayer status`.
     pub fn pending_membership(&self, applied: u64) -> Vec<(MembershipChange, u64)> {

@@ -80,7 +80,8 @@ pub struct FlashStatus {
     pub settlement: Option<SettlementView>,
     /// Where the layer is in its life.
     pub lifecycle: LifecycleView,
-    /// The sequencer set.
+    /// Every operator the layer has had: the layer description's, then those that joined
+    /// through L1 membership changes the chain applied (one that left stays, not a member).
     pub sequencers: Vec<SequencerView>,
 }
 
@@ -126,6 +127,8 @@ pub struct SequencerView {
     pub consensus_key: String,
     /// Settlement address.
     pub settlement_address: Address,
+    /// In the committed validator set (false: it left through an L1 membership change).
+    pub member: bool,
     /// The newest committed block its vote certified (the vote rides in the next block's
     /// certificate, which holds the first quorum of votes: a slow validator's votes may not
     /// count); absent: none in the committed blocks this node has seen since it started (and
@@ -547,29 +550,37 @@ impl FlashApiServer for Misc {
                 ended_at_block: self.ctx.lifecycle.ended_at(),
                 closed_at_l1_block: self.ctx.lifecycle.closed_at(),
             },
-            sequencers: self
-                .ctx
-                .sequencers
-                .iter()
-                .map(|(key, address)| {
-                    let activity = consensus.activity.iter().find(|a| key_hex(&a.key) == *key);
-                    let point = |p: Option<(u64, u64)>| {
-                        p.map(|(view, height)| ChainPoint { view, block: height + 1 })
-                    };
-                    SequencerView {
-                        consensus_key: key.clone(),
-                        settlement_address: *address,
-                        last_vote: point(activity.and_then(|a| a.last_vote)),
-                        last_proposal: point(activity.and_then(|a| a.last_proposal)),
-                        last_batch_signature: settlement_status.as_ref().and_then(|s| {
-                            s.last_signatures
-                                .iter()
-                                .find(|(signer, _, _)| signer == address)
-                                .map(|(_, batch, at)| BatchSignatureView { batch: *batch, at: *at })
-                        }),
-                    }
-                })
-                .collect(),
+            sequencers: {
+                let applied = match &self.ctx.settlement {
+                    Some(s) => s.watcher().applied_membership(applied_membership),
+                    None => Vec::new(),
+                };
+                let operators = operators_so_far(&self.ctx.sequencers, &applied);
+                let keys: Vec<_> = operators.iter().map(|(key, _)| *key).collect();
+                let activity = self.ctx.schedule.as_ref().map(|s| s.activity(&keys)).unwrap_or_default();
+                operators
+                    .iter()
+                    .map(|(key, address)| {
+                        let activity = activity.iter().find(|a| a.key == *key);
+                        let point = |p: Option<(u64, u64)>| {
+                            p.map(|(view, height)| ChainPoint { view, block: height + 1 })
+                        };
+                        SequencerView {
+                            consensus_key: key_hex(key),
+                            settlement_address: *address,
+                            member: consensus.validators.contains(key),
+                            last_vote: point(activity.and_then(|a| a.last_vote)),
+                            last_proposal: point(activity.and_then(|a| a.last_proposal)),
+                            last_batch_signature: settlement_status.as_ref().and_then(|s| {
+                                s.last_signatures
+                                    .iter()
+                                    .find(|(signer, _, _)| signer == address)
+                                    .map(|(_, batch, at)| BatchSignatureView { batch: *batch, at: *at })
+                            }),
+                        }
+                    })
+                    .collect()
+            },
             settlement: self.ctx.settlement.as_ref().zip(settlement_status).map(|(s, status)| {
                 SettlementView {
                     last_built_batch: status.built,
@@ -736,6 +747,28 @@ impl Misc {
     }
 }
 
+/// The operators a layer has had: `initial` (the layer description's) and then each operator a
+/// change in `applied` (the chain's membership changes, in nonce order) let join. A change with
+/// an invalid key changed nothing on the chain and lists nobody; one who rejoins is listed once,
+/// with the address it rejoined with. Leaving removes nobody: the list says who was, the
+/// validator set who is.
+fn operators_so_far(
+    initial: &[(flashlayer_consensus::ValidatorKey, Address)],
+    applied: &[flashlayer_execution::MembershipChange],
+) -> Vec<(flashlayer_consensus::ValidatorKey, Address)> {
+    let mut operators = initial.to_vec();
+    for change in applied.iter().filter(|c| c.joining) {
+        let Ok(key) = flashlayer_consensus::ValidatorKey::from_bytes(&change.consensus_key.0) else {
+            continue;
+        };
+        match operators.iter_mut().find(|(k, _)| *k == key) {
+            Some(listed) => listed.1 = change.operator,
+            None => operators.push((key, change.operator)),
+        }
+    }
+    operators
+}
+
 fn key_hex(key: &flashlayer_consensus::ValidatorKey) -> String {
     format!("0x{}", hex::encode(key.to_bytes()))
 }
@@ -780,6 +813,36 @@ impl AdminApiServer for Misc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_operator_list_follows_joins_and_keeps_who_left() {
+        let key = |seed: u8| ed25519_dalek::SigningKey::from_bytes(&[seed; 32]).verifying_key();
+        let change = |nonce, seed: u8, operator: Address, joining| flashlayer_execution::MembershipChange {
+            nonce,
+            operator,
+            consensus_key: B256::from(key(seed).to_bytes()),
+            joining,
+        };
+        let (a, b, c) = (Address::repeat_byte(1), Address::repeat_byte(2), Address::repeat_byte(3));
+        let initial = vec![(key(1), a), (key(2), b)];
+        // A key that is no point on the curve: its change was carried but joined nobody.
+        let invalid = (0..=u8::MAX)
+            .map(|byte| flashlayer_execution::MembershipChange {
+                consensus_key: B256::repeat_byte(byte),
+                ..change(2, 9, c, true)
+            })
+            .find(|c| !c.has_valid_key())
+            .unwrap();
+        let applied = [
+            change(1, 3, c, true),
+            invalid,
+            change(3, 2, b, false),
+            change(4, 1, a, false),
+            change(5, 1, c, true),
+        ];
+        assert_eq!(operators_so_far(&initial, &[]), initial);
+        assert_eq!(operators_so_far(&initial, &applied), vec![(key(1), c), (key(2), b), (key(3), c)]);
+    }
 
     #[test]
     fn list_counts_default_and_are_bounded() {

@@ -56,8 +56,8 @@ pub struct RpcContext {
     pub settlement: Option<flashlayer_settlement::service::Settlement>,
     /// Where the layer is in its life (admission stops once it is closing).
     pub lifecycle: crate::lifecycle::Lifecycle,
-    /// The sequencer set: consensus key (hex) and settlement address.
-    pub sequencers: Vec<(String, alloy::primitives::Address)>,
+    /// The layer description's sequencer set: consensus key and settlement address.
+    pub sequencers: Vec<(flashlayer_consensus::ValidatorKey, alloy::primitives::Address)>,
     /// How many `debug_trace*` run at once, and for how long at most.
     pub traces: debug::TraceLimits,
     /// Base URL of the L1 block explorer `flash_batches` names, if any.

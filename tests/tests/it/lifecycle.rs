@@ -622,6 +622,14 @@ fn status_keys(status: &serde_json::Value) -> Vec<String> {
     keys
 }
 
+/// The `flash_status.sequencers` entry with consensus key `key` (lowercase hex).
+fn sequencer_entry<'a>(status: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
+    status["sequencers"]
+        .as_array()?
+        .iter()
+        .find(|s| s["consensusKey"].as_str().map(str::to_lowercase).as_deref() == Some(key))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_operator_joins_and_another_leaves_while_batches_keep_landing() {
     let anvil = Anvil::start_l1().await;
@@ -726,6 +734,27 @@ async fn an_operator_joins_and_another_leaves_while_batches_keep_landing() {
         status["settlement"]["lastSubmittedBatch"].as_u64()
     })
     .await;
+    // An original operator's node lists it in the sequencer set (what the live page shows), with
+    // its settlement address, its votes and the batch signatures it checked from it.
+    wait_for(
+        "the fifth operator's votes and signatures in flash_status",
+        Duration::from_secs(60),
+        async || {
+            let status = life.status(0).await;
+            let sequencers = status["sequencers"].as_array()?;
+            let joined = sequencer_entry(&status, &new_key)?;
+            assert_eq!(sequencers.len(), 5, "{sequencers:?}");
+            assert_eq!(
+                joined["settlementAddress"].as_str()?.parse::<Address>().ok()?,
+                new_address,
+                "{joined}"
+            );
+            assert_eq!(joined["member"], true, "{joined}");
+            (joined["lastVote"]["block"].is_u64() && joined["lastBatchSignature"]["batch"].is_u64())
+                .then_some(())
+        },
+    )
+    .await;
 
     // One of the original operators leaves (announced by the owner).
     let (leaving_key, leaving) = original[1].clone();
@@ -739,6 +768,13 @@ async fn an_operator_joins_and_another_leaves_while_batches_keep_landing() {
             .then_some(())
     })
     .await;
+    // The set lists it still, as no longer a member; the others are.
+    let status = life.status(0).await;
+    assert_eq!(status["sequencers"].as_array().unwrap().len(), 5, "{status}");
+    assert_eq!(sequencer_entry(&status, &leaving_key).unwrap()["member"], false, "{status}");
+    for key in &expected_keys {
+        assert_eq!(sequencer_entry(&status, key).unwrap()["member"], true, "{key}: {status}");
+    }
     let after_leave = life.l1_contract().lastBatchIndex().call().await.unwrap();
     wait_for("batches landing after the change", Duration::from_secs(60), async || {
         (life.l1_contract().lastBatchIndex().call().await.ok()? >= after_leave + 3).then_some(())
