@@ -666,7 +666,7 @@ fn origin_cap(heads: &HashMap<B256, u64>, validators: &[B256], me: &B256, own_he
 /// has power 1).
 fn validator_set_updates(payload: &Payload) -> Option<ValidatorSetUpdates> {
     let change = payload.membership.first()?;
-    let key = VerifyingKey::from_bytes(&change.consensus_key.0).ok()?;
+    let key = change.validator_key()?;
     let mut updates = ValidatorSetUpdates::new();
     if change.joining {
         updates.insert(key, Power::new(1));

@@ -69,7 +69,13 @@ impl MembershipChange {
     /// a change with an invalid key is carried (its nonce is used up) but changes nothing, on
     /// every node alike.
     pub fn has_valid_key(&self) -> bool {
-        ed25519_dalek::VerifyingKey::from_bytes(&self.consensus_key.0).is_ok()
+        self.validator_key().is_some()
+    }
+
+    /// The consensus key as an ed25519 public key; `None` when it is not one (see
+    /// [`Self::has_valid_key`]).
+    pub fn validator_key(&self) -> Option<ed25519_dalek::VerifyingKey> {
+        ed25519_dalek::VerifyingKey::from_bytes(&self.consensus_key.0).ok()
     }
 }
 

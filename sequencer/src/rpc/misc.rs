@@ -758,9 +758,7 @@ fn operators_so_far(
 ) -> Vec<(flashlayer_consensus::ValidatorKey, Address)> {
     let mut operators = initial.to_vec();
     for change in applied.iter().filter(|c| c.joining) {
-        let Ok(key) = flashlayer_consensus::ValidatorKey::from_bytes(&change.consensus_key.0) else {
-            continue;
-        };
+        let Some(key) = change.validator_key() else { continue };
         match operators.iter_mut().find(|(k, _)| *k == key) {
             Some(listed) => listed.1 = change.operator,
             None => operators.push((key, change.operator)),
